@@ -1,0 +1,18 @@
+"""hyperspark: Hyperopt searches on Apache Spark, with no polling and per-trial cancellation.
+
+>>> from hyperopt import fmin, hp, tpe
+>>> from hyperspark import SparkTrials
+>>> best = fmin(lambda x: x ** 2, hp.uniform("x", -1, 1), algo=tpe.suggest, max_evals=10,
+...             trials=SparkTrials(backend="local"), show_progressbar=False)
+"""
+import logging
+
+from hyperspark.api import fmin
+from hyperspark.errors import AllTrialsFailedError, ObjectiveNotSerializable
+from hyperspark.trials import SparkTrials
+
+__version__ = "0.1.0"
+__all__ = ["SparkTrials", "fmin", "AllTrialsFailedError", "ObjectiveNotSerializable",
+           "__version__"]
+
+logging.getLogger("hyperspark").addHandler(logging.NullHandler())

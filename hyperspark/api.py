@@ -1,0 +1,61 @@
+"""``hyperspark.fmin``: hyperopt's ``fmin`` with a SparkTrials by default and warm starts."""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional
+
+import hyperopt
+from hyperopt.fmin import generate_trial
+
+from hyperspark.params import ParamResolver
+from hyperspark.trials import SparkTrials
+
+
+def fmin(fn: Callable, space: Any, algo: Optional[Callable] = None,
+         max_evals: Optional[int] = None, timeout: Optional[float] = None,
+         loss_threshold: Optional[float] = None, trials: Any = None, rstate: Any = None,
+         allow_trials_fmin: bool = True, pass_expr_memo_ctrl: Any = None,
+         catch_eval_exceptions: bool = False, verbose: bool = True, return_argmin: bool = True,
+         points_to_evaluate: Optional[List[Dict[str, Any]]] = None, max_queue_len: int = 1,
+         show_progressbar: bool = True, early_stop_fn: Optional[Callable] = None,
+         trials_save_file: str = "") -> Any:
+    """Minimize ``fn`` over ``space``, with hyperopt's full signature.
+
+    ``trials`` defaults to a new ``SparkTrials()``. ``points_to_evaluate`` (a list of
+    ``{label: value}``, with the option's index for ``hp.choice``) are run first, in parallel,
+    and count toward ``max_evals``.
+
+    >>> from hyperopt import hp
+    >>> best = fmin(lambda x: (x - 1) ** 2, hp.uniform("x", -5, 5), max_evals=20,
+    ...             points_to_evaluate=[{"x": 1.0}], trials=SparkTrials(backend="local"),
+    ...             show_progressbar=False)
+    >>> best["x"]
+    1.0
+    """
+    if trials is None:
+        trials = SparkTrials()
+    if points_to_evaluate:
+        _insert_points(trials, space, points_to_evaluate)
+    return hyperopt.fmin(
+        fn, space, algo=algo, max_evals=max_evals, timeout=timeout,
+        loss_threshold=loss_threshold, trials=trials, rstate=rstate,
+        allow_trials_fmin=allow_trials_fmin, pass_expr_memo_ctrl=pass_expr_memo_ctrl,
+        catch_eval_exceptions=catch_eval_exceptions, verbose=verbose,
+        return_argmin=return_argmin, max_queue_len=max_queue_len,
+        show_progressbar=show_progressbar, early_stop_fn=early_stop_fn,
+        trials_save_file=trials_save_file)
+
+
+def _insert_points(trials: Any, space: Any, points: Any) -> None:
+    if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
+        raise TypeError("points_to_evaluate must be a list of dicts {label: value}, got "
+                        f"{type(points).__name__}")
+    labels = set(ParamResolver(space).labels)
+    for index, point in enumerate(points):
+        unknown = set(point) - labels
+        if unknown:
+            raise ValueError(f"points_to_evaluate[{index}] has labels not in the space: "
+                             f"{sorted(unknown)}; the space's labels are {sorted(labels)}")
+    trials.refresh()
+    tids = trials.new_trial_ids(len(points))
+    trials.insert_trial_docs([generate_trial(tid, point) for tid, point in zip(tids, points)])
+    trials.refresh()

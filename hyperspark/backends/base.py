@@ -1,0 +1,88 @@
+"""What a backend is: the small protocol the scheduler drives, and the events it posts back.
+
+A backend runs trials somewhere (threads here, Spark jobs, actors). The scheduler calls
+``start`` and ``cancel`` from its loop thread and never waits on them; the backend reports every
+trial's end exactly once by posting one event through the ``post`` callable it was opened with.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Dict, Optional, Protocol, Tuple, Type
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchContext:
+    """What every trial of one ``fmin`` call shares, handed to the backend once."""
+
+    search_id: str
+    domain: Any
+    """The ``hyperopt.base.Domain`` (objective and space)."""
+    domain_bytes: bytes
+    """``domain`` pickled (cloudpickle); remote backends ship it once per search, not per trial."""
+    max_retries: int
+    retry_on: Tuple[Type[BaseException], ...]
+    trial_env: Dict[str, str] = dataclasses.field(default_factory=dict)
+    """Environment variables set around every trial on the worker (e.g. MLflow credentials)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialFinished:
+    """The objective returned a valid result (status ``ok`` or any other hyperopt status)."""
+
+    tid: int
+    result: Dict[str, Any]
+    attempts: int
+    start: float
+    end: float
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialFailed:
+    """The trial ended without a result: the objective raised, returned something invalid, or
+    the infrastructure failed on every allowed attempt."""
+
+    tid: int
+    error_type: str
+    message: str
+    traceback: str
+    attempts: int
+    kind: str
+    """``"user"`` (objective raised), ``"invalid_result"`` or ``"infrastructure"``."""
+    start: Optional[float] = None
+    end: Optional[float] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialCancelled:
+    tid: int
+    reason: str
+    attempts: int
+
+
+def event_from_outcome(tid: int, outcome: Dict[str, Any], attempts: int) -> Any:
+    """The scheduler event for a worker outcome (see ``hyperspark.worker.run_attempt``)."""
+    if outcome["ok"]:
+        return TrialFinished(tid, outcome["result"], attempts, outcome["start"], outcome["end"])
+    return TrialFailed(tid, outcome["error_type"], outcome["message"], outcome["traceback"],
+                       attempts, outcome["kind"], outcome.get("start"), outcome.get("end"))
+
+
+Event = Any
+"""TrialFinished | TrialFailed | TrialCancelled, or the scheduler's own internal events."""
+Post = Callable[[Event], None]
+
+
+class Backend(Protocol):
+    """How trials run. Every method is called from the scheduler's loop thread and returns fast."""
+
+    def open(self, search: SearchContext, post: Post) -> None:
+        """Prepare for a search (ship the objective, start workers)."""
+
+    def start(self, tid: int, spec: Dict[str, Any]) -> None:
+        """Begin running trial ``tid`` at point ``spec`` ({label: value}); must not block."""
+
+    def cancel(self, tid: int, reason: str) -> None:
+        """Stop trial ``tid`` alone; post ``TrialCancelled`` once it has stopped."""
+
+    def close(self) -> None:
+        """Release every resource; called once, after the last event the loop will read."""

@@ -1,0 +1,180 @@
+"""One Spark job per trial attempt, each in its own job group, so one trial can be cancelled alone.
+
+The objective travels once per search as a broadcast variable, and each Python worker keeps
+the unpickled objective for the search, so a trial ships only its point. A trial's thread on the
+driver sets the job group ``hyperspark-<search id>-<tid>`` (interrupt on cancel, which kills the
+Python worker running the objective) and blocks on ``collect``; the retry policy around it
+re-submits attempts the infrastructure lost.
+"""
+from __future__ import annotations
+
+import collections
+import functools
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict, Iterable, List, Optional
+
+import cloudpickle
+
+from hyperspark import worker
+from hyperspark.backends.base import Post, SearchContext, TrialCancelled, event_from_outcome
+from hyperspark.retries import AttemptCancelled, AttemptLost, run_with_retries
+
+logger = logging.getLogger("hyperspark")
+
+RECANCEL_EVERY_S = 0.5
+"""A cancel can reach Spark before the trial's job exists; it is repeated until the trial ends."""
+
+# ---------------------------------------------------------------- executor side
+_DOMAIN_CACHE: "collections.OrderedDict[str, Any]" = collections.OrderedDict()
+_DOMAIN_CACHE_SIZE = 4
+
+
+def _domain_for(search_id: str, payload: Any) -> Any:
+    """The unpickled objective of a search, kept per Python worker for the next trials."""
+    domain = _DOMAIN_CACHE.get(search_id)
+    if domain is None:
+        domain = cloudpickle.loads(payload.value)
+        _DOMAIN_CACHE[search_id] = domain
+        while len(_DOMAIN_CACHE) > _DOMAIN_CACHE_SIZE:
+            _DOMAIN_CACHE.popitem(last=False)
+    return domain
+
+
+def run_trial_task(payload: Any, search: Dict[str, Any], tid: int, spec: Dict[str, Any],
+                   _rows: Iterable[Any]) -> List[bytes]:
+    """The body of a trial's one task: evaluate and return the pickled outcome."""
+    from pyspark import TaskContext
+
+    for _ in _rows:
+        pass  # Spark reuses a Python worker only when its task consumed its whole input
+    context = TaskContext.get()
+    if context is not None and context.attemptNumber() > 0:
+        # Spark retried the task: the previous attempt died (worker or executor lost). Report it
+        # instead of running again, so that hyperspark's own policy counts and limits attempts.
+        outcome: Dict[str, Any] = {"lost": True, "message": (
+            f"Spark task attempt {context.attemptNumber()}: the previous attempt of this trial "
+            f"died (its Python worker or executor was lost)")}
+        return [cloudpickle.dumps(outcome)]
+    domain = _domain_for(search["search_id"], payload)
+    outcome = worker.run_attempt(domain, spec, tid, search["retry_on"], search["env"])
+    try:
+        return [cloudpickle.dumps(outcome)]
+    except Exception as exc:
+        outcome = {"ok": False, "kind": "invalid_result", "retryable": False,
+                   "start": outcome["start"], "end": outcome["end"],
+                   **worker.error_info(TypeError(f"the result cannot be pickled: {exc}"))}
+        return [cloudpickle.dumps(outcome)]
+
+
+# ---------------------------------------------------------------- driver side
+class _TrialState:
+    def __init__(self) -> None:
+        self.cancelled = threading.Event()
+        self.done = threading.Event()
+        self.reason = ""
+
+
+class JobsBackend:
+    """Runs every trial attempt as a one-task Spark job in the trial's own job group."""
+
+    def __init__(self, spark: Any, parallelism: int, *, backoff_s: Optional[float] = None):
+        self._spark = spark
+        self._sc = spark.sparkContext
+        self._parallelism = parallelism
+        self._backoff_s = backoff_s
+        self._states: Dict[int, _TrialState] = {}
+        self._closed = threading.Event()
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._payload: Any = None
+
+    def group_id(self, tid: int) -> str:
+        return f"hyperspark-{self._search.search_id}-{tid}"
+
+    def open(self, search: SearchContext, post: Post) -> None:
+        self._search, self._post = search, post
+        self._payload = self._sc.broadcast(search.domain_bytes)
+        self._task_search = {"search_id": search.search_id, "retry_on": search.retry_on,
+                             "env": dict(search.trial_env)}
+        self._pool = ThreadPoolExecutor(self._parallelism, thread_name_prefix="hyperspark-trial")
+
+    def start(self, tid: int, spec: Dict[str, Any]) -> None:
+        state = _TrialState()
+        self._states[tid] = state
+        self._pool.submit(self._run_trial, tid, spec, state)
+
+    def _run_trial(self, tid: int, spec: Dict[str, Any], state: _TrialState) -> None:
+        try:
+            self._sc.setJobGroup(self.group_id(tid),
+                                 f"hyperspark search {self._search.search_id}: trial {tid}",
+                                 interruptOnCancel=True)
+            task = functools.partial(run_trial_task, self._payload, self._task_search, tid, spec)
+            kwargs = {} if self._backoff_s is None else {"backoff_s": self._backoff_s}
+            outcome, attempts = run_with_retries(
+                lambda attempt: self._attempt(task, state), max_retries=self._search.max_retries,
+                cancelled=state.cancelled, label=f"trial {tid}", **kwargs)
+            event = event_from_outcome(tid, outcome, attempts)
+        except AttemptCancelled as exc:
+            event = TrialCancelled(tid, state.reason, exc.attempts)
+        except BaseException as exc:  # never leave the loop without a report for this trial
+            logger.exception("trial %s: unexpected error in the jobs backend", tid)
+            event = event_from_outcome(tid, {"ok": False, "kind": "infrastructure",
+                                             **worker.error_info(exc)}, 0)
+        finally:
+            state.done.set()
+        self._post(event)
+
+    def _attempt(self, task: Any, state: _TrialState) -> Dict[str, Any]:
+        try:
+            rows = self._sc.parallelize([0], 1).mapPartitions(task).collect()
+        except Exception as exc:
+            if state.cancelled.is_set():
+                raise AttemptLost("cancelled") from exc  # turned into AttemptCancelled
+            raise AttemptLost(_first_line(exc)) from exc
+        outcome = cloudpickle.loads(rows[0])
+        if outcome.get("lost"):
+            raise AttemptLost(outcome["message"])
+        return outcome
+
+    def cancel(self, tid: int, reason: str) -> None:
+        state = self._states.get(tid)
+        if state is None or state.cancelled.is_set():
+            return
+        state.reason = reason
+        state.cancelled.set()
+        threading.Thread(target=self._cancel_until_done, args=(tid, state),
+                         name=f"hyperspark-cancel-{tid}", daemon=True).start()
+
+    def _cancel_until_done(self, tid: int, state: _TrialState) -> None:
+        while not self._closed.is_set():
+            try:
+                self._sc.cancelJobGroup(self.group_id(tid))
+            except Exception as exc:  # the context may be stopping
+                logger.debug("cancelJobGroup for trial %s failed: %s", tid, exc)
+                return
+            if state.done.wait(RECANCEL_EVERY_S):
+                return
+
+    def close(self) -> None:
+        self._closed.set()
+        for tid, state in self._states.items():
+            if not state.done.is_set():
+                state.cancelled.set()
+                try:
+                    self._sc.cancelJobGroup(self.group_id(tid))
+                except Exception:
+                    pass
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+        # The broadcast is not unpersisted here: a cancelled task may still be unwinding and
+        # hold it. Dropping the reference lets Spark's ContextCleaner free it once unused.
+        self._payload = None
+
+def _first_line(exc: BaseException, limit: int = 500) -> str:
+    text = str(exc).strip()
+    for line in text.splitlines():
+        if "Exception" in line or "Error" in line:
+            text = line.strip()
+            break
+    return f"{type(exc).__name__}: {text[:limit]}"

@@ -1,0 +1,70 @@
+"""Trials on threads of this process: no Spark. For tests of the scheduler and for debugging an
+objective with the same retry, timeout and result rules as the Spark backends.
+
+A Python thread cannot be killed: cancelling a trial reports it cancelled at once and drops
+whatever its thread returns later.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, Optional
+
+from hyperspark import worker
+from hyperspark.backends.base import Post, SearchContext, TrialCancelled, event_from_outcome
+from hyperspark.retries import AttemptCancelled, run_with_retries
+
+
+class LocalBackend:
+    """Runs each trial on its own daemon thread, attempts retried by the shared policy."""
+
+    def __init__(self, *, backoff_s: Optional[float] = None) -> None:
+        self._backoff_s = backoff_s
+        self._search: Optional[SearchContext] = None
+        self._post: Optional[Post] = None
+        self._cancelled: Dict[int, threading.Event] = {}
+        self._reported: set = set()
+        self._lock = threading.Lock()
+
+    def open(self, search: SearchContext, post: Post) -> None:
+        self._search, self._post = search, post
+
+    def start(self, tid: int, spec: Dict[str, Any]) -> None:
+        cancelled = threading.Event()
+        self._cancelled[tid] = cancelled
+        threading.Thread(target=self._run, args=(tid, spec, cancelled),
+                         name=f"hyperspark-local-{tid}", daemon=True).start()
+
+    def call_worker(self, tid: int, spec: Dict[str, Any], attempt: int) -> Dict[str, Any]:
+        """One attempt. Subclasses may raise ``AttemptLost`` here to act out a lost worker."""
+        search = self._search
+        return worker.run_attempt(search.domain, spec, tid, search.retry_on, search.trial_env)
+
+    def _run(self, tid: int, spec: Dict[str, Any], cancelled: threading.Event) -> None:
+        search = self._search
+        kwargs = {} if self._backoff_s is None else {"backoff_s": self._backoff_s}
+        try:
+            outcome, attempts = run_with_retries(
+                lambda n: self.call_worker(tid, spec, n), max_retries=search.max_retries,
+                cancelled=cancelled, label=f"trial {tid}", **kwargs)
+        except AttemptCancelled:
+            return  # cancel() already reported it
+        self._report(tid, event_from_outcome(tid, outcome, attempts))
+
+    def cancel(self, tid: int, reason: str) -> None:
+        event = self._cancelled.get(tid)
+        if event is None:
+            return
+        event.set()
+        self._report(tid, TrialCancelled(tid, reason, attempts=0))
+
+    def _report(self, tid: int, event: Any) -> None:
+        with self._lock:  # the first report of a trial wins; later ones are dropped
+            if tid in self._reported:
+                return
+            self._reported.add(tid)
+        self._post(event)
+
+    def close(self) -> None:
+        for event in self._cancelled.values():
+            event.set()
+

@@ -1,0 +1,111 @@
+"""Defaults, environment switches and argument checks shared by the whole package.
+
+Every public argument is validated here, so that a bad value fails at once with a message that
+names the argument and what it accepts.
+"""
+from __future__ import annotations
+
+import numbers
+import os
+from typing import Any, Iterable, Optional, Tuple, Type
+
+BACKENDS = ("jobs", "local")
+"""Names accepted by ``SparkTrials(backend=...)``."""
+
+DEFAULT_MAX_RETRIES = 2
+RETRY_BACKOFF_S = 0.2
+"""First wait between two attempts of one trial; doubles at each retry."""
+RETRY_BACKOFF_MAX_S = 5.0
+CANCEL_GRACE_S = 10.0
+"""How long the loop waits for backends to confirm cancellations before it gives up on them."""
+ERROR_REPORT_COUNT = 3
+"""How many failures' tracebacks the all-trials-failed error shows."""
+
+
+def env_flag(name: str, default: bool) -> bool:
+    """Read an on/off environment switch: 0/false/no/off mean off, 1/true/yes/on mean on."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError(f"environment variable {name}={raw!r}: expected one of 0/1/true/false")
+
+
+def _is_real_number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> Optional[int]:
+    """Return ``value`` as an int, or raise naming ``name``. Booleans are rejected."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer{' or None' if allow_none else ''}, "
+                        f"got {value!r} ({type(value).__name__})")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer (>= 1), got {value!r}")
+    return int(value)
+
+
+def check_positive_number(name: str, value: Any, *, allow_none: bool = True) -> Optional[float]:
+    """Return ``value`` as a float > 0 (seconds), or raise naming ``name``. Booleans are rejected."""
+    if value is None and allow_none:
+        return None
+    if not _is_real_number(value):
+        raise TypeError(f"{name} must be a positive number of seconds or None, "
+                        f"got {value!r} ({type(value).__name__})")
+    if not value > 0 or value != value or value == float("inf"):
+        raise ValueError(f"{name} must be a positive, finite number of seconds, got {value!r}")
+    return float(value)
+
+
+def check_non_negative_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a non-negative integer, got {value!r} "
+                        f"({type(value).__name__})")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative integer (>= 0), got {value!r}")
+    return int(value)
+
+
+def check_loss_threshold(value: Any) -> Optional[float]:
+    if value is None:
+        return None
+    if not _is_real_number(value) or value != value:
+        raise TypeError(f"loss_threshold must be a number or None, got {value!r}")
+    return float(value)
+
+
+def check_retry_on(value: Any) -> Tuple[Type[BaseException], ...]:
+    """``retry_on`` is an exception class or an iterable of exception classes."""
+    if isinstance(value, type):
+        value = (value,)
+    if not isinstance(value, Iterable) or isinstance(value, (str, bytes)):
+        raise TypeError(f"retry_on must be an exception class or a tuple of exception classes, "
+                        f"got {value!r}")
+    types = tuple(value)
+    for item in types:
+        if not (isinstance(item, type) and issubclass(item, BaseException)):
+            raise TypeError(f"retry_on must hold exception classes only, got {item!r}")
+    return types
+
+
+def check_backend(value: Any) -> str:
+    if value not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(repr(b) for b in BACKENDS)}, "
+                         f"got {value!r}")
+    return value
+
+
+def check_max_evals(value: Any) -> int:
+    if value is None:
+        raise ValueError("max_evals is required: the number of trials to run (a positive integer)")
+    return check_positive_int("max_evals", value)
+
+
+def check_max_queue_len(value: Any) -> int:
+    return check_positive_int("max_queue_len", value)

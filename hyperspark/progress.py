@@ -1,0 +1,58 @@
+"""What a person watching a search sees: a tqdm bar while it runs, one summary line at the end."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Dict, Optional
+
+from tqdm import tqdm
+
+from hyperspark.scheduler import Listener, Progress
+
+logger = logging.getLogger("hyperspark")
+
+
+def summary_line(progress: Progress, seconds: float) -> str:
+    """>>> summary_line(Progress(succeeded=3, failed=1), 2.0)
+    '4 trials: 3 succeeded, 1 failed, 0 cancelled in 2.0 s'
+    """
+    return (f"{progress.finished} trials: {progress.succeeded} succeeded, {progress.failed} "
+            f"failed, {progress.cancelled} cancelled in {seconds:.1f} s")
+
+
+class ProgressReporter(Listener):
+    """A bar of finished trials (with running / failed / cancelled / best loss) and a summary."""
+
+    def __init__(self, total: int, already_done: int, show_bar: bool) -> None:
+        self._total, self._initial, self._show_bar = total, already_done, show_bar
+        self._bar: Optional[tqdm] = None
+        self._started = time.monotonic()
+
+    def search_started(self, search: Any, settings: Any) -> None:
+        self._started = time.monotonic()
+        if self._show_bar:
+            self._bar = tqdm(total=self._total, initial=self._initial, unit="trial",
+                             dynamic_ncols=True, desc="hyperspark")
+
+    def trial_started(self, doc: Dict[str, Any], progress: Progress) -> None:
+        self._refresh(progress, advance=0)
+
+    def trial_ended(self, doc: Dict[str, Any], progress: Progress) -> None:
+        self._refresh(progress, advance=1)
+
+    def _refresh(self, progress: Progress, advance: int) -> None:
+        if self._bar is None:
+            return
+        postfix = {"running": progress.running, "failed": progress.failed,
+                   "cancelled": progress.cancelled}
+        if progress.best_loss is not None:
+            postfix["best"] = f"{progress.best_loss:.4g}"
+        self._bar.set_postfix(postfix, refresh=False)
+        self._bar.update(advance)
+
+    def search_ended(self, progress: Progress, stop_reason: Optional[str],
+                     error: Optional[BaseException]) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        line = summary_line(progress, time.monotonic() - self._started)
+        logger.info(line + (f" (stopped: {stop_reason})" if stop_reason else ""))

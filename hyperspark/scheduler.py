@@ -1,0 +1,391 @@
+"""The event loop of a search. Pure Python: no Spark in here, so it is tested in milliseconds.
+
+One thread (the one that called ``fmin``) runs the loop. Each turn it
+
+1. asks the algorithm for suggestions, on a helper thread, until ``max_queue_len`` wait queued;
+2. starts queued trials while fewer than ``parallelism`` run;
+3. waits for the next event (a trial's end, suggestions ready) or the nearest deadline;
+4. applies the event to the trial documents and checks the stop rules.
+
+Backends and the helper thread talk to the loop only by posting events on one queue.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import queue
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence
+
+import numpy as np
+from hyperopt import base
+from hyperopt.utils import coarse_utcnow
+
+from hyperspark import config
+from hyperspark.backends.base import (Backend, SearchContext, TrialCancelled, TrialFailed,
+                                      TrialFinished)
+
+logger = logging.getLogger("hyperspark")
+
+# Why a search ended before max_evals (the value of SparkTrials.fmin_cancelled_reason).
+STOP_TIMEOUT = "fmin run timeout"
+STOP_LOSS_THRESHOLD = "loss_threshold reached"
+STOP_EARLY = "early_stop_fn asked to stop"
+STOP_INTERRUPTED = "interrupted (KeyboardInterrupt)"
+STOP_EXHAUSTED = "the algorithm has no more points to suggest"
+STOP_ERROR = "error in the driver"
+
+
+@dataclasses.dataclass
+class Settings:
+    """The stop rules and limits of one search, already validated."""
+
+    max_evals: int
+    parallelism: int
+    max_queue_len: int = 1
+    timeout: Optional[float] = None
+    trial_timeout: Optional[float] = None
+    loss_threshold: Optional[float] = None
+    early_stop_fn: Optional[Callable] = None
+    rstate: Optional[np.random.Generator] = None
+    cancel_grace_s: float = config.CANCEL_GRACE_S
+
+
+@dataclasses.dataclass
+class Progress:
+    """Counts of this search's trials, handed to listeners."""
+
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    running: int = 0
+    best_loss: Optional[float] = None
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.failed + self.cancelled
+
+
+class Listener:
+    """Hooks called from the loop thread. They must return fast; errors in them are logged and
+    never stop the search."""
+
+    def search_started(self, search: SearchContext, settings: Settings) -> None: ...
+
+    def trial_started(self, doc: Dict[str, Any], progress: Progress) -> None: ...
+
+    def trial_ended(self, doc: Dict[str, Any], progress: Progress) -> None: ...
+
+    def search_ended(self, progress: Progress, stop_reason: Optional[str],
+                     error: Optional[BaseException]) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class _SuggestionsReady:
+    docs: List[Dict[str, Any]]
+
+
+@dataclasses.dataclass(frozen=True)
+class _SuggestionsFailed:
+    error: BaseException
+
+
+@dataclasses.dataclass
+class _Running:
+    doc: Dict[str, Any]
+    deadline: float  # per-trial timeout, monotonic; inf when none
+    cancel_by: Optional[float] = None  # set once cancelled: give up waiting for the backend then
+    cancel_reason: str = ""
+
+
+def _trials_over(docs: List[Dict[str, Any]], exp_key: Any) -> base.Trials:
+    """A ``hyperopt.Trials`` showing exactly ``docs`` (all finished), built in O(1)."""
+    view = base.Trials(exp_key=exp_key, refresh=False)
+    view._dynamic_trials = docs
+    view._trials = docs
+    view._ids.update(doc["tid"] for doc in docs)
+    return view
+
+
+class Scheduler:
+    """Runs one search to its end: ``Scheduler(...).run()`` returns why it stopped early (or
+    None when it reached ``max_evals``) and leaves every started trial in a final state."""
+
+    def __init__(self, trials: base.Trials, domain: Any, algo: Callable, backend: Backend,
+                 search: SearchContext, settings: Settings,
+                 listeners: Sequence[Listener] = ()) -> None:
+        self._trials, self._domain, self._algo = trials, domain, algo
+        self._backend, self._search, self._settings = backend, search, settings
+        self._listeners = list(listeners)
+        self._rstate = settings.rstate if settings.rstate is not None else np.random.default_rng()
+        self._events: "queue.Queue[Any]" = queue.Queue()
+        self._queue: Deque[Dict[str, Any]] = collections.deque()  # suggestions, not started
+        self._running: Dict[int, _Running] = {}
+        self._history: List[Dict[str, Any]] = []  # finished docs with a result, for algo + stop fn
+        self._suggesting = False
+        self._exhausted = False
+        self._stop_reason: Optional[str] = None
+        self._error: Optional[BaseException] = None
+        self._early_stop_args: list = []
+        self.progress = Progress()
+
+        trials.refresh()
+        for doc in trials._dynamic_trials:
+            if doc["state"] == base.JOB_STATE_NEW:
+                self._queue.append(doc)  # inserted earlier, e.g. points_to_evaluate
+            elif doc["state"] == base.JOB_STATE_DONE:
+                self._history.append(doc)
+        self._to_create = max(0, settings.max_evals - len(trials._dynamic_trials))
+        self._suggester = ThreadPoolExecutor(1, thread_name_prefix="hyperspark-suggest")
+
+    # ---------------------------------------------------------------- the loop
+    def run(self) -> Optional[str]:
+        start = time.monotonic()
+        self._global_deadline = start + (self._settings.timeout or float("inf"))
+        self._notify("search_started", self._search, self._settings)
+        self._backend.open(self._search, self._events.put)
+        try:
+            while True:
+                if self._stop_reason is None:
+                    self._request_suggestions()
+                    self._start_queued_trials()
+                if self._is_over():
+                    break
+                event = self._next_event()
+                if event is not None:
+                    self._apply(event)
+                self._enforce_deadlines()
+        except KeyboardInterrupt:
+            self._stop(STOP_INTERRUPTED, grace_s=min(3.0, self._settings.cancel_grace_s))
+            try:
+                self._wait_for_cancellations()
+            finally:
+                self._finish()
+            raise
+        except BaseException as exc:
+            self._error = self._error or exc
+            self._stop(STOP_ERROR)
+            self._finish()
+            raise
+        self._finish()
+        if self._error is not None:
+            raise self._error
+        return self._stop_reason
+
+    def _is_over(self) -> bool:
+        if self._running:
+            return False
+        if self._stop_reason is not None:
+            return True
+        return not self._queue and not self._suggesting and (self._to_create == 0
+                                                              or self._exhausted)
+
+    def _next_event(self) -> Any:
+        wait = self._nearest_deadline() - time.monotonic()
+        try:
+            if wait == float("inf"):
+                return self._events.get()
+            return self._events.get(timeout=max(0.0, wait))
+        except queue.Empty:
+            return None
+
+    def _nearest_deadline(self) -> float:
+        nearest = self._global_deadline if self._stop_reason is None else float("inf")
+        for run in self._running.values():
+            nearest = min(nearest, run.deadline if run.cancel_by is None else run.cancel_by)
+        return nearest
+
+    def _wait_for_cancellations(self) -> None:
+        while self._running:
+            event = self._next_event()
+            if event is not None:
+                self._apply(event)
+            self._enforce_deadlines()
+
+    # ---------------------------------------------------------------- suggestions
+    def _request_suggestions(self) -> None:
+        if self._suggesting or self._exhausted or self._to_create == 0:
+            return
+        count = min(self._settings.max_queue_len - len(self._queue), self._to_create)
+        if count <= 0:
+            return
+        new_ids = self._trials.new_trial_ids(count)
+        seed = int(self._rstate.integers(2 ** 31 - 1))
+        finished = list(self._history)  # the helper thread reads a copy, never the live list
+        self._suggesting = True
+        self._suggester.submit(self._suggest, new_ids, finished, seed)
+
+    def _suggest(self, new_ids: List[int], finished: List[Dict[str, Any]], seed: int) -> None:
+        try:
+            docs = self._algo(new_ids, self._domain, _trials_over(finished, self._trials._exp_key),
+                              seed)
+            self._events.put(_SuggestionsReady(list(docs)))
+        except BaseException as exc:  # reported to the loop, raised from fmin
+            self._events.put(_SuggestionsFailed(exc))
+
+    # ---------------------------------------------------------------- starting trials
+    def _start_queued_trials(self) -> None:
+        while self._queue and len(self._running) < self._settings.parallelism:
+            doc = self._queue.popleft()
+            if doc["state"] != base.JOB_STATE_NEW:
+                continue
+            now = coarse_utcnow()
+            doc["state"] = base.JOB_STATE_RUNNING
+            doc["book_time"] = doc["refresh_time"] = now
+            trial_timeout = self._settings.trial_timeout
+            deadline = time.monotonic() + trial_timeout if trial_timeout else float("inf")
+            self._running[doc["tid"]] = _Running(doc, deadline)
+            self.progress.running = len(self._running)
+            self._notify("trial_started", doc, self.progress)
+            try:
+                self._backend.start(doc["tid"], base.spec_from_misc(doc["misc"]))
+            except Exception as exc:
+                logger.exception("could not start trial %s", doc["tid"])
+                self._apply(TrialFailed(doc["tid"], type(exc).__name__, str(exc), "",
+                                        attempts=0, kind="infrastructure"))
+
+    def _insert(self, docs: List[Dict[str, Any]]) -> None:
+        """Add the algorithm's new docs to the trials object and to the start queue."""
+        for doc in docs:
+            self._trials.insert_trial_docs([doc])
+            self._queue.append(self._trials._dynamic_trials[-1])  # the stored (SONified) copy
+        self._to_create = max(0, self._to_create - len(docs))
+
+    # ---------------------------------------------------------------- events
+    def _apply(self, event: Any) -> None:
+        if isinstance(event, _SuggestionsReady):
+            self._suggesting = False
+            if self._stop_reason is not None:
+                return
+            if not event.docs:
+                self._exhausted = True
+                return
+            self._insert(event.docs)
+            return
+        if isinstance(event, _SuggestionsFailed):
+            self._suggesting = False
+            self._error = event.error
+            self._stop(STOP_ERROR)
+            return
+        running = self._running.pop(event.tid, None)
+        if running is None:
+            return  # already given up on (cancel grace over); a late report changes nothing
+        self.progress.running = len(self._running)
+        doc = running.doc
+        doc["refresh_time"] = coarse_utcnow()
+        info = doc["misc"].setdefault("hyperspark", {})
+        info["attempts"] = event.attempts
+        if isinstance(event, TrialFinished):
+            self._record_result(doc, event)
+        elif isinstance(event, TrialFailed):
+            doc["state"] = base.JOB_STATE_ERROR
+            doc["result"] = {"status": base.STATUS_FAIL, "error": event.message}
+            doc["misc"]["error"] = (event.error_type, event.message)
+            info.update(start=event.start, end=event.end, error_kind=event.kind,
+                        traceback=event.traceback)
+            self.progress.failed += 1
+            logger.warning("trial %s failed (%s): %s: %s", doc["tid"], event.kind,
+                           event.error_type, event.message)
+        else:
+            self._record_cancelled(doc, event.reason or running.cancel_reason)
+        self._notify("trial_ended", doc, self.progress)
+        if isinstance(event, TrialFinished):
+            self._check_result_stop_rules(doc)
+
+    def _record_result(self, doc: Dict[str, Any], event: TrialFinished) -> None:
+        result = dict(event.result)
+        for name, value in (result.pop("attachments", None) or {}).items():
+            self._trials.trial_attachments(doc)[name] = value
+        doc["state"] = base.JOB_STATE_DONE
+        doc["result"] = result
+        doc["misc"]["hyperspark"].update(start=event.start, end=event.end)
+        self._history.append(doc)
+        if result.get("status") == base.STATUS_OK:
+            self.progress.succeeded += 1
+            best = self.progress.best_loss
+            if best is None or result["loss"] < best:
+                self.progress.best_loss = result["loss"]
+        else:
+            self.progress.failed += 1
+
+    def _record_cancelled(self, doc: Dict[str, Any], reason: str) -> None:
+        doc["state"] = base.JOB_STATE_CANCEL
+        doc["result"] = {"status": base.STATUS_FAIL, "error": f"cancelled: {reason}"}
+        doc["misc"]["hyperspark"]["cancel_reason"] = reason
+        self.progress.cancelled += 1
+
+    def _check_result_stop_rules(self, doc: Dict[str, Any]) -> None:
+        threshold = self._settings.loss_threshold
+        best = self.progress.best_loss
+        if threshold is not None and best is not None and best < threshold:
+            self._stop(STOP_LOSS_THRESHOLD)
+            return
+        stop_fn = self._settings.early_stop_fn
+        if stop_fn is None or self._stop_reason is not None:
+            return
+        try:
+            stop, self._early_stop_args = stop_fn(_trials_over(self._history, None),
+                                                  *self._early_stop_args)
+        except Exception as exc:
+            self._error = exc
+            self._stop(STOP_ERROR)
+            return
+        if stop:
+            self._stop(STOP_EARLY)
+
+    # ---------------------------------------------------------------- deadlines and stopping
+    def _enforce_deadlines(self) -> None:
+        now = time.monotonic()
+        if self._stop_reason is None and now >= self._global_deadline:
+            self._stop(STOP_TIMEOUT)
+        for tid, running in list(self._running.items()):
+            if running.cancel_by is None and now >= running.deadline:
+                self._cancel(tid, f"trial_timeout of {self._settings.trial_timeout:g} s exceeded")
+            elif running.cancel_by is not None and now >= running.cancel_by:
+                logger.warning("trial %s did not confirm its cancellation; recorded cancelled", tid)
+                self._apply(TrialCancelled(tid, running.cancel_reason, attempts=0))
+
+    def _cancel(self, tid: int, reason: str, grace_s: Optional[float] = None) -> None:
+        running = self._running[tid]
+        if running.cancel_by is not None:
+            return
+        running.cancel_reason = reason
+        running.cancel_by = time.monotonic() + (grace_s or self._settings.cancel_grace_s)
+        try:
+            self._backend.cancel(tid, reason)
+        except Exception:
+            logger.exception("could not cancel trial %s", tid)
+
+    def _stop(self, reason: str, grace_s: Optional[float] = None) -> None:
+        """Start no more trials and cancel the running ones (max_evals ends without this)."""
+        if self._stop_reason is not None:
+            return
+        self._stop_reason = reason
+        self._queue.clear()  # suggestions never started are dropped, not recorded
+        logger.info("stopping the search: %s", reason)
+        for tid in list(self._running):
+            self._cancel(tid, reason, grace_s)
+
+    def _finish(self) -> None:
+        for tid, running in list(self._running.items()):
+            self._apply(TrialCancelled(tid, running.cancel_reason or self._stop_reason or "",
+                                       attempts=0))
+        if self._exhausted and self._stop_reason is None:
+            self._stop_reason = STOP_EXHAUSTED
+        try:
+            self._backend.close()
+        except Exception:
+            logger.exception("error while closing the backend")
+        self._suggester.shutdown(wait=False, cancel_futures=True)
+        self._trials.refresh()
+        self._notify("search_ended", self.progress, self._stop_reason, self._error)
+
+    def _notify(self, hook: str, *args: Any) -> None:
+        for listener in self._listeners:
+            try:
+                getattr(listener, hook)(*args)
+            except Exception:
+                logger.warning("listener %s failed in %s", type(listener).__name__, hook,
+                               exc_info=True)

@@ -1,0 +1,237 @@
+"""SparkTrials: a ``hyperopt.Trials`` that runs its search on Spark through the event loop."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import uuid
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
+
+import numpy as np
+from hyperopt import base, tpe
+from hyperopt.exceptions import AllTrialsFailed
+from hyperopt.fmin import space_eval
+
+from hyperspark import config
+from hyperspark.backends.base import Backend, SearchContext
+from hyperspark.errors import AllTrialsFailedError
+from hyperspark.params import ParamResolver
+from hyperspark.progress import ProgressReporter
+from hyperspark.scheduler import Listener, Scheduler, Settings
+from hyperspark.serialization import dumps_objective
+
+logger = logging.getLogger("hyperspark")
+
+_STATE_NAMES = {base.JOB_STATE_NEW: "new", base.JOB_STATE_RUNNING: "running",
+                base.JOB_STATE_DONE: "done", base.JOB_STATE_ERROR: "error",
+                base.JOB_STATE_CANCEL: "cancelled"}
+
+
+class SparkTrials(base.Trials):
+    """Drop-in replacement for ``hyperopt.SparkTrials``: evaluates trials in parallel on Spark.
+
+    Example::
+
+        from hyperopt import fmin, hp, tpe
+        from hyperspark import SparkTrials
+
+        trials = SparkTrials(parallelism=4, timeout=600, trial_timeout=60)
+        best = fmin(lambda x: (x - 1) ** 2, hp.uniform("x", -5, 5), algo=tpe.suggest,
+                    max_evals=50, trials=trials)
+        trials.to_pandas()
+
+    Args:
+        parallelism: trials run at once; None means the session's default parallelism. Trimmed
+            to ``max_evals``; a warning says when it exceeds the cluster's task slots.
+        timeout: seconds for the whole ``fmin``; running trials are cancelled at the deadline,
+            finished results are kept. ``fmin(timeout=...)`` may also set one; the smaller wins.
+        loss_threshold: stop as soon as a trial's loss is below this.
+        spark_session: the session to use; default the active one, or a new ``local[*]`` one.
+        trial_timeout: seconds one trial may run before it alone is cancelled.
+        max_retries: extra attempts for a trial whose attempt the infrastructure lost.
+        retry_on: exception types raised by the objective that are retried too.
+        backend: ``"jobs"`` (one Spark job per trial) or ``"local"`` (threads in this process).
+    """
+
+    def __init__(self, parallelism: Optional[int] = None, timeout: Optional[float] = None,
+                 loss_threshold: Optional[float] = None, spark_session: Any = None, *,
+                 trial_timeout: Optional[float] = None,
+                 max_retries: int = config.DEFAULT_MAX_RETRIES,
+                 retry_on: Sequence[Type[BaseException]] = (), backend: str = "jobs") -> None:
+        self.user_specified_parallelism = config.check_positive_int(
+            "parallelism", parallelism, allow_none=True)
+        self.timeout = config.check_positive_number("timeout", timeout)
+        self.loss_threshold = config.check_loss_threshold(loss_threshold)
+        self.trial_timeout = config.check_positive_number("trial_timeout", trial_timeout)
+        self.max_retries = config.check_non_negative_int("max_retries", max_retries)
+        self.retry_on: Tuple[Type[BaseException], ...] = config.check_retry_on(retry_on)
+        self.backend = config.check_backend(backend)
+        super().__init__()
+        self._spark = None
+        if self.backend != "local":
+            from hyperspark.backends.spark_session import get_or_create_session
+
+            self._spark = get_or_create_session(spark_session)
+        self._fmin_cancelled_reason: Optional[str] = None
+        self._space: Any = None
+        self.last_search_id: Optional[str] = None
+        self.actual_parallelism: Optional[int] = None
+
+    # ---------------------------------------------------------------- pickling
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_spark"] = None  # a session does not travel; a loaded object finds one again
+        return state
+
+    # ---------------------------------------------------------------- counts (hyperopt's names)
+    @property
+    def fmin_cancelled_reason(self) -> Optional[str]:
+        """Why the last ``fmin`` ended before ``max_evals`` (None when it did not)."""
+        return self._fmin_cancelled_reason
+
+    def count_successful_trials(self) -> int:
+        return sum(1 for doc in self._dynamic_trials if doc["state"] == base.JOB_STATE_DONE
+                   and doc["result"].get("status") == base.STATUS_OK)
+
+    def count_failed_trials(self) -> int:
+        """Trials that raised, returned an invalid result, or ran out of attempts."""
+        return self.count_by_state_unsynced(base.JOB_STATE_ERROR)
+
+    def count_cancelled_trials(self) -> int:
+        return self.count_by_state_unsynced(base.JOB_STATE_CANCEL)
+
+    def count_total_trials(self) -> int:
+        return self.count_by_state_unsynced([base.JOB_STATE_DONE, base.JOB_STATE_ERROR,
+                                             base.JOB_STATE_CANCEL])
+
+    def delete_all(self) -> None:
+        super().delete_all()
+        self._fmin_cancelled_reason = None
+
+    # ---------------------------------------------------------------- the search
+    def fmin(self, fn: Callable, space: Any, algo: Optional[Callable] = None,
+             max_evals: Optional[int] = None, timeout: Optional[float] = None,
+             loss_threshold: Optional[float] = None, max_queue_len: int = 1,
+             rstate: Optional[np.random.Generator] = None, pass_expr_memo_ctrl: Any = None,
+             verbose: bool = True, catch_eval_exceptions: bool = False,
+             return_argmin: bool = True, show_progressbar: bool = True,
+             early_stop_fn: Optional[Callable] = None, trials_save_file: str = "",
+             *, listeners: Sequence[Listener] = ()) -> Any:
+        """Run the search; called by ``hyperopt.fmin`` (and ``hyperspark.fmin``)."""
+        settings, algo = self._settings(max_evals, timeout, loss_threshold, max_queue_len, rstate,
+                                        early_stop_fn, algo)
+        if trials_save_file:
+            logger.warning("trials_save_file is not supported by hyperspark yet; ignored")
+        domain = base.Domain(fn, space, pass_expr_memo_ctrl=pass_expr_memo_ctrl)
+        search = SearchContext(search_id=uuid.uuid4().hex[:12], domain=domain,
+                               domain_bytes=dumps_objective(domain, fn),
+                               max_retries=self.max_retries, retry_on=self.retry_on)
+        self._space, self.last_search_id = space, search.search_id
+        self._fmin_cancelled_reason = None
+        already = self.count_total_trials()
+        reporter = ProgressReporter(settings.max_evals, already, show_progressbar)
+        scheduler = Scheduler(self, domain, algo, self._make_backend(settings.parallelism),
+                              search, settings, [reporter, *listeners])
+        logger.info("search %s: up to %d trials, parallelism %d, %s backend", search.search_id,
+                    settings.max_evals, settings.parallelism, self.backend)
+        try:
+            self._fmin_cancelled_reason = scheduler.run()
+        except KeyboardInterrupt:
+            self._fmin_cancelled_reason = "interrupted (KeyboardInterrupt)"
+            raise
+        return self._answer(space, return_argmin)
+
+    def _settings(self, max_evals: Any, timeout: Any, loss_threshold: Any, max_queue_len: Any,
+                  rstate: Any, early_stop_fn: Any, algo: Any) -> Tuple[Settings, Callable]:
+        timeout = config.check_positive_number("timeout", timeout)
+        timeouts = [t for t in (self.timeout, timeout) if t is not None]
+        if max_evals == sys.maxsize:  # hyperopt.fmin's stand-in for "not given"
+            max_evals = None
+        if max_evals is None and timeouts:
+            max_evals = sys.maxsize  # with a deadline, running until it is fine
+        max_evals = config.check_max_evals(max_evals)
+        threshold = config.check_loss_threshold(loss_threshold)
+        if early_stop_fn is not None and not callable(early_stop_fn):
+            raise TypeError(f"early_stop_fn must be callable, got {early_stop_fn!r}")
+        if rstate is None:
+            seed = os.environ.get("HYPEROPT_FMIN_SEED", "")
+            rstate = np.random.default_rng(int(seed) if seed else None)
+        settings = Settings(
+            max_evals=max_evals,
+            parallelism=self._decide_parallelism(max_evals - self.count_total_trials()),
+            max_queue_len=config.check_max_queue_len(max_queue_len),
+            timeout=min(timeouts) if timeouts else None,
+            trial_timeout=self.trial_timeout,
+            loss_threshold=threshold if threshold is not None else self.loss_threshold,
+            early_stop_fn=early_stop_fn, rstate=rstate)
+        return settings, algo or tpe.suggest
+
+    def _decide_parallelism(self, remaining: int) -> int:
+        requested = self.user_specified_parallelism
+        slots = None
+        if self._spark is not None:
+            from hyperspark.backends.spark_session import task_slots
+
+            slots = task_slots(self._spark)
+        parallelism = requested or slots or os.cpu_count() or 1
+        if requested and slots and requested > slots:
+            logger.warning("parallelism=%d exceeds the %d task slots the cluster has now: trials "
+                           "beyond that wait for a free slot", requested, slots)
+        self.actual_parallelism = max(1, min(parallelism, max(remaining, 1)))
+        return self.actual_parallelism
+
+    def _make_backend(self, parallelism: int) -> Backend:
+        if self.backend == "local":
+            from hyperspark.backends.local import LocalBackend
+
+            return LocalBackend()
+        from hyperspark.backends.jobs import JobsBackend
+
+        if self._spark is None:  # e.g. unpickled: find a session again
+            from hyperspark.backends.spark_session import get_or_create_session
+
+            self._spark = get_or_create_session()
+        return JobsBackend(self._spark, parallelism)
+
+    def _answer(self, space: Any, return_argmin: bool) -> Any:
+        if self.count_successful_trials() > 0:
+            return self.argmin if return_argmin else space_eval(space, self.argmin)
+        failed = [d for d in self._dynamic_trials if d["state"] == base.JOB_STATE_ERROR]
+        total = self.count_total_trials()
+        if failed and (len(failed) == total or return_argmin):
+            raise AllTrialsFailedError(failed, total)
+        if return_argmin:
+            raise AllTrialsFailed(f"no trial succeeded ({total} finished; stopped: "
+                                  f"{self._fmin_cancelled_reason or 'max_evals reached'})")
+        return None
+
+    # ---------------------------------------------------------------- reports
+    def to_pandas(self) -> Any:
+        """One row per trial: tid, state, status, loss, params (resolved), start, end, duration,
+        attempts, error.
+
+        >>> trials.to_pandas().sort_values("loss").head()  # doctest: +SKIP
+        """
+        import pandas as pd
+
+        resolver = ParamResolver(self._space) if self._space is not None else None
+        rows: List[Dict[str, Any]] = []
+        for doc in self._dynamic_trials:
+            info = doc["misc"].get("hyperspark", {})
+            vals = doc["misc"].get("vals", {})
+            params = resolver.resolve(vals) if resolver else {
+                k: v[0] for k, v in vals.items() if v}
+            start, end = info.get("start"), info.get("end")
+            rows.append({
+                "tid": doc["tid"], "state": _STATE_NAMES.get(doc["state"], str(doc["state"])),
+                "status": doc["result"].get("status"), "loss": doc["result"].get("loss"),
+                "params": params,
+                "start": pd.to_datetime(start, unit="s") if start else pd.NaT,
+                "end": pd.to_datetime(end, unit="s") if end else pd.NaT,
+                "duration": (end - start) if start and end else None,
+                "attempts": info.get("attempts", 0),
+                "error": (doc["result"].get("error") if doc["state"] != base.JOB_STATE_DONE
+                          else None),
+            })
+        return pd.DataFrame(rows, columns=["tid", "state", "status", "loss", "params", "start",
+                                           "end", "duration", "attempts", "error"])

@@ -1,0 +1,125 @@
+"""Runs on the worker (a Spark executor, an actor, or a local thread): evaluates one attempt.
+
+Everything the objective does wrong comes back as data, never as an exception: the task that
+ran it succeeds, so Spark never retries a trial on its own, and an exception object that cannot
+be pickled still reaches the driver as its type name, message and formatted traceback.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import time
+import traceback
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, Mapping, Optional, Tuple, Type
+
+from hyperopt import pyll
+from hyperopt.base import STATUS_OK, STATUS_STRINGS, Ctrl
+from hyperopt.utils import use_obj_for_literal_in_memo
+
+
+class InvalidResult(ValueError):
+    """The objective returned something hyperopt cannot record."""
+
+
+def normalize_result(value: Any) -> Dict[str, Any]:
+    """Turn what the objective returned into a hyperopt result dict, or raise InvalidResult.
+
+    >>> normalize_result(0.5)
+    {'loss': 0.5, 'status': 'ok'}
+    """
+    if isinstance(value, numbers.Real):
+        loss = float(value)
+        _check_finite(loss)
+        return {"loss": loss, "status": STATUS_OK}
+    if not isinstance(value, Mapping):
+        raise InvalidResult(f"the objective must return a number or a dict with 'status' (and "
+                            f"'loss' when status is 'ok'), got {type(value).__name__}: "
+                            f"{_short_repr(value)}")
+    result = dict(value)
+    if "status" not in result:
+        raise InvalidResult(f"the result dict has no 'status' key (one of {STATUS_STRINGS}); "
+                            f"keys: {sorted(map(str, result))}")
+    if result["status"] not in STATUS_STRINGS:
+        raise InvalidResult(f"result status {result['status']!r} is not one of {STATUS_STRINGS}")
+    if result["status"] == STATUS_OK:
+        if "loss" not in result:
+            raise InvalidResult("a result with status 'ok' must have a 'loss'")
+        try:
+            result["loss"] = float(result["loss"])
+        except (TypeError, ValueError):
+            raise InvalidResult(f"loss must be a number, got {_short_repr(result['loss'])}") \
+                from None
+        _check_finite(result["loss"])
+    return result
+
+
+def _check_finite(loss: float) -> None:
+    if not math.isfinite(loss):
+        raise InvalidResult(f"loss must be a finite number, got {loss}")
+
+
+def _short_repr(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def error_info(exc: BaseException) -> Dict[str, str]:
+    """Type, message and formatted traceback of ``exc`` as plain strings (always picklable)."""
+    return {
+        "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        "message": str(exc),
+        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+    }
+
+
+@contextmanager
+def trial_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Set ``env`` for the duration of one attempt and restore the previous values after.
+
+    Python workers are reused between tasks, so nothing of one trial may leak into the next.
+    """
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def evaluate(domain: Any, spec: Mapping[str, Any], tid: int) -> Any:
+    """Call the objective at ``spec`` the way ``hyperopt.base.Domain.evaluate`` does."""
+    ctrl = Ctrl(None, current_trial={"tid": tid, "result": {"status": "new"}})
+    memo = domain.memo_from_config(dict(spec))
+    use_obj_for_literal_in_memo(domain.expr, ctrl, Ctrl, memo)
+    if domain.pass_expr_memo_ctrl:
+        return domain.fn(expr=domain.expr, memo=memo, ctrl=ctrl)
+    return domain.fn(pyll.rec_eval(domain.expr, memo=memo))
+
+
+def run_attempt(domain: Any, spec: Mapping[str, Any], tid: int,
+                retry_on: Tuple[Type[BaseException], ...] = (),
+                env: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
+    """Evaluate one attempt of trial ``tid`` and describe what happened as a plain dict.
+
+    Keys: ``ok`` (bool), ``start``/``end`` (epoch seconds), and either ``result`` or
+    ``error_type``/``message``/``traceback``/``kind`` plus ``retryable`` (the exception is one
+    of ``retry_on``).
+    """
+    start = time.time()
+    try:
+        with trial_environment(env or {}):
+            raw = evaluate(domain, spec, tid)
+        result = normalize_result(raw)
+    except InvalidResult as exc:
+        return {"ok": False, "kind": "invalid_result", "retryable": False, "start": start,
+                "end": time.time(), **error_info(exc)}
+    except Exception as exc:  # the user's code: every exception becomes data
+        return {"ok": False, "kind": "user", "retryable": isinstance(exc, retry_on),
+                "start": start, "end": time.time(), **error_info(exc)}
+    return {"ok": True, "result": result, "start": start, "end": time.time()}
