@@ -6,6 +6,7 @@ from typing import Any, Callable, Dict, List, Optional
 import hyperopt
 from hyperopt.fmin import generate_trial
 
+from hyperspark import config
 from hyperspark.params import ParamResolver
 from hyperspark.trials import SparkTrials
 
@@ -31,6 +32,8 @@ def fmin(fn: Callable, space: Any, algo: Optional[Callable] = None,
     >>> best["x"]
     1.0
     """
+    config.check_positive_number("timeout", timeout)  # before hyperopt's own, vaguer check
+    config.check_loss_threshold(loss_threshold)
     if trials is None:
         trials = SparkTrials()
     if points_to_evaluate:

@@ -20,7 +20,10 @@ class AllTrialsFailedError(AllTrialsFailed):
         parts = [f"{head}; the first {min(shown, len(failed_docs))} failure(s):"]
         for doc in failed_docs[:shown]:
             info = doc["misc"].get("hyperspark", {})
-            detail = info.get("traceback") or doc["result"].get("error", "")
+            message = doc["result"].get("error", "")
+            detail = info.get("traceback", "")
+            if message and message not in detail:
+                detail = f"{message}\n{detail}"
             parts.append(f"--- trial {doc['tid']} (attempts: {info.get('attempts', '?')}, "
                          f"{info.get('error_kind', 'cancelled')}) ---\n{detail}".rstrip())
         super().__init__("\n".join(parts))

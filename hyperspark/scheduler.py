@@ -2,8 +2,8 @@
 
 One thread (the one that called ``fmin``) runs the loop. Each turn it
 
-1. asks the algorithm for suggestions, on a helper thread, until ``max_queue_len`` wait queued;
-2. starts queued trials while fewer than ``parallelism`` run;
+1. starts queued trials while fewer than ``parallelism`` run;
+2. asks the algorithm for suggestions, on a helper thread, until ``max_queue_len`` wait queued;
 3. waits for the next event (a trial's end, suggestions ready) or the nearest deadline;
 4. applies the event to the trial documents and checks the stop rules.
 
@@ -122,6 +122,8 @@ class Scheduler:
         self._rstate = settings.rstate if settings.rstate is not None else np.random.default_rng()
         self._events: "queue.Queue[Any]" = queue.Queue()
         self._queue: Deque[Dict[str, Any]] = collections.deque()  # suggestions, not started
+        self._suggested: set = set()  # tids the algorithm proposed in this run (vs. inserted by
+        # the user beforehand): withdrawn from the trials object if never started
         self._running: Dict[int, _Running] = {}
         self._history: List[Dict[str, Any]] = []  # finished docs with a result, for algo + stop fn
         self._suggesting = False
@@ -149,8 +151,8 @@ class Scheduler:
         try:
             while True:
                 if self._stop_reason is None:
-                    self._request_suggestions()
                     self._start_queued_trials()
+                    self._request_suggestions()  # after starting: the queue has room again
                 if self._is_over():
                     break
                 event = self._next_event()
@@ -251,6 +253,7 @@ class Scheduler:
         for doc in docs:
             self._trials.insert_trial_docs([doc])
             self._queue.append(self._trials._dynamic_trials[-1])  # the stored (SONified) copy
+            self._suggested.add(doc["tid"])
         self._to_create = max(0, self._to_create - len(docs))
 
     # ---------------------------------------------------------------- events
@@ -363,10 +366,20 @@ class Scheduler:
         if self._stop_reason is not None:
             return
         self._stop_reason = reason
-        self._queue.clear()  # suggestions never started are dropped, not recorded
+        self._withdraw_queued_suggestions()
         logger.info("stopping the search: %s", reason)
         for tid in list(self._running):
             self._cancel(tid, reason, grace_s)
+
+    def _withdraw_queued_suggestions(self) -> None:
+        """Suggestions never started are not trials: remove them. Points the user inserted
+        before the search (warm start) stay queued in the trials object for the next fmin."""
+        dropped = {doc["tid"] for doc in self._queue if doc["tid"] in self._suggested}
+        self._queue.clear()
+        if dropped:
+            self._trials._dynamic_trials[:] = [
+                doc for doc in self._trials._dynamic_trials
+                if not (doc["tid"] in dropped and doc["state"] == base.JOB_STATE_NEW)]
 
     def _finish(self) -> None:
         for tid, running in list(self._running.items()):

@@ -123,9 +123,10 @@ class SparkTrials(base.Trials):
         if trials_save_file:
             logger.warning("trials_save_file is not supported by hyperspark yet; ignored")
         domain = base.Domain(fn, space, pass_expr_memo_ctrl=pass_expr_memo_ctrl)
+        remote = self.backend != "local"
         search = SearchContext(search_id=uuid.uuid4().hex[:12], domain=domain,
-                               domain_bytes=dumps_objective(domain, fn),
-                               max_retries=self.max_retries, retry_on=self.retry_on)
+                               max_retries=self.max_retries, retry_on=self.retry_on,
+                               domain_bytes=dumps_objective(domain, fn) if remote else None)
         self._space, self.last_search_id = space, search.search_id
         self._fmin_cancelled_reason = None
         already = self.count_total_trials()

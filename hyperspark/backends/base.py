@@ -17,10 +17,11 @@ class SearchContext:
     search_id: str
     domain: Any
     """The ``hyperopt.base.Domain`` (objective and space)."""
-    domain_bytes: bytes
-    """``domain`` pickled (cloudpickle); remote backends ship it once per search, not per trial."""
     max_retries: int
     retry_on: Tuple[Type[BaseException], ...]
+    domain_bytes: Optional[bytes] = None
+    """``domain`` pickled (cloudpickle), for backends that run trials in other processes; they
+    ship it once per search, not per trial. None for the in-process backend."""
     trial_env: Dict[str, str] = dataclasses.field(default_factory=dict)
     """Environment variables set around every trial on the worker (e.g. MLflow credentials)."""
 
@@ -47,7 +48,8 @@ class TrialFailed:
     traceback: str
     attempts: int
     kind: str
-    """``"user"`` (objective raised), ``"invalid_result"`` or ``"infrastructure"``."""
+    """``"user"`` (objective raised), ``"invalid_result"``, ``"setup"`` (the objective could not
+    be loaded on the worker) or ``"infrastructure"`` (every attempt lost)."""
     start: Optional[float] = None
     end: Optional[float] = None
 

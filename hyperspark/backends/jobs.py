@@ -57,7 +57,12 @@ def run_trial_task(payload: Any, search: Dict[str, Any], tid: int, spec: Dict[st
             f"Spark task attempt {context.attemptNumber()}: the previous attempt of this trial "
             f"died (its Python worker or executor was lost)")}
         return [cloudpickle.dumps(outcome)]
-    domain = _domain_for(search["search_id"], payload)
+    try:
+        domain = _domain_for(search["search_id"], payload)
+    except Exception as exc:  # e.g. a module the objective needs is missing on the executor
+        error = worker.error_info(exc)
+        error["message"] = f"the objective could not be loaded on the executor: {error['message']}"
+        return [cloudpickle.dumps({"ok": False, "kind": "setup", "retryable": False, **error})]
     outcome = worker.run_attempt(domain, spec, tid, search["retry_on"], search["env"])
     try:
         return [cloudpickle.dumps(outcome)]

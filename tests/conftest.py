@@ -1,0 +1,38 @@
+"""Shared fixtures: one real local SparkSession per test session (it takes seconds to start)."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import pytest
+
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+logging.getLogger("py4j").setLevel(logging.WARNING)
+logging.getLogger("hyperopt").setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """A real ``local[2,3]`` session: 2 task slots, and Spark's own task retries on (3 tries),
+    so tests can prove hyperspark never lets Spark re-run an objective."""
+    from pyspark.sql import SparkSession
+
+    session = (SparkSession.builder.master("local[2,3]").appName("hyperspark-tests")
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def counter_dir(tmp_path):
+    """A folder where objectives leave one file per call, to count calls across processes."""
+    return tmp_path
+
+
+def calls_in(folder, prefix: str = "call") -> int:
+    return sum(1 for name in os.listdir(folder) if name.startswith(prefix))

@@ -1,0 +1,201 @@
+"""The jobs backend on a real local SparkSession (``local[2,3]``: Spark's task retries are on)."""
+import logging
+import os
+import signal
+import threading
+import time
+
+import hyperopt
+import pytest
+from hyperopt import hp, rand
+
+from hyperspark import AllTrialsFailedError, ObjectiveNotSerializable, SparkTrials
+
+from conftest import calls_in
+
+pytestmark = pytest.mark.spark
+
+SPACE = hp.uniform("x", 0, 1)
+FLAGGED = {"slow": hp.choice("slow", [False, True]), "x": SPACE}
+
+
+def search(spark, objective, *, max_evals, space=SPACE, points=None, **trial_kwargs):
+    trials = SparkTrials(spark_session=spark, **{"parallelism": 2, **trial_kwargs})
+    if points:
+        from hyperspark.api import _insert_points
+
+        _insert_points(trials, space, points)
+    best = hyperopt.fmin(objective, space, algo=rand.suggest, max_evals=max_evals, trials=trials,
+                         show_progressbar=False, return_argmin=True)
+    return best, trials
+
+
+def test_search_with_hyperopt_fmin(spark):
+    best, trials = search(spark, lambda x: (x - 0.5) ** 2, max_evals=8)
+    assert trials.count_successful_trials() == 8 and 0 <= best["x"] <= 1
+    assert trials.actual_parallelism == 2
+
+
+def test_each_trial_has_its_own_job_group(spark):
+    _, trials = search(spark, lambda x: x, max_evals=4)
+    tracker = spark.sparkContext.statusTracker()
+    for tid in range(4):
+        group = f"hyperspark-{trials.last_search_id}-{tid}"
+        assert len(tracker.getJobIdsForGroup(group)) == 1, group
+
+
+def test_trial_timeout_cancels_one_trial_and_kills_its_worker(spark, counter_dir):
+    def objective(params):
+        if params["slow"]:
+            open(counter_dir / f"slow-{os.getpid()}", "w").close()
+            time.sleep(60)
+            open(counter_dir / "slow-finished", "w").close()
+        return params["x"]
+
+    began = time.monotonic()
+    _, trials = search(spark, objective, max_evals=5, space=FLAGGED, trial_timeout=3,
+                       points=[{"slow": 1, "x": 0.9}] + [{"slow": 0, "x": v / 10}
+                                                         for v in range(4)])
+    assert time.monotonic() - began < 40
+    states = trials.to_pandas().set_index("tid")["state"]
+    assert states[0] == "cancelled" and (states.drop(index=0) == "done").all()
+    pid = int(next(n for n in os.listdir(counter_dir) if n.startswith("slow-")).split("-")[1])
+    deadline = time.monotonic() + 20
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(pid), "interrupt on cancel should kill the Python worker"
+    assert not (counter_dir / "slow-finished").exists()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie has exited
+        return stat.read().split()[2] != "Z"
+
+
+def test_global_timeout_returns_best_so_far_and_leaves_no_job(spark):
+    def objective(x):
+        if x > 0.6:
+            time.sleep(60)
+        return x
+
+    began = time.monotonic()
+    best, trials = search(spark, objective, max_evals=40, timeout=6)
+    assert time.monotonic() - began < 30
+    assert trials.fmin_cancelled_reason == "fmin run timeout"
+    assert trials.count_successful_trials() >= 1 and best["x"] <= 0.6
+    _assert_no_active_jobs(spark)
+
+
+def _assert_no_active_jobs(spark, within_s=15):
+    tracker = spark.sparkContext.statusTracker()
+    deadline = time.monotonic() + within_s
+    while tracker.getActiveJobsIds() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert tracker.getActiveJobsIds() == []
+
+
+def test_user_exception_is_data_and_never_rerun_by_spark(spark, counter_dir):
+    class Unpicklable(Exception):
+        def __reduce__(self):
+            raise TypeError("no pickling")
+
+    def objective(x):
+        open(counter_dir / f"call-{time.time_ns()}", "w").close()
+        raise Unpicklable(f"bad x={x:.3f}")
+
+    with pytest.raises(AllTrialsFailedError, match="bad x=") as info:
+        search(spark, objective, max_evals=2)
+    assert "Traceback" in str(info.value) and "Unpicklable" in str(info.value)
+    assert calls_in(counter_dir) == 2  # local[2,3] would retry a failed task: it must not
+
+
+def test_dead_python_worker_is_retried_as_an_attempt(spark, counter_dir):
+    marker = counter_dir / "died-once"
+
+    def objective(x):
+        if not marker.exists():
+            marker.touch()
+            os._exit(1)  # the Python worker dies mid-trial
+        return x
+
+    _, trials = search(spark, objective, max_evals=1, max_retries=2)
+    row = trials.to_pandas().loc[0]
+    assert row["state"] == "done" and row["attempts"] == 2
+
+
+def test_worker_that_always_dies_fails_after_max_retries(spark):
+    with pytest.raises(AllTrialsFailedError, match="infrastructure") as info:
+        search(spark, lambda x: os._exit(3), max_evals=1, max_retries=1)
+    assert "attempts: 2" in str(info.value)
+
+
+def test_user_error_in_retry_on_is_retried(spark, counter_dir):
+    def objective(x):
+        calls = len(os.listdir(counter_dir))
+        open(counter_dir / f"call-{calls}", "w").close()
+        if calls == 0:
+            raise TimeoutError("remote store slow")
+        return x
+
+    _, trials = search(spark, objective, max_evals=1, retry_on=(TimeoutError,))
+    assert trials.to_pandas().loc[0, "attempts"] == 2 and trials.count_successful_trials() == 1
+
+
+def test_objective_that_cannot_load_on_executors_fails_with_the_cause(spark):
+    def objective(x):
+        return calls_in("/")  # conftest is importable on the driver only
+
+    with pytest.raises(AllTrialsFailedError, match="could not be loaded on the executor.*conftest"):
+        search(spark, objective, max_evals=1)
+
+
+def test_unpicklable_objective_fails_before_any_job(spark):
+    lock = threading.Lock()
+
+    def objective(x):
+        with lock:
+            return x
+
+    with pytest.raises(ObjectiveNotSerializable, match="captured variable 'lock'"):
+        search(spark, objective, max_evals=2)
+
+
+def test_ctrl_c_raises_quickly_and_leaves_no_job(spark):
+    trials = SparkTrials(spark_session=spark, parallelism=2)
+    timer = threading.Timer(4, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    began = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            hyperopt.fmin(lambda x: time.sleep(60), SPACE, algo=rand.suggest, max_evals=10,
+                          trials=trials, show_progressbar=False)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - began < 4 + 5
+    assert trials.count_cancelled_trials() == 2
+    _assert_no_active_jobs(spark)
+    assert not [t for t in threading.enumerate() if t.name.startswith("hyperspark-trial")
+                and t.is_alive() and _wait_dead(t)]
+
+
+def _wait_dead(thread, within_s=10):
+    thread.join(within_s)
+    return thread.is_alive()
+
+
+def test_parallelism_defaults_to_slots_and_warns_above_them(spark, caplog):
+    assert SparkTrials(spark_session=spark)._decide_parallelism(100) == 2
+    caplog.set_level(logging.WARNING, logger="hyperspark")
+    assert SparkTrials(spark_session=spark, parallelism=200)._decide_parallelism(1000) == 200
+    assert any("exceeds the 2 task slots" in r.message for r in caplog.records)
+
+
+def test_executor_environment_check(spark):
+    from hyperspark.backends import spark_session
+
+    spark_session._checked_apps.discard(spark.sparkContext.applicationId)
+    assert spark_session.check_executors_can_import(spark) == []
