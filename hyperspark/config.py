@@ -12,6 +12,10 @@ from typing import Any, Iterable, Optional, Tuple, Type
 BACKENDS = ("jobs", "local")
 """Names accepted by ``SparkTrials(backend=...)``."""
 
+TRACKING_CONF_KEYS = ("spark.databricks.mlflow.trackHyperopt.enabled",
+                      "spark.hyperspark.mlflow.enabled")
+"""Spark conf keys that turn automatic MLflow tracking off when set to false."""
+
 DEFAULT_MAX_RETRIES = 2
 RETRY_BACKOFF_S = 0.2
 """First wait between two attempts of one trial; doubles at each retry."""

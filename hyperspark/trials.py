@@ -51,13 +51,17 @@ class SparkTrials(base.Trials):
         max_retries: extra attempts for a trial whose attempt the infrastructure lost.
         retry_on: exception types raised by the objective that are retried too.
         backend: ``"jobs"`` (one Spark job per trial) or ``"local"`` (threads in this process).
+        mlflow_tracking: record the search in MLflow (parent run, a child run per trial).
+            None (default): on when mlflow is importable and no switch turns it off (see
+            docs/tracking.md); False: off.
     """
 
     def __init__(self, parallelism: Optional[int] = None, timeout: Optional[float] = None,
                  loss_threshold: Optional[float] = None, spark_session: Any = None, *,
                  trial_timeout: Optional[float] = None,
                  max_retries: int = config.DEFAULT_MAX_RETRIES,
-                 retry_on: Sequence[Type[BaseException]] = (), backend: str = "jobs") -> None:
+                 retry_on: Sequence[Type[BaseException]] = (), backend: str = "jobs",
+                 mlflow_tracking: Optional[bool] = None) -> None:
         self.user_specified_parallelism = config.check_positive_int(
             "parallelism", parallelism, allow_none=True)
         self.timeout = config.check_positive_number("timeout", timeout)
@@ -66,6 +70,9 @@ class SparkTrials(base.Trials):
         self.max_retries = config.check_non_negative_int("max_retries", max_retries)
         self.retry_on: Tuple[Type[BaseException], ...] = config.check_retry_on(retry_on)
         self.backend = config.check_backend(backend)
+        if mlflow_tracking not in (None, True, False):
+            raise TypeError(f"mlflow_tracking must be True, False or None, got {mlflow_tracking!r}")
+        self.mlflow_tracking = mlflow_tracking
         super().__init__()
         self._spark = None
         if self.backend != "local":
@@ -76,11 +83,14 @@ class SparkTrials(base.Trials):
         self._space: Any = None
         self.last_search_id: Optional[str] = None
         self.actual_parallelism: Optional[int] = None
+        self.last_tracker: Any = None
+        """The MlflowTracker of the last fmin (its parent_run_id and fmin_uuid), or None."""
 
     # ---------------------------------------------------------------- pickling
     def __getstate__(self) -> Dict[str, Any]:
         state = self.__dict__.copy()
         state["_spark"] = None  # a session does not travel; a loaded object finds one again
+        state["last_tracker"] = None
         return state
 
     # ---------------------------------------------------------------- counts (hyperopt's names)
@@ -120,27 +130,72 @@ class SparkTrials(base.Trials):
         """Run the search; called by ``hyperopt.fmin`` (and ``hyperspark.fmin``)."""
         settings, algo = self._settings(max_evals, timeout, loss_threshold, max_queue_len, rstate,
                                         early_stop_fn, algo)
+        self.last_tracker = None
         if trials_save_file:
             logger.warning("trials_save_file is not supported by hyperspark yet; ignored")
         domain = base.Domain(fn, space, pass_expr_memo_ctrl=pass_expr_memo_ctrl)
+        tracker = self._make_tracker(space, algo)
         remote = self.backend != "local"
         search = SearchContext(search_id=uuid.uuid4().hex[:12], domain=domain,
                                max_retries=self.max_retries, retry_on=self.retry_on,
-                               domain_bytes=dumps_objective(domain, fn) if remote else None)
+                               domain_bytes=dumps_objective(domain, fn) if remote else None,
+                               trial_env=tracker.trial_env if tracker else None)
         self._space, self.last_search_id = space, search.search_id
+        self.last_tracker = tracker
         self._fmin_cancelled_reason = None
-        already = self.count_total_trials()
-        reporter = ProgressReporter(settings.max_evals, already, show_progressbar)
+        reporter = ProgressReporter(settings.max_evals, self.count_total_trials(),
+                                    show_progressbar)
         scheduler = Scheduler(self, domain, algo, self._make_backend(settings.parallelism),
-                              search, settings, [reporter, *listeners])
+                              search, settings, [reporter, *([tracker] if tracker else []),
+                                                 *listeners])
         logger.info("search %s: up to %d trials, parallelism %d, %s backend", search.search_id,
                     settings.max_evals, settings.parallelism, self.backend)
+        status = "FAILED"
         try:
             self._fmin_cancelled_reason = scheduler.run()
+            answer = self._answer(space, return_argmin)
+            status = "FINISHED"
+            return answer
         except KeyboardInterrupt:
             self._fmin_cancelled_reason = "interrupted (KeyboardInterrupt)"
+            status = "KILLED"
             raise
-        return self._answer(space, return_argmin)
+        finally:
+            if tracker is not None:
+                tracker.close(status)
+
+    def _make_tracker(self, space: Any, algo: Callable) -> Any:
+        if not self._tracking_enabled():
+            return None
+        try:
+            from hyperspark.tracking import MlflowTracker, is_local_store
+
+            tracker = MlflowTracker(space, algo, self.user_specified_parallelism)
+        except Exception as exc:  # tracking never stops a search
+            logger.warning("MLflow tracking is off: %s", exc)
+            return None
+        if self._spark is not None and is_local_store(tracker.tracking_uri):
+            master = self._spark.sparkContext.master
+            if not master.startswith("local"):
+                logger.warning("MLflow store %s is a local path but the master is %s: executors "
+                               "on other machines cannot log to it; use a tracking server",
+                               tracker.tracking_uri, master)
+        return tracker
+
+    def _tracking_enabled(self) -> bool:
+        if self.mlflow_tracking is not None:
+            return self.mlflow_tracking
+        if not config.env_flag("HYPERSPARK_MLFLOW", True):
+            return False
+        if self._spark is not None:
+            from hyperspark.backends.spark_session import conf_flag
+
+            for key in config.TRACKING_CONF_KEYS:
+                if conf_flag(self._spark, key) is False:
+                    return False
+        import importlib.util
+
+        return importlib.util.find_spec("mlflow") is not None
 
     def _settings(self, max_evals: Any, timeout: Any, loss_threshold: Any, max_queue_len: Any,
                   rstate: Any, early_stop_fn: Any, algo: Any) -> Tuple[Settings, Callable]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import sys
 import time
 import traceback
 from contextlib import contextmanager
@@ -85,11 +86,29 @@ def trial_environment(env: Mapping[str, str]) -> Iterator[None]:
     try:
         yield
     finally:
+        if "MLFLOW_RUN_ID" in env:
+            _end_mlflow_runs()
         for key, old in saved.items():
             if old is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = old
+
+
+def _end_mlflow_runs() -> None:
+    """End every MLflow run the objective left active: the worker process serves other trials.
+
+    The run ends FINISHED here; the driver sets the trial's real final status afterwards.
+    mlflow is not imported when the objective did not use it.
+    """
+    mlflow = sys.modules.get("mlflow")
+    if mlflow is None:
+        return
+    try:
+        while mlflow.active_run() is not None:
+            mlflow.end_run()
+    except Exception:  # tracking must never turn a result into a failure
+        pass
 
 
 def evaluate(domain: Any, spec: Mapping[str, Any], tid: int) -> Any:

@@ -10,6 +10,17 @@ import pytest
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mlflow_store(tmp_path_factory):
+    """Every test logs to its session's own sqlite store, never to ./mlflow.db."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow')}/mlflow.db"
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    mlflow.set_tracking_uri(uri)
+    return uri
 logging.getLogger("hyperopt").setLevel(logging.WARNING)
 
 
@@ -36,3 +47,12 @@ def counter_dir(tmp_path):
 
 def calls_in(folder, prefix: str = "call") -> int:
     return sum(1 for name in os.listdir(folder) if name.startswith(prefix))
+
+
+def pytest_collection_finish(session):
+    """Test modules are not importable on executors: objectives defined at module level in them
+    travel by value, as they would from a notebook."""
+    import cloudpickle
+
+    for module in {item.module for item in session.items if hasattr(item, "module")}:
+        cloudpickle.register_pickle_by_value(module)

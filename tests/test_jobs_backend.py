@@ -83,7 +83,8 @@ def test_global_timeout_returns_best_so_far_and_leaves_no_job(spark):
         return x
 
     began = time.monotonic()
-    best, trials = search(spark, objective, max_evals=40, timeout=6)
+    best, trials = search(spark, objective, max_evals=40, timeout=6,
+                          points=[{"x": 0.1}, {"x": 0.2}])  # two fast trials, surely
     assert time.monotonic() - began < 30
     assert trials.fmin_cancelled_reason == "fmin run timeout"
     assert trials.count_successful_trials() >= 1 and best["x"] <= 0.6

@@ -240,10 +240,22 @@ def test_user_errors_retried_only_when_listed(counter_dir):
 
 
 class LosesFirstAttempt(LocalBackend):
-    def call_worker(self, tid, spec, attempt):
+    def call_worker(self, tid, spec, attempt, env):
         if attempt == 1:
             raise AttemptLost("executor lost (simulated)")
-        return super().call_worker(tid, spec, attempt)
+        return super().call_worker(tid, spec, attempt, env)
+
+
+class BrokenBackend(LocalBackend):
+    def call_worker(self, tid, spec, attempt, env):
+        raise RuntimeError("a bug in the backend")
+
+
+def test_backend_bug_fails_the_trial_instead_of_hanging():
+    trials = SparkTrials(backend="local", parallelism=2)
+    trials._make_backend = lambda parallelism: BrokenBackend()
+    with pytest.raises(AllTrialsFailedError, match="a bug in the backend"):
+        run(lambda x: x, trials=trials, max_evals=3)
 
 
 @pytest.mark.parametrize("max_retries, state, attempts", [(1, "done", 2), (0, "error", 1)])

@@ -22,8 +22,12 @@ class SearchContext:
     domain_bytes: Optional[bytes] = None
     """``domain`` pickled (cloudpickle), for backends that run trials in other processes; they
     ship it once per search, not per trial. None for the in-process backend."""
-    trial_env: Dict[str, str] = dataclasses.field(default_factory=dict)
-    """Environment variables set around every trial on the worker (e.g. MLflow credentials)."""
+    trial_env: Optional[Callable[[int], Dict[str, str]]] = None
+    """Gives the environment variables set around trial ``tid`` on its worker (its MLflow run,
+    credentials). Backends call it on the trial's own thread, never the loop's: it may wait."""
+
+    def env_for(self, tid: int) -> Dict[str, str]:
+        return self.trial_env(tid) if self.trial_env is not None else {}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -43,7 +43,7 @@ def _domain_for(search_id: str, payload: Any) -> Any:
 
 
 def run_trial_task(payload: Any, search: Dict[str, Any], tid: int, spec: Dict[str, Any],
-                   _rows: Iterable[Any]) -> List[bytes]:
+                   env: Dict[str, str], _rows: Iterable[Any]) -> List[bytes]:
     """The body of a trial's one task: evaluate and return the pickled outcome."""
     from pyspark import TaskContext
 
@@ -63,7 +63,7 @@ def run_trial_task(payload: Any, search: Dict[str, Any], tid: int, spec: Dict[st
         error = worker.error_info(exc)
         error["message"] = f"the objective could not be loaded on the executor: {error['message']}"
         return [cloudpickle.dumps({"ok": False, "kind": "setup", "retryable": False, **error})]
-    outcome = worker.run_attempt(domain, spec, tid, search["retry_on"], search["env"])
+    outcome = worker.run_attempt(domain, spec, tid, search["retry_on"], env)
     try:
         return [cloudpickle.dumps(outcome)]
     except Exception as exc:
@@ -100,8 +100,7 @@ class JobsBackend:
     def open(self, search: SearchContext, post: Post) -> None:
         self._search, self._post = search, post
         self._payload = self._sc.broadcast(search.domain_bytes)
-        self._task_search = {"search_id": search.search_id, "retry_on": search.retry_on,
-                             "env": dict(search.trial_env)}
+        self._task_search = {"search_id": search.search_id, "retry_on": search.retry_on}
         self._pool = ThreadPoolExecutor(self._parallelism, thread_name_prefix="hyperspark-trial")
 
     def start(self, tid: int, spec: Dict[str, Any]) -> None:
@@ -114,7 +113,9 @@ class JobsBackend:
             self._sc.setJobGroup(self.group_id(tid),
                                  f"hyperspark search {self._search.search_id}: trial {tid}",
                                  interruptOnCancel=True)
-            task = functools.partial(run_trial_task, self._payload, self._task_search, tid, spec)
+            env = self._search.env_for(tid)
+            task = functools.partial(run_trial_task, self._payload, self._task_search, tid, spec,
+                                     env)
             kwargs = {} if self._backoff_s is None else {"backoff_s": self._backoff_s}
             outcome, attempts = run_with_retries(
                 lambda attempt: self._attempt(task, state), max_retries=self._search.max_retries,

@@ -2,7 +2,8 @@
 objective with the same retry, timeout and result rules as the Spark backends.
 
 A Python thread cannot be killed: cancelling a trial reports it cancelled at once and drops
-whatever its thread returns later.
+whatever its thread returns later. ``mlflow.log_*`` inside the objective logs to the caller's
+active run, not to the trial's child run (trials share this process's MLflow state).
 """
 from __future__ import annotations
 
@@ -34,20 +35,28 @@ class LocalBackend:
         threading.Thread(target=self._run, args=(tid, spec, cancelled),
                          name=f"hyperspark-local-{tid}", daemon=True).start()
 
-    def call_worker(self, tid: int, spec: Dict[str, Any], attempt: int) -> Dict[str, Any]:
+    def call_worker(self, tid: int, spec: Dict[str, Any], attempt: int,
+                    env: Dict[str, str]) -> Dict[str, Any]:
         """One attempt. Subclasses may raise ``AttemptLost`` here to act out a lost worker."""
         search = self._search
-        return worker.run_attempt(search.domain, spec, tid, search.retry_on, search.trial_env)
+        return worker.run_attempt(search.domain, spec, tid, search.retry_on, env)
 
     def _run(self, tid: int, spec: Dict[str, Any], cancelled: threading.Event) -> None:
         search = self._search
         kwargs = {} if self._backoff_s is None else {"backoff_s": self._backoff_s}
+        # No trial environment here: trials share this process (and the user's active MLflow
+        # run), so MLFLOW_RUN_ID cannot be set per trial. Child runs are still recorded.
+        search.env_for(tid)
+        env: Dict[str, str] = {}
         try:
             outcome, attempts = run_with_retries(
-                lambda n: self.call_worker(tid, spec, n), max_retries=search.max_retries,
+                lambda n: self.call_worker(tid, spec, n, env), max_retries=search.max_retries,
                 cancelled=cancelled, label=f"trial {tid}", **kwargs)
         except AttemptCancelled:
             return  # cancel() already reported it
+        except BaseException as exc:  # never leave the loop without a report for this trial
+            outcome, attempts = {"ok": False, "kind": "infrastructure",
+                                 **worker.error_info(exc)}, 0
         self._report(tid, event_from_outcome(tid, outcome, attempts))
 
     def cancel(self, tid: int, reason: str) -> None:

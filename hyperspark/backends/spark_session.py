@@ -69,3 +69,14 @@ def check_executors_can_import(spark: Any) -> Optional[List[str]]:
             "them on the executors, or for a local master set PYSPARK_PYTHON=%s before the "
             "session starts.", ", ".join(missing), sys.executable)
     return missing
+
+
+def conf_flag(spark: Any, key: str) -> Optional[bool]:
+    """A boolean Spark conf value: True, False, or None when unset or not a boolean."""
+    try:
+        value = spark.conf.get(key, None)
+    except Exception:
+        return None
+    if value is None:
+        return None
+    return {"true": True, "false": False}.get(str(value).strip().lower())

@@ -1,0 +1,52 @@
+"""The ``hyperspark`` command: ``hyperspark demo`` (and more subcommands as they land)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import List, Optional
+
+
+def _quiet_logs() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    for noisy in ("py4j", "hyperopt", "alembic", "mlflow"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def demo(args: argparse.Namespace) -> int:
+    from hyperspark.demo import run_demo
+
+    _quiet_logs()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    outcome = run_demo(max_evals=args.max_evals, parallelism=args.parallelism)
+    trials = outcome["trials"]
+    print()
+    print(f"best validation log-loss {outcome['best_loss']:.4f} at {outcome['best']}")
+    print(f"{trials.count_successful_trials()} trials succeeded, "
+          f"{trials.count_failed_trials()} failed, {trials.count_cancelled_trials()} cancelled")
+    if outcome["parent_run_id"]:
+        uri = outcome["tracking_uri"]
+        print(f"\nMLflow: parent run {outcome['parent_run_id']} in experiment "
+              f"'hyperspark-demo', store {uri}")
+        print("Open the MLflow UI on that store with:")
+        print(f"    mlflow ui --backend-store-uri {uri} --port 5000")
+        print("then browse http://127.0.0.1:5000, experiment 'hyperspark-demo', and filter "
+              f"the runs with:  tags.fmin_uuid = '{outcome['fmin_uuid']}'")
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="hyperspark", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("demo", help="run a real tracked TPE search on local Spark")
+    run.add_argument("--max-evals", type=int, default=40)
+    run.add_argument("--parallelism", type=int, default=2)
+    run.set_defaults(handler=demo)
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

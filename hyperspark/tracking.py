@@ -1,0 +1,196 @@
+"""Automatic MLflow tracking: one parent run per ``fmin``, one child run per trial.
+
+The names are the ones Databricks' hyperopt integration uses, so existing queries keep working.
+Writes go through a ``TrackingWriter`` thread with retries: tracking never blocks the event loop
+and never fails the search. The only wait is on the trial's own thread (never the loop's): the
+child run must exist before the trial starts, so the objective's ``mlflow.log_*`` calls resume it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from concurrent.futures import Future
+from typing import Any, Dict, Optional
+
+from hyperopt import base
+
+from hyperspark.params import ParamResolver
+from hyperspark.scheduler import Listener, Progress, Settings
+from hyperspark.tracking_writer import TrackingWriter
+
+logger = logging.getLogger("hyperspark")
+
+RUN_SOURCE = "hyperoptAutoTracking"
+MAX_TAG = 8000
+MAX_PARAM = 6000
+CHILD_RUN_WAIT_S = float(os.environ.get("HYPERSPARK_CHILD_RUN_WAIT_S", "5"))
+"""How long a trial waits for its child run before it runs untracked."""
+FORWARDED_ENV = ("MLFLOW_TRACKING_", "MLFLOW_ALLOW_FILE_STORE", "MLFLOW_HTTP_REQUEST_",
+                 "MLFLOW_S3_", "AWS_", "AZURE_STORAGE_", "GOOGLE_APPLICATION_CREDENTIALS")
+"""Driver environment variables forwarded to the workers (credentials included; never logged)."""
+
+
+def absolute_tracking_uri(uri: str) -> str:
+    """Make a relative local store (``sqlite:///mlflow.db``, ``./mlruns``) absolute, so workers
+    with another working directory reach the same store."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        return "sqlite:///" + os.path.abspath(uri[len("sqlite:///"):])
+    if "://" not in uri:
+        return "file://" + os.path.abspath(uri)
+    return uri
+
+
+def is_local_store(uri: str) -> bool:
+    return uri.startswith(("sqlite:", "file:", "/")) or "://" not in uri
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class MlflowTracker(Listener):
+    """Listens to one search and records it. Create one per ``fmin`` call."""
+
+    def __init__(self, fn_space: Any, algo: Any, requested_parallelism: Optional[int]) -> None:
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        self._mlflow = mlflow
+        self.tracking_uri = absolute_tracking_uri(mlflow.get_tracking_uri())
+        self._client = MlflowClient(self.tracking_uri)
+        self._resolver = ParamResolver(fn_space)
+        self._space_text = str(fn_space)
+        self._algo_name = getattr(algo, "__module__", None) or repr(algo)
+        self._requested_parallelism = requested_parallelism
+        self.fmin_uuid = uuid.uuid4().hex[:6]
+        self.parent_run_id: Optional[str] = None
+        self._owns_parent = False
+        self._experiment_id: Optional[str] = None
+        self._writer: Optional[TrackingWriter] = None
+        self._child_runs: Dict[int, "Future[Optional[str]]"] = {}
+        self._best_loss: Optional[float] = None
+
+    # ---------------------------------------------------------------- search start
+    def search_started(self, search: Any, settings: Settings) -> None:
+        """Find or create the parent run and log the search's settings (synchronous, once)."""
+        active = self._mlflow.active_run()
+        try:
+            if active is not None:
+                self.parent_run_id = active.info.run_id
+                self._experiment_id = active.info.experiment_id
+            else:
+                from mlflow.tracking.fluent import _get_experiment_id
+
+                self._experiment_id = _get_experiment_id() or "0"
+                run = self._client.create_run(self._experiment_id, tags=self._context_tags())
+                self.parent_run_id, self._owns_parent = run.info.run_id, True
+            existing = self._client.get_run(self.parent_run_id).data
+        except Exception as exc:
+            logger.warning("MLflow tracking is off for this search: cannot reach %s (%s)",
+                           self.tracking_uri, exc)
+            self.parent_run_id = None
+            return
+        suffix = f"_{self.fmin_uuid}"
+        params = {"max_evals": settings.max_evals, "parallelism": self._requested_parallelism,
+                  "actual_parallelism": settings.parallelism, "timeout": settings.timeout,
+                  "algo": self._algo_name, "max_queue_len": settings.max_queue_len}
+        params = {(key + suffix if key in existing.params else key): str(value)
+                  for key, value in params.items()}
+        tags = {"runSource": RUN_SOURCE, "space": _cut(self._space_text, MAX_TAG)}
+        tags["fmin_uuid" + (suffix if "fmin_uuid" in existing.tags else "")] = self.fmin_uuid
+        self._writer = TrackingWriter(self._client)
+        self._writer.log_batch(self.parent_run_id, params=params, tags=tags)
+        logger.info("MLflow: search recorded in run %s of experiment %s at %s",
+                    self.parent_run_id, self._experiment_id, self.tracking_uri)
+
+    def _context_tags(self, name: Optional[str] = None) -> Dict[str, str]:
+        tags = {"mlflow.source.name": "hyperspark", "mlflow.user": _user()}
+        if name:
+            tags["mlflow.runName"] = name
+        return tags
+
+    # ---------------------------------------------------------------- trials
+    def trial_started(self, doc: Dict[str, Any], progress: Progress) -> None:
+        if self._writer is None:
+            return
+        tid = doc["tid"]
+        tags = {**self._context_tags(f"trial-{tid}"), "mlflow.parentRunId": self.parent_run_id,
+                "fmin_uuid": self.fmin_uuid, "runSource": RUN_SOURCE, "trial_id": str(tid)}
+        params = {_cut(str(k), 250): _cut(str(v), MAX_PARAM)
+                  for k, v in self._resolver.resolve(doc["misc"]["vals"]).items()}
+        self._child_runs[tid] = self._writer.create_run(self._experiment_id, tags, params)
+
+    def trial_env(self, tid: int) -> Dict[str, str]:
+        """Environment for trial ``tid`` on its worker; called on the trial's own thread."""
+        future = self._child_runs.get(tid)
+        if future is None:
+            return {}
+        wait_s = CHILD_RUN_WAIT_S
+        try:
+            run_id = future.result(timeout=wait_s)
+        except Exception:
+            run_id = None
+        if run_id is None:
+            logger.warning("trial %s runs without its MLflow child run (not created in %.0f s)",
+                           tid, wait_s)
+            return {}
+        env = {key: value for key, value in os.environ.items()
+               if key.startswith(FORWARDED_ENV)}
+        env.update(MLFLOW_TRACKING_URI=self.tracking_uri, MLFLOW_EXPERIMENT_ID=self._experiment_id,
+                   MLFLOW_RUN_ID=run_id)
+        return env
+
+    def trial_ended(self, doc: Dict[str, Any], progress: Progress) -> None:
+        future = self._child_runs.pop(doc["tid"], None)
+        if self._writer is None or future is None:
+            return
+        result, info = doc["result"], doc["misc"].get("hyperspark", {})
+        metrics: Dict[str, float] = {}
+        tags: Dict[str, str] = {}
+        if doc["state"] == base.JOB_STATE_DONE and result.get("status") == base.STATUS_OK:
+            metrics["loss"] = float(result["loss"])
+            tags["trial_status"], status = "success", "FINISHED"
+        elif doc["state"] == base.JOB_STATE_CANCEL:
+            tags["trial_status"], status = "cancelled", "KILLED"
+            tags["cancel_reason"] = _cut(info.get("cancel_reason", ""), MAX_TAG)
+        else:
+            tags["trial_status"], status = "failure", "FAILED"
+            tags["error"] = _cut(str(result.get("error", result.get("status"))), MAX_TAG)
+        if info.get("start") and info.get("end"):
+            metrics["duration_s"] = info["end"] - info["start"]
+        self._writer.finish_run(future, metrics, tags, status)
+        if "loss" in metrics and (self._best_loss is None or metrics["loss"] < self._best_loss):
+            self._best_loss = metrics["loss"]
+            self._writer.log_best(self.parent_run_id, future, metrics["loss"], progress.finished)
+
+    # ---------------------------------------------------------------- search end
+    def search_ended(self, progress: Progress, stop_reason: Optional[str],
+                     error: Optional[BaseException]) -> None:
+        if self._writer is None:
+            return
+        counts = {"successful_trials_count": progress.succeeded,
+                  "failed_trials_count": progress.failed,
+                  "cancelled_trials_count": progress.cancelled,
+                  "total_trials_count": progress.finished}
+        self._writer.log_batch(self.parent_run_id, metrics=counts)
+
+    def close(self, status: str) -> None:
+        """End the parent run if this search created it (FINISHED / FAILED / KILLED), then wait
+        a bounded time for every pending write."""
+        if self._writer is None:
+            return
+        if self._owns_parent:
+            self._writer.terminate(self.parent_run_id, status)
+        self._writer.close()
+
+
+def _user() -> str:
+    try:
+        import getpass
+
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+

@@ -1,0 +1,129 @@
+"""The one thread that writes to MLflow for a search, so that nothing else waits on it.
+
+Operations are queued; creating a child run goes before everything else (a trial is waiting
+for it); each call is retried (tenacity) and a call that still fails is logged as a warning and
+dropped: tracking never fails a search.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from typing import Any, Callable, Dict, Optional
+
+import tenacity
+
+logger = logging.getLogger("hyperspark")
+
+FLUSH_TIMEOUT_S = float(os.environ.get("HYPERSPARK_TRACKING_FLUSH_TIMEOUT_S", "60"))
+"""How long fmin waits, at its end, for pending MLflow writes."""
+_URGENT, _NORMAL, _LAST = 0, 1, 2
+
+
+class TrackingWriter:
+    """Queue of MLflow writes, run by one daemon thread."""
+
+    def __init__(self, client: Any, attempts: int = 3, backoff_s: float = 0.5) -> None:
+        self._client = client
+        self._queue: "queue.PriorityQueue[Any]" = queue.PriorityQueue()
+        self._order = itertools.count()
+        self._retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(attempts),
+            wait=tenacity.wait_exponential(multiplier=backoff_s, max=5),
+            reraise=True)
+        self.failed_writes = 0
+        self._thread = threading.Thread(target=self._run, name="hyperspark-mlflow", daemon=True)
+        self._thread.start()
+
+    # ---------------------------------------------------------------- what can be queued
+    def create_run(self, experiment_id: str, tags: Dict[str, str],
+                   params: Dict[str, str]) -> "Future[Optional[str]]":
+        """Create a run; the future gives its id (None when MLflow could not be reached)."""
+        future: "Future[Optional[str]]" = Future()
+
+        def create() -> None:
+            try:
+                run = self._call(lambda: self._client.create_run(experiment_id, tags=tags))
+            except Exception:
+                future.set_result(None)
+                raise
+            future.set_result(run.info.run_id)
+            if params:
+                self.log_batch(run.info.run_id, params=params)
+
+        self._put(_URGENT, create, "create a child run")
+        return future
+
+    def log_batch(self, run_id: str, *, params: Optional[Dict[str, str]] = None,
+                  metrics: Optional[Dict[str, float]] = None,
+                  tags: Optional[Dict[str, str]] = None, step: int = 0) -> None:
+        from mlflow.entities import Metric, Param, RunTag
+
+        now = int(time.time() * 1000)
+        batch = dict(params=[Param(k, v) for k, v in (params or {}).items()],
+                     metrics=[Metric(k, v, now, step) for k, v in (metrics or {}).items()],
+                     tags=[RunTag(k, v) for k, v in (tags or {}).items()])
+        self._put(_NORMAL, lambda: self._call(lambda: self._client.log_batch(run_id, **batch)),
+                  f"log to run {run_id}")
+
+    def finish_run(self, run: "Future[Optional[str]]", metrics: Dict[str, float],
+                   tags: Dict[str, str], status: str) -> None:
+        def finish() -> None:
+            run_id = run.result()
+            if run_id is None:
+                return
+            self.log_batch(run_id, metrics=metrics, tags=tags)
+            self.terminate(run_id, status)
+
+        self._put(_NORMAL, finish, "finish a child run")
+
+    def log_best(self, parent_id: str, run: "Future[Optional[str]]", loss: float,
+                 step: int) -> None:
+        def best() -> None:
+            run_id = run.result()
+            tags = {"best_trial_run_id": run_id} if run_id else {}
+            self.log_batch(parent_id, metrics={"best_trial_loss": loss}, tags=tags, step=step)
+
+        self._put(_NORMAL, best, "log the best loss")
+
+    def terminate(self, run_id: str, status: str) -> None:
+        self._put(_NORMAL, lambda: self._call(
+            lambda: self._client.set_terminated(run_id, status)), f"end run {run_id}")
+
+    def close(self, timeout_s: Optional[float] = None) -> None:
+        """Write what is queued (waiting at most ``timeout_s``, default FLUSH_TIMEOUT_S), then
+        stop the thread."""
+        timeout_s = FLUSH_TIMEOUT_S if timeout_s is None else timeout_s
+        self._put(_LAST, None, "stop")
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            logger.warning("MLflow: %d write(s) still pending after %.0f s; they continue in "
+                           "the background and are lost if the process exits",
+                           self._queue.qsize(), timeout_s)
+        if self.failed_writes:
+            logger.warning("MLflow: %d write(s) failed and were dropped", self.failed_writes)
+
+    # ---------------------------------------------------------------- the thread
+    def _put(self, priority: int, action: Optional[Callable[[], None]], what: str) -> None:
+        self._queue.put((priority, next(self._order), action, what))
+
+    def _call(self, request: Callable[[], Any]) -> Any:
+        return self._retrying(request)
+
+    def _run(self) -> None:
+        while True:
+            priority, _, action, what = self._queue.get()
+            if action is None:
+                if self._queue.empty():
+                    return
+                self._put(_LAST, None, what)  # writes queued by the last ones go first
+                continue
+            try:
+                action()
+            except Exception as exc:
+                self.failed_writes += 1
+                logger.warning("MLflow: could not %s: %s", what, str(exc).splitlines()[0][:300])

@@ -1,0 +1,321 @@
+"""Automatic MLflow tracking against a real sqlite store and a real ``mlflow server``."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+import hyperopt
+import mlflow
+import pytest
+from hyperopt import hp, rand
+from mlflow.tracking import MlflowClient
+
+from hyperspark import AllTrialsFailedError, SparkTrials
+
+pytestmark = pytest.mark.spark
+
+SPACE = {"act": hp.choice("act", ["relu", "tanh"]), "x": hp.uniform("x", 0, 1)}
+
+
+def search(trials, objective, max_evals, space=SPACE, **kwargs):
+    return hyperopt.fmin(objective, space, algo=rand.suggest, max_evals=max_evals,
+                         trials=trials, show_progressbar=False, **kwargs)
+
+
+def children_of(client, parent):
+    runs = client.search_runs([parent.info.experiment_id],
+                              f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
+                              max_results=1000)
+    return sorted(runs, key=lambda r: int(r.data.tags["trial_id"]))
+
+
+@pytest.fixture
+def experiment(mlflow_store, request):
+    """A fresh experiment per test, so run searches see only that test's runs."""
+    mlflow.set_tracking_uri(mlflow_store)
+    experiment_id = mlflow.set_experiment(f"{request.node.name}-{time.time_ns()}").experiment_id
+    yield MlflowClient(mlflow_store), experiment_id
+
+
+def the_parent(client, experiment_id):
+    parents = client.search_runs([experiment_id], "tags.runSource = 'hyperoptAutoTracking' "
+                                 "and attributes.run_name != ''", max_results=100)
+    parents = [r for r in parents if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1
+    return parents[0]
+
+
+def test_run_tree_names_and_statuses(spark, experiment, tmp_path):
+    client, experiment_id = experiment
+
+    def objective(params):
+        if params["x"] > 0.85:
+            raise ValueError("x too large")
+        return params["x"] + (params["act"] == "tanh")
+
+    trials = SparkTrials(spark_session=spark, parallelism=2)
+    points = [{"act": 1, "x": 0.9}, {"act": 0, "x": 0.2}, {"act": 1, "x": 0.5}]
+    from hyperspark.api import _insert_points
+
+    _insert_points(trials, SPACE, points)
+    search(trials, objective, max_evals=8)
+
+    parent = client.get_run(trials.last_tracker.parent_run_id)
+    assert parent.info.status == "FINISHED"
+    params, tags, metrics = parent.data.params, parent.data.tags, parent.data.metrics
+    assert params["max_evals"] == "8" and params["parallelism"] == "2"
+    assert params["actual_parallelism"] == "2" and params["timeout"] == "None"
+    assert params["algo"] == "hyperopt.rand" and params["max_queue_len"] == "1"
+    assert tags["runSource"] == "hyperoptAutoTracking" and "act" in tags["space"]
+    assert tags["fmin_uuid"] == trials.last_tracker.fmin_uuid
+    assert metrics["total_trials_count"] == 8 and metrics["failed_trials_count"] >= 1
+    assert metrics["successful_trials_count"] + metrics["failed_trials_count"] == 8
+    assert metrics["cancelled_trials_count"] == 0
+
+    children = children_of(client, parent)
+    assert [c.data.tags["trial_id"] for c in children] == [str(t) for t in range(8)]
+    for child, doc in zip(children, trials._dynamic_trials):
+        assert child.info.run_name == f"trial-{doc['tid']}"
+        assert child.data.tags["fmin_uuid"] == tags["fmin_uuid"]
+        assert child.data.tags["runSource"] == "hyperoptAutoTracking"
+        assert child.data.params["act"] in ("relu", "tanh")  # the option, not its index
+        assert "duration_s" in child.data.metrics
+        if doc["state"] == 2:
+            assert child.info.status == "FINISHED"
+            assert child.data.tags["trial_status"] == "success"
+            assert child.data.metrics["loss"] == pytest.approx(doc["result"]["loss"])
+        else:
+            assert child.info.status == "FAILED"
+            assert child.data.tags["trial_status"] == "failure"
+            assert "x too large" in child.data.tags["error"]
+    assert children[0].data.params["act"] == "tanh" and children[0].info.status == "FAILED"
+
+    best_child = children[trials.best_trial["tid"]]
+    assert tags["best_trial_run_id"] == best_child.info.run_id
+    history = client.get_metric_history(parent.info.run_id, "best_trial_loss")
+    assert [m.value for m in history] == sorted((m.value for m in history), reverse=True)
+    assert history[-1].value == pytest.approx(trials.best_trial["result"]["loss"])
+
+
+def test_cancelled_trials_are_killed_runs(spark, experiment):
+    client, _ = experiment
+
+    def objective(params):
+        if params["x"] > 0.5:
+            time.sleep(60)
+        return params["x"]
+
+    trials = SparkTrials(spark_session=spark, parallelism=2, trial_timeout=3)
+    from hyperspark.api import _insert_points
+
+    _insert_points(trials, SPACE, [{"act": 0, "x": 0.9}, {"act": 0, "x": 0.1}])
+    search(trials, objective, max_evals=2)
+    children = children_of(client, client.get_run(trials.last_tracker.parent_run_id))
+    assert children[0].info.status == "KILLED"
+    assert children[0].data.tags["trial_status"] == "cancelled"
+    assert "trial_timeout" in children[0].data.tags["cancel_reason"]
+    assert children[1].info.status == "FINISHED"
+
+
+def log_directly(params, artifact):
+    import mlflow as mf
+
+    mf.log_param("x", str(params["x"]))  # same value as the automatic param: allowed
+    mf.log_param("user_param", "u")
+    mf.log_metric("user_metric", params["x"] * 2)
+    mf.set_tag("user_tag", "t")
+    mf.log_artifact(artifact)
+    return params["x"]
+
+
+def log_in_start_run(params, artifact):
+    import mlflow as mf
+
+    with mf.start_run():  # resumes the trial's child run
+        return log_directly(params, artifact)
+
+
+@pytest.mark.parametrize("style", [log_directly, log_in_start_run])
+def test_objective_logging_lands_in_its_child_run(spark, experiment, tmp_path, style):
+    client, experiment_id = experiment
+    artifact = tmp_path / "notes.txt"
+    artifact.write_text("hello from a trial")
+    path = str(artifact)
+
+    trials = SparkTrials(spark_session=spark, parallelism=2)
+    search(trials, lambda params: style(params, path), max_evals=4)
+    assert trials.count_successful_trials() == 4
+    parent = client.get_run(trials.last_tracker.parent_run_id)
+    children = children_of(client, parent)
+    for child in children:
+        data = child.data
+        assert data.params["user_param"] == "u" and data.tags["user_tag"] == "t"
+        assert data.metrics["user_metric"] == pytest.approx(2 * float(data.params["x"]))
+        assert [a.path for a in client.list_artifacts(child.info.run_id)] == ["notes.txt"]
+        assert child.info.status == "FINISHED"
+    assert "user_param" not in parent.data.params
+    assert len(client.search_runs([experiment_id])) == 1 + 4  # no stray runs
+
+
+def test_two_fmin_calls_inside_one_active_run(spark, experiment):
+    client, _ = experiment
+    os.environ.pop("MLFLOW_RUN_ID", None)
+    with mlflow.start_run() as active:
+        first, second = SparkTrials(spark_session=spark, parallelism=2), SparkTrials(
+            spark_session=spark, parallelism=2)
+        search(first, lambda p: p["x"], max_evals=3)
+        search(second, lambda p: p["x"], max_evals=2)
+        assert mlflow.active_run().info.run_id == active.info.run_id
+        assert "MLFLOW_RUN_ID" not in os.environ
+    parent = client.get_run(active.info.run_id)
+    assert first.last_tracker.parent_run_id == second.last_tracker.parent_run_id == \
+        active.info.run_id
+    params, tags = parent.data.params, parent.data.tags
+    suffix = "_" + second.last_tracker.fmin_uuid
+    assert params["max_evals"] == "3" and params["max_evals" + suffix] == "2"
+    assert tags["fmin_uuid"] == first.last_tracker.fmin_uuid
+    assert tags["fmin_uuid" + suffix] == second.last_tracker.fmin_uuid
+    assert len(children_of(client, parent)) == 5
+
+
+@pytest.mark.parametrize("switch", ["argument", "env", "conf", "databricks-conf"])
+def test_each_switch_turns_tracking_off(spark, experiment, monkeypatch, switch):
+    client, experiment_id = experiment
+    kwargs = {}
+    if switch == "argument":
+        kwargs["mlflow_tracking"] = False
+    elif switch == "env":
+        monkeypatch.setenv("HYPERSPARK_MLFLOW", "0")
+    else:
+        key = {"conf": "spark.hyperspark.mlflow.enabled",
+               "databricks-conf": "spark.databricks.mlflow.trackHyperopt.enabled"}[switch]
+        spark.conf.set(key, "false")
+    try:
+        trials = SparkTrials(spark_session=spark, parallelism=2, **kwargs)
+        search(trials, lambda p: p["x"], max_evals=2)
+    finally:
+        for key in ("spark.hyperspark.mlflow.enabled",
+                    "spark.databricks.mlflow.trackHyperopt.enabled"):
+            spark.conf.unset(key)
+    assert trials.count_successful_trials() == 2 and trials.last_tracker is None
+    assert client.search_runs([experiment_id]) == []
+
+
+def test_parent_failed_when_fmin_raises_and_killed_on_ctrl_c(experiment):
+    client, _ = experiment
+    trials = SparkTrials(backend="local", parallelism=2)
+    with pytest.raises(AllTrialsFailedError):
+        search(trials, lambda p: 1 / 0, max_evals=2)
+    assert client.get_run(trials.last_tracker.parent_run_id).info.status == "FAILED"
+
+    trials = SparkTrials(backend="local", parallelism=2)
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            search(trials, lambda p: time.sleep(30), max_evals=4)
+    finally:
+        timer.cancel()
+    parent = client.get_run(trials.last_tracker.parent_run_id)
+    assert parent.info.status == "KILLED"
+    assert {c.info.status for c in children_of(client, parent)} == {"KILLED"}
+
+
+# ---------------------------------------------------------------- a real tracking server
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    """``mlflow server`` on loopback, stoppable and restartable on the same port and store."""
+
+    def __init__(self, folder):
+        self.folder, self.port = folder, _free_port()
+        self.uri = f"http://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self, within_s=90):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
+             "--port", str(self.port), "--workers", "1",
+             "--backend-store-uri", f"sqlite:///{self.folder}/server.db",
+             "--artifacts-destination", str(self.folder / "artifacts")],
+            stdout=open(self.folder / "server.log", "ab"), stderr=subprocess.STDOUT,
+            start_new_session=True)
+        deadline = time.monotonic() + within_s
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(self.uri + "/health", timeout=1)
+                return self
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError((self.folder / "server.log").read_text()[-2000:])
+                time.sleep(0.3)
+        raise RuntimeError("mlflow server did not start")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(20)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = Server(tmp_path_factory.mktemp("mlflow-server")).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def remote(server, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server.uri)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(server.uri)
+    mlflow.set_experiment(f"remote-{time.time_ns()}")
+    yield MlflowClient(server.uri)
+    mlflow.set_tracking_uri(previous)
+
+
+@pytest.mark.slow
+def test_tracking_through_a_real_server(spark, remote):
+    def objective(params):
+        import mlflow as mf
+
+        mf.log_metric("from_executor", params["x"])
+        return params["x"]
+
+    trials = SparkTrials(spark_session=spark, parallelism=2)
+    search(trials, objective, max_evals=4)
+    parent = remote.get_run(trials.last_tracker.parent_run_id)
+    assert parent.info.status == "FINISHED"
+    children = children_of(remote, parent)
+    assert len(children) == 4
+    assert all("from_executor" in c.data.metrics and c.data.tags["trial_status"] == "success"
+               for c in children)
+
+
+@pytest.mark.slow
+def test_search_finishes_while_the_server_is_down(spark, remote, server, monkeypatch):
+    from hyperspark import tracking, tracking_writer
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    monkeypatch.setattr(tracking, "CHILD_RUN_WAIT_S", 2.0)
+    monkeypatch.setattr(tracking_writer, "FLUSH_TIMEOUT_S", 20.0)
+    threading.Timer(2.0, server.stop).start()
+    trials = SparkTrials(spark_session=spark, parallelism=2)
+    began = time.monotonic()
+    try:
+        search(trials, lambda p: time.sleep(0.3) or p["x"], max_evals=16)
+    finally:
+        server.start()
+    assert trials.count_successful_trials() == 16  # the search lost nothing
+    assert time.monotonic() - began < 120
+    parent = remote.get_run(trials.last_tracker.parent_run_id)
+    assert parent.data.params["max_evals"] == "16"  # logged before the server went down
