@@ -1,0 +1,1 @@
+"""hyperspark's benchmarks. Run ``python -m benchmarks overhead`` (see docs/benchmarks.md)."""

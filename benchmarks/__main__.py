@@ -1,0 +1,18 @@
+"""``python -m benchmarks NAME [options]``: run one benchmark of this folder."""
+import sys
+
+from benchmarks import overhead
+
+COMMANDS = {"overhead": overhead.main}
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] not in COMMANDS:
+        print(f"usage: python -m benchmarks {{{','.join(COMMANDS)}}} [options]", file=sys.stderr)
+        return 2
+    return COMMANDS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""The demo command and the overhead benchmark run for real, on small sizes."""
+import pytest
+from mlflow.tracking import MlflowClient
+
+from hyperspark import cli
+
+pytestmark = pytest.mark.spark
+
+
+def test_demo_runs_a_tracked_search_and_says_how_to_open_the_ui(spark, mlflow_store, capsys):
+    assert cli.main(["demo", "--max-evals", "6", "--parallelism", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "6 trials succeeded" in out and "mlflow ui --backend-store-uri" in out
+    assert "tags.fmin_uuid = '" in out
+    client = MlflowClient(mlflow_store)
+    experiment = client.get_experiment_by_name("hyperspark-demo")
+    runs = client.search_runs([experiment.experiment_id])
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == 6 and all("val_log_loss" in c.data.metrics for c in children)
+
+
+def test_overhead_benchmark_table(spark):
+    from benchmarks import overhead
+
+    rows = overhead.run_table(spark, [1], trials=4, hyperopt_trials=1)
+    assert len(rows) == 1
+    row = rows[0]
+    for key in ("raw_job_s", "hyperspark_s", "hyperspark_tracked_s", "hyperopt_sparktrials_s"):
+        assert 0 < row[key] < 30, key
+    table = overhead.markdown(rows, 4, 1)
+    assert table.count("\n|") >= 2 and "hyperopt SparkTrials" in table
+
+
+def test_cli_requires_a_subcommand(capsys):
+    with pytest.raises(SystemExit):
+        cli.main([])
