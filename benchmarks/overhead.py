@@ -19,7 +19,6 @@ import logging
 import os
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Sequence
@@ -52,32 +51,30 @@ def raw_jobs(spark: Any, trials: int, parallelism: int) -> float:
     return time.perf_counter() - began
 
 
-def hyperspark_search(spark: Any, trials: int, parallelism: int, tracking: bool) -> float:
+def timed_search(trials_object: Any, trials: int) -> float:
+    """Seconds for a rand search of ``trials`` no-op trials with ``trials_object``."""
     from hyperopt import fmin
 
-    from hyperspark import SparkTrials
-
-    trials_object = SparkTrials(parallelism=parallelism, spark_session=spark,
-                                mlflow_tracking=tracking)
     began = time.perf_counter()
     fmin(noop, SPACE, algo=rand.suggest, max_evals=trials, trials=trials_object,
          show_progressbar=False)
     elapsed = time.perf_counter() - began
     assert trials_object.count_successful_trials() == trials
     return elapsed
+
+
+def hyperspark_search(spark: Any, trials: int, parallelism: int, tracking: bool) -> float:
+    from hyperspark import SparkTrials
+
+    return timed_search(SparkTrials(parallelism=parallelism, spark_session=spark,
+                                    mlflow_tracking=tracking), trials)
 
 
 def hyperopt_search(spark: Any, trials: int, parallelism: int) -> float:
     from hyperopt import SparkTrials as HyperoptSparkTrials
-    from hyperopt import fmin
 
-    trials_object = HyperoptSparkTrials(parallelism=parallelism, spark_session=spark)
-    began = time.perf_counter()
-    fmin(noop, SPACE, algo=rand.suggest, max_evals=trials, trials=trials_object,
-         show_progressbar=False)
-    elapsed = time.perf_counter() - began
-    assert trials_object.count_successful_trials() == trials
-    return elapsed
+    return timed_search(HyperoptSparkTrials(parallelism=parallelism, spark_session=spark),
+                        trials)
 
 
 def measure(run: Callable[[int], float], trials: int, warmup: int) -> float:
@@ -110,8 +107,8 @@ def run_table(spark: Any, parallelisms: Sequence[int], trials: int,
 
 def markdown(rows: List[Dict[str, Any]], trials: int, hyperopt_trials: int) -> str:
     lines = [
-        f"| P | raw one-task job | hyperspark jobs | hyperspark / raw | hyperspark + MLflow "
-        f"(sqlite) | tracking extra | hyperopt SparkTrials | hyperopt / hyperspark |",
+        "| P | raw one-task job | hyperspark jobs | hyperspark / raw | hyperspark + MLflow "
+        "(sqlite) | tracking extra | hyperopt SparkTrials | hyperopt / hyperspark |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:

@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional
 
 from tqdm import tqdm
 
-from hyperspark.scheduler import Listener, Progress
+from hyperspark.search import Listener, Progress
 
 logger = logging.getLogger("hyperspark")
 

@@ -23,9 +23,9 @@ import numpy as np
 from hyperopt import base
 from hyperopt.utils import coarse_utcnow
 
-from hyperspark import config
 from hyperspark.backends.base import (Backend, SearchContext, TrialCancelled, TrialFailed,
                                       TrialFinished)
+from hyperspark.search import Listener, Progress, Settings
 
 logger = logging.getLogger("hyperspark")
 
@@ -36,50 +36,6 @@ STOP_EARLY = "early_stop_fn asked to stop"
 STOP_INTERRUPTED = "interrupted (KeyboardInterrupt)"
 STOP_EXHAUSTED = "the algorithm has no more points to suggest"
 STOP_ERROR = "error in the driver"
-
-
-@dataclasses.dataclass
-class Settings:
-    """The stop rules and limits of one search, already validated."""
-
-    max_evals: int
-    parallelism: int
-    max_queue_len: int = 1
-    timeout: Optional[float] = None
-    trial_timeout: Optional[float] = None
-    loss_threshold: Optional[float] = None
-    early_stop_fn: Optional[Callable] = None
-    rstate: Optional[np.random.Generator] = None
-    cancel_grace_s: float = config.CANCEL_GRACE_S
-
-
-@dataclasses.dataclass
-class Progress:
-    """Counts of this search's trials, handed to listeners."""
-
-    succeeded: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    running: int = 0
-    best_loss: Optional[float] = None
-
-    @property
-    def finished(self) -> int:
-        return self.succeeded + self.failed + self.cancelled
-
-
-class Listener:
-    """Hooks called from the loop thread. They must return fast; errors in them are logged and
-    never stop the search."""
-
-    def search_started(self, search: SearchContext, settings: Settings) -> None: ...
-
-    def trial_started(self, doc: Dict[str, Any], progress: Progress) -> None: ...
-
-    def trial_ended(self, doc: Dict[str, Any], progress: Progress) -> None: ...
-
-    def search_ended(self, progress: Progress, stop_reason: Optional[str],
-                     error: Optional[BaseException]) -> None: ...
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 import uuid
 from concurrent.futures import Future
 from typing import Any, Dict, Optional
@@ -17,7 +16,7 @@ from typing import Any, Dict, Optional
 from hyperopt import base
 
 from hyperspark.params import ParamResolver
-from hyperspark.scheduler import Listener, Progress, Settings
+from hyperspark.search import Listener, Progress, Settings
 from hyperspark.tracking_writer import TrackingWriter
 
 logger = logging.getLogger("hyperspark")

@@ -17,7 +17,8 @@ from hyperspark.backends.base import Backend, SearchContext
 from hyperspark.errors import AllTrialsFailedError
 from hyperspark.params import ParamResolver
 from hyperspark.progress import ProgressReporter
-from hyperspark.scheduler import Listener, Scheduler, Settings
+from hyperspark.scheduler import Scheduler
+from hyperspark.search import Listener, Settings
 from hyperspark.serialization import dumps_objective
 
 logger = logging.getLogger("hyperspark")

@@ -150,7 +150,8 @@ def test_global_timeout_cancels_running_and_keeps_finished():
     trials = SparkTrials(backend="local", parallelism=2, timeout=0.5)
     began = time.monotonic()
     try:
-        best, _ = run(objective, trials=trials, max_evals=200)
+        best, _ = run(objective, trials=trials, max_evals=200,
+                      points_to_evaluate=[{"x": 0.1}, {"x": 0.2}])  # surely two fast ones
     finally:
         RELEASE.set()
         RELEASE.clear()

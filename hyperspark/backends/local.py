@@ -44,9 +44,9 @@ class LocalBackend:
     def _run(self, tid: int, spec: Dict[str, Any], cancelled: threading.Event) -> None:
         search = self._search
         kwargs = {} if self._backoff_s is None else {"backoff_s": self._backoff_s}
-        # No trial environment here: trials share this process (and the user's active MLflow
-        # run), so MLFLOW_RUN_ID cannot be set per trial. Child runs are still recorded.
-        search.env_for(tid)
+        # No trial environment here (search.env_for is not called): trials share this process
+        # and the user's active MLflow run, so MLFLOW_RUN_ID cannot be set per trial. Child
+        # runs are still recorded by the tracker.
         env: Dict[str, str] = {}
         try:
             outcome, attempts = run_with_retries(

@@ -1,0 +1,55 @@
+"""What one search is, seen from outside the loop: its settings, its progress counts, and the
+hooks a listener (progress bar, MLflow tracking) receives."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+
+from hyperspark import config
+from hyperspark.backends.base import SearchContext
+
+
+@dataclasses.dataclass
+class Settings:
+    """The stop rules and limits of one search, already validated."""
+
+    max_evals: int
+    parallelism: int
+    max_queue_len: int = 1
+    timeout: Optional[float] = None
+    trial_timeout: Optional[float] = None
+    loss_threshold: Optional[float] = None
+    early_stop_fn: Optional[Callable] = None
+    rstate: Optional[np.random.Generator] = None
+    cancel_grace_s: float = config.CANCEL_GRACE_S
+
+
+@dataclasses.dataclass
+class Progress:
+    """Counts of this search's trials, handed to listeners."""
+
+    succeeded: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    running: int = 0
+    best_loss: Optional[float] = None
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.failed + self.cancelled
+
+
+class Listener:
+    """Hooks called from the loop thread. They must return fast; errors in them are logged and
+    never stop the search."""
+
+    def search_started(self, search: SearchContext, settings: Settings) -> None: ...
+
+    def trial_started(self, doc: Dict[str, Any], progress: Progress) -> None: ...
+
+    def trial_ended(self, doc: Dict[str, Any], progress: Progress) -> None: ...
+
+    def search_ended(self, progress: Progress, stop_reason: Optional[str],
+                     error: Optional[BaseException]) -> None: ...
