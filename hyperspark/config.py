@@ -9,7 +9,7 @@ import numbers
 import os
 from typing import Any, Iterable, Optional, Tuple, Type
 
-BACKENDS = ("jobs", "local")
+BACKENDS = ("jobs", "actors", "local")
 """Names accepted by ``SparkTrials(backend=...)``."""
 
 TRACKING_CONF_KEYS = ("spark.databricks.mlflow.trackHyperopt.enabled",

@@ -9,21 +9,30 @@ import cloudpickle
 from hyperspark.errors import ObjectiveNotSerializable
 
 
-def dumps_objective(domain: Any, fn: Any) -> bytes:
-    """Pickle ``domain`` (which holds ``fn``); on failure name the object inside ``fn`` at fault.
+def dumps_objective(domain: Any, fn: Any, worker_setup: Any = None) -> bytes:
+    """Pickle ``(domain, worker_setup)`` for the workers; on failure name the object at fault
+    inside ``fn`` (the objective) or ``worker_setup``.
 
     >>> len(dumps_objective(lambda x: x, lambda x: x)) > 0
     True
     """
+    for what, function in (("the objective", fn), ("worker_setup", worker_setup)):
+        if function is None:
+            continue
+        try:
+            cloudpickle.dumps(function)
+        except Exception as exc:
+            culprit = _find_unpicklable(function)
+            where = f": {culprit[0]} ({culprit[1]}) cannot be pickled" if culprit else ""
+            raise ObjectiveNotSerializable(
+                f"{what} {getattr(function, '__qualname__', repr(function))} cannot be sent to "
+                f"the workers{where}. Create such objects inside the function (or once per "
+                f"worker with worker_setup) instead of capturing them. Original error: "
+                f"{type(exc).__name__}: {exc}") from exc
     try:
-        return cloudpickle.dumps(domain)
+        return cloudpickle.dumps((domain, worker_setup))
     except Exception as exc:
-        culprit = _find_unpicklable(fn)
-        where = f": {culprit[0]} ({culprit[1]}) cannot be pickled" if culprit else ""
-        raise ObjectiveNotSerializable(
-            f"the objective {getattr(fn, '__qualname__', repr(fn))} cannot be sent to the "
-            f"workers{where}. Create such objects inside the objective (or once per worker) "
-            f"instead of capturing them. Original error: {type(exc).__name__}: {exc}") from exc
+        raise ObjectiveNotSerializable(f"the search space cannot be pickled: {exc}") from exc
 
 
 def _references(fn: Any) -> Iterator[Tuple[str, Any]]:

@@ -51,7 +51,12 @@ class SparkTrials(base.Trials):
         trial_timeout: seconds one trial may run before it alone is cancelled.
         max_retries: extra attempts for a trial whose attempt the infrastructure lost.
         retry_on: exception types raised by the objective that are retried too.
-        backend: ``"jobs"`` (one Spark job per trial) or ``"local"`` (threads in this process).
+        backend: ``"jobs"`` (one Spark job per trial), ``"actors"`` (long-lived workers held
+            by Spark jobs, fed over an authenticated channel: milliseconds per trial) or
+            ``"local"`` (threads in this process, no Spark).
+        worker_setup: a function run once per worker (actor, or Python worker of the jobs
+            backend) before its first trial; the objective gets its value from
+            ``hyperspark.worker_state()``.
         mlflow_tracking: record the search in MLflow (parent run, a child run per trial).
             None (default): on when mlflow is importable and no switch turns it off (see
             docs/tracking.md); False: off.
@@ -62,7 +67,8 @@ class SparkTrials(base.Trials):
                  trial_timeout: Optional[float] = None,
                  max_retries: int = config.DEFAULT_MAX_RETRIES,
                  retry_on: Sequence[Type[BaseException]] = (), backend: str = "jobs",
-                 mlflow_tracking: Optional[bool] = None) -> None:
+                 mlflow_tracking: Optional[bool] = None,
+                 worker_setup: Optional[Callable[[], Any]] = None) -> None:
         self.user_specified_parallelism = config.check_positive_int(
             "parallelism", parallelism, allow_none=True)
         self.timeout = config.check_positive_number("timeout", timeout)
@@ -71,6 +77,10 @@ class SparkTrials(base.Trials):
         self.max_retries = config.check_non_negative_int("max_retries", max_retries)
         self.retry_on: Tuple[Type[BaseException], ...] = config.check_retry_on(retry_on)
         self.backend = config.check_backend(backend)
+        if worker_setup is not None and not callable(worker_setup):
+            raise TypeError(f"worker_setup must be a callable taking no arguments, got "
+                            f"{worker_setup!r}")
+        self.worker_setup = worker_setup
         if mlflow_tracking not in (None, True, False):
             raise TypeError(f"mlflow_tracking must be True, False or None, got {mlflow_tracking!r}")
         self.mlflow_tracking = mlflow_tracking
@@ -139,7 +149,9 @@ class SparkTrials(base.Trials):
         remote = self.backend != "local"
         search = SearchContext(search_id=uuid.uuid4().hex[:12], domain=domain,
                                max_retries=self.max_retries, retry_on=self.retry_on,
-                               domain_bytes=dumps_objective(domain, fn) if remote else None,
+                               payload=(dumps_objective(domain, fn, self.worker_setup)
+                                        if remote else None),
+                               worker_setup=self.worker_setup,
                                trial_env=tracker.trial_env if tracker else None)
         self._space, self.last_search_id = space, search.search_id
         self.last_tracker = tracker
@@ -242,12 +254,16 @@ class SparkTrials(base.Trials):
             from hyperspark.backends.local import LocalBackend
 
             return LocalBackend()
-        from hyperspark.backends.jobs import JobsBackend
-
         if self._spark is None:  # e.g. unpickled: find a session again
             from hyperspark.backends.spark_session import get_or_create_session
 
             self._spark = get_or_create_session()
+        if self.backend == "actors":
+            from hyperspark.backends.actors import ActorsBackend
+
+            return ActorsBackend(self._spark, parallelism)
+        from hyperspark.backends.jobs import JobsBackend
+
         return JobsBackend(self._spark, parallelism)
 
     def _answer(self, space: Any, return_argmin: bool) -> Any:

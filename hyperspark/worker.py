@@ -13,11 +13,48 @@ import sys
 import time
 import traceback
 from contextlib import contextmanager
-from typing import Any, Dict, Iterator, Mapping, Optional, Tuple, Type
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Type
 
 from hyperopt import pyll
 from hyperopt.base import STATUS_OK, STATUS_STRINGS, Ctrl
 from hyperopt.utils import use_obj_for_literal_in_memo
+
+
+_WORKER_STATE: Dict[str, Any] = {}
+"""What ``worker_setup`` returned in this worker process, by search id; the current one under
+the key ``"current"``."""
+
+
+def worker_state() -> Any:
+    """The object your ``worker_setup`` returned on this worker (run once per worker).
+
+    Call it inside the objective to reach data or a model loaded once per worker::
+
+        def load():
+            return load_dataset()          # once per actor / Python worker
+
+        def objective(params):
+            data = hyperspark.worker_state()
+            ...
+
+        SparkTrials(backend="actors", worker_setup=load)
+    """
+    if "current" not in _WORKER_STATE:
+        raise RuntimeError("no worker_setup ran on this worker: pass "
+                           "SparkTrials(worker_setup=...) to use hyperspark.worker_state()")
+    return _WORKER_STATE["current"]
+
+
+def ensure_worker_setup(search_id: str, setup: Optional[Callable[[], Any]]) -> None:
+    """Run ``setup`` once per search in this worker process and make its value current."""
+    if setup is None:
+        _WORKER_STATE.pop("current", None)
+        return
+    if search_id not in _WORKER_STATE:
+        for old in [key for key in _WORKER_STATE if key != "current"]:
+            del _WORKER_STATE[old]  # keep one search's state at a time
+        _WORKER_STATE[search_id] = setup()
+    _WORKER_STATE["current"] = _WORKER_STATE[search_id]
 
 
 class InvalidResult(ValueError):

@@ -49,7 +49,8 @@ def the_parent(client, experiment_id):
     return parents[0]
 
 
-def test_run_tree_names_and_statuses(spark, experiment, tmp_path):
+@pytest.mark.parametrize("backend", ["jobs", "actors"])
+def test_run_tree_names_and_statuses(spark, experiment, tmp_path, backend):
     client, experiment_id = experiment
 
     def objective(params):
@@ -57,7 +58,7 @@ def test_run_tree_names_and_statuses(spark, experiment, tmp_path):
             raise ValueError("x too large")
         return params["x"] + (params["act"] == "tanh")
 
-    trials = SparkTrials(spark_session=spark, parallelism=2)
+    trials = SparkTrials(spark_session=spark, parallelism=2, backend=backend)
     points = [{"act": 1, "x": 0.9}, {"act": 0, "x": 0.2}, {"act": 1, "x": 0.5}]
     from hyperspark.api import _insert_points
 
@@ -139,14 +140,15 @@ def log_in_start_run(params, artifact):
         return log_directly(params, artifact)
 
 
+@pytest.mark.parametrize("backend", ["jobs", "actors"])
 @pytest.mark.parametrize("style", [log_directly, log_in_start_run])
-def test_objective_logging_lands_in_its_child_run(spark, experiment, tmp_path, style):
+def test_objective_logging_lands_in_its_child_run(spark, experiment, tmp_path, style, backend):
     client, experiment_id = experiment
     artifact = tmp_path / "notes.txt"
     artifact.write_text("hello from a trial")
     path = str(artifact)
 
-    trials = SparkTrials(spark_session=spark, parallelism=2)
+    trials = SparkTrials(spark_session=spark, parallelism=2, backend=backend)
     search(trials, lambda params: style(params, path), max_evals=4)
     assert trials.count_successful_trials() == 4
     parent = client.get_run(trials.last_tracker.parent_run_id)

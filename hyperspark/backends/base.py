@@ -19,9 +19,12 @@ class SearchContext:
     """The ``hyperopt.base.Domain`` (objective and space)."""
     max_retries: int
     retry_on: Tuple[Type[BaseException], ...]
-    domain_bytes: Optional[bytes] = None
-    """``domain`` pickled (cloudpickle), for backends that run trials in other processes; they
-    ship it once per search, not per trial. None for the in-process backend."""
+    payload: Optional[bytes] = None
+    """``(domain, worker_setup)`` pickled (cloudpickle), for backends that run trials in other
+    processes; they ship it once per search, not per trial. None for the in-process backend."""
+    worker_setup: Optional[Callable[[], Any]] = None
+    """Runs once per worker (actor or Python worker) before its first trial; its value is
+    ``hyperspark.worker_state()`` inside the objective."""
     trial_env: Optional[Callable[[int], Dict[str, str]]] = None
     """Gives the environment variables set around trial ``tid`` on its worker (its MLflow run,
     credentials). Backends call it on the trial's own thread, never the loop's: it may wait."""

@@ -31,15 +31,25 @@ _DOMAIN_CACHE: "collections.OrderedDict[str, Any]" = collections.OrderedDict()
 _DOMAIN_CACHE_SIZE = 4
 
 
-def _domain_for(search_id: str, payload: Any) -> Any:
-    """The unpickled objective of a search, kept per Python worker for the next trials."""
+def load_search(search_id: str, payload: bytes) -> Any:
+    """The search's objective (hyperopt Domain), unpickled once per Python worker, with its
+    ``worker_setup`` run once there too."""
     domain = _DOMAIN_CACHE.get(search_id)
     if domain is None:
-        domain = cloudpickle.loads(payload.value)
+        domain, setup = cloudpickle.loads(payload)
+        worker.ensure_worker_setup(search_id, setup)
         _DOMAIN_CACHE[search_id] = domain
         while len(_DOMAIN_CACHE) > _DOMAIN_CACHE_SIZE:
             _DOMAIN_CACHE.popitem(last=False)
     return domain
+
+
+def setup_failure(exc: BaseException) -> Dict[str, Any]:
+    """The outcome of a trial whose worker could not load the objective or run worker_setup."""
+    error = worker.error_info(exc)
+    error["message"] = f"the objective or worker_setup could not be loaded on the executor: " \
+                       f"{error['message']}"
+    return {"ok": False, "kind": "setup", "retryable": False, **error}
 
 
 def run_trial_task(payload: Any, search: Dict[str, Any], tid: int, spec: Dict[str, Any],
@@ -58,11 +68,9 @@ def run_trial_task(payload: Any, search: Dict[str, Any], tid: int, spec: Dict[st
             f"died (its Python worker or executor was lost)")}
         return [cloudpickle.dumps(outcome)]
     try:
-        domain = _domain_for(search["search_id"], payload)
+        domain = load_search(search["search_id"], payload.value)
     except Exception as exc:  # e.g. a module the objective needs is missing on the executor
-        error = worker.error_info(exc)
-        error["message"] = f"the objective could not be loaded on the executor: {error['message']}"
-        return [cloudpickle.dumps({"ok": False, "kind": "setup", "retryable": False, **error})]
+        return [cloudpickle.dumps(setup_failure(exc))]
     outcome = worker.run_attempt(domain, spec, tid, search["retry_on"], env)
     try:
         return [cloudpickle.dumps(outcome)]
@@ -99,7 +107,7 @@ class JobsBackend:
 
     def open(self, search: SearchContext, post: Post) -> None:
         self._search, self._post = search, post
-        self._payload = self._sc.broadcast(search.domain_bytes)
+        self._payload = self._sc.broadcast(search.payload)
         self._task_search = {"search_id": search.search_id, "retry_on": search.retry_on}
         self._pool = ThreadPoolExecutor(self._parallelism, thread_name_prefix="hyperspark-trial")
 

@@ -28,6 +28,11 @@ class LocalBackend:
 
     def open(self, search: SearchContext, post: Post) -> None:
         self._search, self._post = search, post
+        self._setup_error: Optional[BaseException] = None
+        try:
+            worker.ensure_worker_setup(search.search_id, search.worker_setup)
+        except Exception as exc:  # reported as the failure of every trial
+            self._setup_error = exc
 
     def start(self, tid: int, spec: Dict[str, Any]) -> None:
         cancelled = threading.Event()
@@ -39,6 +44,9 @@ class LocalBackend:
                     env: Dict[str, str]) -> Dict[str, Any]:
         """One attempt. Subclasses may raise ``AttemptLost`` here to act out a lost worker."""
         search = self._search
+        if self._setup_error is not None:
+            return {"ok": False, "kind": "setup", "retryable": False,
+                    **worker.error_info(self._setup_error)}
         return worker.run_attempt(search.domain, spec, tid, search.retry_on, env)
 
     def _run(self, tid: int, spec: Dict[str, Any], cancelled: threading.Event) -> None:

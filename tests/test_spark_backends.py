@@ -1,4 +1,5 @@
-"""The jobs backend on a real local SparkSession (``local[2,3]``: Spark's task retries are on)."""
+"""The Spark backends (jobs and actors) on a real local SparkSession (``local[2,3]``: Spark's
+own task retries are on). Most tests run on both backends: they must mean the same thing."""
 import logging
 import os
 import signal
@@ -19,8 +20,15 @@ SPACE = hp.uniform("x", 0, 1)
 FLAGGED = {"slow": hp.choice("slow", [False, True]), "x": SPACE}
 
 
-def search(spark, objective, *, max_evals, space=SPACE, points=None, **trial_kwargs):
-    trials = SparkTrials(spark_session=spark, **{"parallelism": 2, **trial_kwargs})
+@pytest.fixture(params=["jobs", "actors"])
+def backend(request):
+    return request.param
+
+
+def search(spark, objective, *, max_evals, space=SPACE, points=None, backend="jobs",
+           **trial_kwargs):
+    trials = SparkTrials(spark_session=spark, backend=backend,
+                         **{"parallelism": 2, **trial_kwargs})
     if points:
         from hyperspark.api import _insert_points
 
@@ -30,8 +38,8 @@ def search(spark, objective, *, max_evals, space=SPACE, points=None, **trial_kwa
     return best, trials
 
 
-def test_search_with_hyperopt_fmin(spark):
-    best, trials = search(spark, lambda x: (x - 0.5) ** 2, max_evals=8)
+def test_search_with_hyperopt_fmin(spark, backend):
+    best, trials = search(spark, backend=backend, objective=lambda x: (x - 0.5) ** 2, max_evals=8)
     assert trials.count_successful_trials() == 8 and 0 <= best["x"] <= 1
     assert trials.actual_parallelism == 2
 
@@ -44,7 +52,7 @@ def test_each_trial_has_its_own_job_group(spark):
         assert len(tracker.getJobIdsForGroup(group)) == 1, group
 
 
-def test_trial_timeout_cancels_one_trial_and_kills_its_worker(spark, counter_dir):
+def test_trial_timeout_cancels_one_trial_and_kills_its_worker(spark, backend, counter_dir):
     def objective(params):
         if params["slow"]:
             open(counter_dir / f"slow-{os.getpid()}", "w").close()
@@ -53,7 +61,7 @@ def test_trial_timeout_cancels_one_trial_and_kills_its_worker(spark, counter_dir
         return params["x"]
 
     began = time.monotonic()
-    _, trials = search(spark, objective, max_evals=5, space=FLAGGED, trial_timeout=3,
+    _, trials = search(spark, backend=backend, objective=objective, max_evals=5, space=FLAGGED, trial_timeout=3,
                        points=[{"slow": 1, "x": 0.9}] + [{"slow": 0, "x": v / 10}
                                                          for v in range(4)])
     assert time.monotonic() - began < 40
@@ -76,14 +84,14 @@ def _alive(pid):
         return stat.read().split()[2] != "Z"
 
 
-def test_global_timeout_returns_best_so_far_and_leaves_no_job(spark):
+def test_global_timeout_returns_best_so_far_and_leaves_no_job(spark, backend):
     def objective(x):
         if x > 0.6:
             time.sleep(60)
         return x
 
     began = time.monotonic()
-    best, trials = search(spark, objective, max_evals=40, timeout=6,
+    best, trials = search(spark, backend=backend, objective=objective, max_evals=40, timeout=6,
                           points=[{"x": 0.1}, {"x": 0.2}])  # two fast trials, surely
     assert time.monotonic() - began < 30
     assert trials.fmin_cancelled_reason == "fmin run timeout"
@@ -99,7 +107,7 @@ def _assert_no_active_jobs(spark, within_s=15):
     assert tracker.getActiveJobsIds() == []
 
 
-def test_user_exception_is_data_and_never_rerun_by_spark(spark, counter_dir):
+def test_user_exception_is_data_and_never_rerun_by_spark(spark, backend, counter_dir):
     class Unpicklable(Exception):
         def __reduce__(self):
             raise TypeError("no pickling")
@@ -109,12 +117,12 @@ def test_user_exception_is_data_and_never_rerun_by_spark(spark, counter_dir):
         raise Unpicklable(f"bad x={x:.3f}")
 
     with pytest.raises(AllTrialsFailedError, match="bad x=") as info:
-        search(spark, objective, max_evals=2)
+        search(spark, backend=backend, objective=objective, max_evals=2)
     assert "Traceback" in str(info.value) and "Unpicklable" in str(info.value)
     assert calls_in(counter_dir) == 2  # local[2,3] would retry a failed task: it must not
 
 
-def test_dead_python_worker_is_retried_as_an_attempt(spark, counter_dir):
+def test_dead_python_worker_is_retried_as_an_attempt(spark, backend, counter_dir):
     marker = counter_dir / "died-once"
 
     def objective(x):
@@ -123,18 +131,18 @@ def test_dead_python_worker_is_retried_as_an_attempt(spark, counter_dir):
             os._exit(1)  # the Python worker dies mid-trial
         return x
 
-    _, trials = search(spark, objective, max_evals=1, max_retries=2)
+    _, trials = search(spark, backend=backend, objective=objective, max_evals=1, max_retries=2)
     row = trials.to_pandas().loc[0]
     assert row["state"] == "done" and row["attempts"] == 2
 
 
-def test_worker_that_always_dies_fails_after_max_retries(spark):
+def test_worker_that_always_dies_fails_after_max_retries(spark, backend):
     with pytest.raises(AllTrialsFailedError, match="infrastructure") as info:
-        search(spark, lambda x: os._exit(3), max_evals=1, max_retries=1)
+        search(spark, backend=backend, objective=lambda x: os._exit(3), max_evals=1, max_retries=1)
     assert "attempts: 2" in str(info.value)
 
 
-def test_user_error_in_retry_on_is_retried(spark, counter_dir):
+def test_user_error_in_retry_on_is_retried(spark, backend, counter_dir):
     def objective(x):
         calls = len(os.listdir(counter_dir))
         open(counter_dir / f"call-{calls}", "w").close()
@@ -142,19 +150,19 @@ def test_user_error_in_retry_on_is_retried(spark, counter_dir):
             raise TimeoutError("remote store slow")
         return x
 
-    _, trials = search(spark, objective, max_evals=1, retry_on=(TimeoutError,))
+    _, trials = search(spark, backend=backend, objective=objective, max_evals=1, retry_on=(TimeoutError,))
     assert trials.to_pandas().loc[0, "attempts"] == 2 and trials.count_successful_trials() == 1
 
 
-def test_objective_that_cannot_load_on_executors_fails_with_the_cause(spark):
+def test_objective_that_cannot_load_on_executors_fails_with_the_cause(spark, backend):
     def objective(x):
         return calls_in("/")  # conftest is importable on the driver only
 
     with pytest.raises(AllTrialsFailedError, match="could not be loaded on the executor.*conftest"):
-        search(spark, objective, max_evals=1)
+        search(spark, backend=backend, objective=objective, max_evals=1)
 
 
-def test_unpicklable_objective_fails_before_any_job(spark):
+def test_unpicklable_objective_fails_before_any_job(spark, backend):
     lock = threading.Lock()
 
     def objective(x):
@@ -162,11 +170,11 @@ def test_unpicklable_objective_fails_before_any_job(spark):
             return x
 
     with pytest.raises(ObjectiveNotSerializable, match="captured variable 'lock'"):
-        search(spark, objective, max_evals=2)
+        search(spark, backend=backend, objective=objective, max_evals=2)
 
 
-def test_ctrl_c_raises_quickly_and_leaves_no_job(spark):
-    trials = SparkTrials(spark_session=spark, parallelism=2)
+def test_ctrl_c_raises_quickly_and_leaves_no_job(spark, backend):
+    trials = SparkTrials(spark_session=spark, parallelism=2, backend=backend)
     timer = threading.Timer(4, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     began = time.monotonic()

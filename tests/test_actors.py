@@ -1,0 +1,172 @@
+"""What only the actors backend has: per-actor setup, the authenticated channel, start-up limits."""
+import os
+import socket
+import threading
+import time
+from multiprocessing.connection import AuthenticationError, Client
+
+import hyperopt
+import pytest
+from hyperopt import hp, rand
+
+from hyperspark import AllTrialsFailedError, SparkTrials, worker_state
+from hyperspark.backends.actors import ActorsBackend
+
+pytestmark = pytest.mark.spark
+
+SPACE = hp.uniform("x", 0, 1)
+
+
+def run(trials, objective, max_evals):
+    return hyperopt.fmin(objective, SPACE, algo=rand.suggest, max_evals=max_evals,
+                         trials=trials, show_progressbar=False)
+
+
+def _no_active_jobs(spark, within_s=15):
+    tracker = spark.sparkContext.statusTracker()
+    deadline = time.monotonic() + within_s
+    while tracker.getActiveJobsIds() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return tracker.getActiveJobsIds() == []
+
+
+def test_worker_setup_runs_once_per_actor(spark, counter_dir):
+    def load():
+        open(counter_dir / f"setup-{os.getpid()}-{time.time_ns()}", "w").close()
+        return {"offset": 10.0}
+
+    def objective(x):
+        time.sleep(0.05)
+        return {"loss": x + worker_state()["offset"], "status": "ok", "pid": os.getpid()}
+
+    trials = SparkTrials(spark_session=spark, parallelism=2, backend="actors",
+                         worker_setup=load, mlflow_tracking=False)
+    run(trials, objective, max_evals=30)
+    assert trials.count_successful_trials() == 30
+    assert all(loss >= 10 for loss in trials.losses())
+    serving = {result["pid"] for result in trials.results}
+    setups = [int(n.split("-")[1]) for n in os.listdir(counter_dir) if n.startswith("setup-")]
+    assert sorted(setups) == sorted(set(setups))  # never twice in one actor
+    assert serving <= set(setups) and len(setups) <= 2  # thirty trials, at most two setups
+    assert _no_active_jobs(spark)
+
+
+def test_hung_trial_is_cancelled_alone_and_its_actor_replaced(spark, counter_dir):
+    def load():
+        open(counter_dir / f"setup-{time.time_ns()}", "w").close()
+
+    def objective(x):
+        if x > 0.9:
+            open(counter_dir / f"hung-{os.getpid()}", "w").close()
+            time.sleep(120)
+        time.sleep(0.5)  # long enough for the replacement actor to take trials too
+        return x
+
+    trials = SparkTrials(spark_session=spark, parallelism=2, backend="actors",
+                         trial_timeout=3, worker_setup=load, mlflow_tracking=False)
+    from hyperspark.api import _insert_points
+
+    _insert_points(trials, SPACE, [{"x": 0.95}] + [{"x": v / 20} for v in range(15)])
+    began = time.monotonic()
+    run(trials, objective, max_evals=16)
+    assert time.monotonic() - began < 60
+    frame = trials.to_pandas().set_index("tid")
+    print(frame[["state", "attempts", "error"]].to_string())
+    states = frame["state"]
+    assert states[0] == "cancelled" and (states.drop(index=0) == "done").all()
+    hung_pid = int(next(n for n in os.listdir(counter_dir) if n.startswith("hung-"))[5:])
+    assert _dead_within(hung_pid, 20), "the hung actor's process must be killed"
+    setups = [n for n in os.listdir(counter_dir) if n.startswith("setup-")]
+    assert len(setups) == 3  # two actors, plus the one that replaced the killed actor
+    assert _no_active_jobs(spark)
+
+
+def _dead_within(pid, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().split()[2] == "Z":
+                    return True
+        except (ProcessLookupError, FileNotFoundError):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_wrong_key_and_raw_connections_are_rejected(spark, caplog):
+    captured = {}
+
+    def make_backend(parallelism):
+        captured["backend"] = ActorsBackend(spark, parallelism)
+        return captured["backend"]
+
+    outcomes = {}
+
+    def attack():
+        while "backend" not in captured or not hasattr(captured["backend"], "address"):
+            time.sleep(0.05)
+        address = captured["backend"].address
+        try:
+            Client(address, authkey=b"not the key")
+            outcomes["wrong_key"] = "accepted"
+        except (AuthenticationError, EOFError, ConnectionError, OSError) as exc:
+            outcomes["wrong_key"] = type(exc).__name__
+        with socket.create_connection(address, timeout=5) as raw:
+            raw.sendall(b"\x00\x00\x00\x10" + b"pickle-me-please")
+            raw.settimeout(15)
+            try:
+                while raw.recv(1024):
+                    pass
+                outcomes["raw"] = "closed"
+            except OSError as exc:
+                outcomes["raw"] = type(exc).__name__
+
+    trials = SparkTrials(spark_session=spark, parallelism=2, backend="actors",
+                         mlflow_tracking=False)
+    trials._make_backend = make_backend
+    attacker = threading.Thread(target=attack)
+    attacker.start()
+    run(trials, lambda x: time.sleep(0.2) or x, max_evals=20)
+    attacker.join(30)
+    assert outcomes["wrong_key"] != "accepted" and outcomes["raw"] in ("closed",
+                                                                       "ConnectionResetError")
+    assert trials.count_successful_trials() == 20  # the search was not disturbed
+    assert any("failed authentication" in r.message for r in caplog.records)
+
+
+def test_actors_that_cannot_start_fail_clearly_instead_of_hanging(spark):
+    def never_ready():
+        time.sleep(120)
+
+    spark.conf.set("spark.hyperspark.actors.startTimeout", "4")
+    try:
+        trials = SparkTrials(spark_session=spark, parallelism=2, backend="actors",
+                             worker_setup=never_ready, mlflow_tracking=False)
+        began = time.monotonic()
+        with pytest.raises(AllTrialsFailedError, match="no actor ready within 4 s"):
+            run(trials, lambda x: x, max_evals=3)
+        assert time.monotonic() - began < 40
+    finally:
+        spark.conf.unset("spark.hyperspark.actors.startTimeout")
+    assert _no_active_jobs(spark)
+
+
+def test_setup_error_fails_trials_with_its_traceback(spark):
+    def broken_setup():
+        raise FileNotFoundError("/data/train.parquet")
+
+    trials = SparkTrials(spark_session=spark, parallelism=2, backend="actors",
+                         worker_setup=broken_setup, mlflow_tracking=False)
+    with pytest.raises(AllTrialsFailedError, match="train.parquet"):
+        run(trials, lambda x: x, max_evals=2)
+    assert _no_active_jobs(spark)
+
+
+def test_worker_state_outside_a_worker_is_a_clear_error():
+    from hyperspark.worker import _WORKER_STATE
+
+    _WORKER_STATE.pop("current", None)
+    with pytest.raises(RuntimeError, match="worker_setup"):
+        worker_state()
