@@ -1,9 +1,9 @@
 """``python -m benchmarks NAME [options]``: run one benchmark of this folder."""
 import sys
 
-from benchmarks import overhead
+from benchmarks import overhead, throughput
 
-COMMANDS = {"overhead": overhead.main}
+COMMANDS = {"overhead": overhead.main, "throughput": throughput.main}
 
 
 def main(argv=None) -> int:

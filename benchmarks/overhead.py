@@ -16,20 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, List, Sequence
 
-from hyperopt import hp, rand
 
-SPACE = hp.uniform("x", 0, 1)
-
-
-def noop(x: float) -> float:
-    return x
+from benchmarks.common import quiet_logs, start_spark, timed_search
 
 
 def _consume(rows: Any) -> List[int]:
@@ -49,18 +43,6 @@ def raw_jobs(spark: Any, trials: int, parallelism: int) -> float:
     with ThreadPoolExecutor(parallelism) as pool:
         list(pool.map(one, range(trials)))
     return time.perf_counter() - began
-
-
-def timed_search(trials_object: Any, trials: int) -> float:
-    """Seconds for a rand search of ``trials`` no-op trials with ``trials_object``."""
-    from hyperopt import fmin
-
-    began = time.perf_counter()
-    fmin(noop, SPACE, algo=rand.suggest, max_evals=trials, trials=trials_object,
-         show_progressbar=False)
-    elapsed = time.perf_counter() - began
-    assert trials_object.count_successful_trials() == trials
-    return elapsed
 
 
 def hyperspark_search(spark: Any, trials: int, parallelism: int, tracking: bool) -> float:
@@ -124,17 +106,6 @@ def markdown(rows: List[Dict[str, Any]], trials: int, hyperopt_trials: int) -> s
     return "\n".join(lines)
 
 
-def start_spark(master: str) -> Any:
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    from pyspark.sql import SparkSession
-
-    spark = (SparkSession.builder.master(master).appName("hyperspark-bench-overhead")
-             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
-
-
 def main(argv: Sequence[str] = ()) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks overhead", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -144,14 +115,12 @@ def main(argv: Sequence[str] = ()) -> int:
     parser.add_argument("--master", default="local[*]")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args(list(argv))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    for noisy in ("py4j", "hyperopt", "hyperspark", "mlflow", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_logs()
     with tempfile.TemporaryDirectory() as store:
         import mlflow
 
         mlflow.set_tracking_uri(f"sqlite:///{store}/mlflow.db")
-        spark = start_spark(args.master)
+        spark = start_spark(args.master, "hyperspark-bench-overhead")
         rows = run_table(spark, args.parallelism, args.trials, args.hyperopt_trials)
     print(markdown(rows, args.trials, args.hyperopt_trials))
     if args.json:

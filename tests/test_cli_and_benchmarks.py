@@ -34,3 +34,15 @@ def test_overhead_benchmark_table(spark):
 def test_cli_requires_a_subcommand(capsys):
     with pytest.raises(SystemExit):
         cli.main([])
+
+
+def test_throughput_benchmark_table(spark):
+    from benchmarks import throughput
+
+    rows = throughput.run_table(spark, [2], trials=30, jobs_trials=4, hyperopt_trials=1)
+    sleep = throughput.efficiency_100ms(spark, 2, trials=10)
+    row = rows[0]
+    assert row["actors_trials_per_s"] > row["jobs_trials_per_s"] > 0
+    assert row["hyperopt_sparktrials_trials_per_s"] > 0 and row["in_process_trials_per_s"] > 0
+    assert 0 < sleep["efficiency"] <= 1.05 and 0 < sleep["steady_efficiency"] <= 1.1
+    assert "efficiency" in throughput.markdown(rows, sleep)

@@ -193,9 +193,11 @@ class ActorsBackend:
                 timer.cancel()
             kind, actor_id = connection.recv()  # authenticated: unpickling is safe now
         except Exception as exc:
+            connection.close()
+            if self._closed.is_set():  # close() closed it mid-handshake: not an intruder
+                return
             logger.warning("actors: dropped a connection that failed authentication (%s)",
                            type(exc).__name__)
-            connection.close()
             return
         with self._lock:
             actor = self._actors.get(actor_id)
@@ -217,8 +219,8 @@ class ActorsBackend:
                     result = actor.result
                     if result is not None and not result.done():
                         result.set_result(message[2])
-        except (EOFError, OSError):
-            pass
+        except Exception:  # EOF, or closed under us (a Connection closed by another thread
+            pass             # raises TypeError in the read it interrupts)
         self._actor_lost(actor, "its channel closed")
         self._cancel_job(actor)  # the channel is gone: make sure the job is too
 
