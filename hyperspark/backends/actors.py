@@ -34,6 +34,8 @@ AUTH_TIMEOUT_S = 10.0
 HOST_CONF = "spark.hyperspark.actors.host"
 START_TIMEOUT_CONF = "spark.hyperspark.actors.startTimeout"
 DEFAULT_START_TIMEOUT_S = 120.0
+STOP_GRACE_S = 3.0
+"""After close(), how long stopped actors may take to end before their jobs are cancelled."""
 MAX_START_FAILURES = 3
 """Actors that die before they are ready, in a row, before the search gives up on actors."""
 
@@ -87,6 +89,7 @@ class _Actor:
         self.dead = False
         self.trial: Optional[int] = None
         self.result: Optional["Future[Dict[str, Any]]"] = None
+        self.ended = threading.Event()  # its Spark job is over
 
 
 class _TrialState:
@@ -156,6 +159,7 @@ class ActorsBackend:
         """Runs the actor's job (it lasts as long as the actor), then handles its end."""
         error = ""
         if self._closed.is_set():
+            actor.ended.set()
             return
         try:
             self._sc.setJobGroup(actor.group, f"hyperspark search {self._search.search_id}: "
@@ -165,6 +169,7 @@ class ActorsBackend:
             self._sc.parallelize([0], 1).mapPartitions(task).collect()
         except Exception as exc:
             error = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
+        actor.ended.set()
         self._actor_gone(actor, error or "its job ended")
 
     def _accept_loop(self) -> None:
@@ -351,28 +356,41 @@ class ActorsBackend:
             logger.debug("cancelJobGroup %s failed: %s", actor.group, exc)
 
     def close(self) -> None:
+        """Idle actors are told to stop and end their tasks normally, so Spark keeps their
+        Python workers for the next search; busy ones (a cancelled or hung trial) are killed
+        now. Whatever still runs after STOP_GRACE_S is cancelled too."""
         self._closed.set()
         with self._lock:
             actors = list(self._actors.values())
+            channels = list(self._channels)
             self._lock.notify_all()
         for actor in actors:
             if actor.connection is not None and actor.trial is None:
                 try:
                     actor.connection.send(("stop",))
                 except Exception:
-                    pass
-            self._cancel_job(actor)
+                    self._cancel_job(actor)
+            else:
+                self._cancel_job(actor)
         self._listener.close()
-        with self._lock:
-            channels = list(self._channels)
         for channel in channels:  # an actor reading its channel sees EOF and ends its task
             try:
                 channel.close()
             except OSError:
                 pass
+        threading.Thread(target=self._cancel_stragglers, args=(actors,), daemon=True,
+                         name="hyperspark-actors-close").start()
         self._trial_pool.shutdown(wait=False, cancel_futures=True)
         self._actor_pool.shutdown(wait=False, cancel_futures=True)
         self._payload = None
+
+    def _cancel_stragglers(self, actors: List[_Actor]) -> None:
+        deadline = time.monotonic() + STOP_GRACE_S
+        for actor in actors:
+            while not actor.ended.is_set() and time.monotonic() < deadline:
+                actor.ended.wait(deadline - time.monotonic())
+            if not actor.ended.is_set():
+                self._cancel_job(actor)
 
 
 def _fatal(message: str) -> Dict[str, Any]:
