@@ -1,9 +1,9 @@
 """``python -m benchmarks NAME [options]``: run one benchmark of this folder."""
 import sys
 
-from benchmarks import overhead, throughput
+from benchmarks import overhead, sweep, throughput
 
-COMMANDS = {"overhead": overhead.main, "throughput": throughput.main}
+COMMANDS = {"overhead": overhead.main, "throughput": throughput.main, "sweep": sweep.main}
 
 
 def main(argv=None) -> int:

@@ -45,3 +45,17 @@ def timed_search(trials_object: Any, trials: int, objective: Callable = noop,
                  else sum(r.get("status") == "ok" for r in trials_object.results))
     assert succeeded == trials, f"{succeeded} of {trials} trials succeeded"
     return elapsed
+
+
+class TimedAlgo:
+    """Wraps a hyperopt algorithm; records seconds spent suggesting, per trial suggested."""
+
+    def __init__(self, algo: Callable) -> None:
+        self.algo, self.per_trial = algo, []
+
+    def __call__(self, new_ids: Any, domain: Any, trials: Any, seed: int) -> Any:
+        began = time.perf_counter()
+        docs = self.algo(new_ids, domain, trials, seed)
+        spent = time.perf_counter() - began
+        self.per_trial.extend([spent / max(1, len(docs))] * len(docs))
+        return docs

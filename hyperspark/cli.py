@@ -1,4 +1,5 @@
-"""The ``hyperspark`` command: ``hyperspark demo`` (and more subcommands as they land)."""
+"""The ``hyperspark`` command: ``hyperspark demo`` (a tracked search on local Spark) and
+``hyperspark bench`` (throughput against parallelism, with sizing advice)."""
 from __future__ import annotations
 
 import argparse
@@ -37,6 +38,19 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench(argv: List[str]) -> int:
+    """Run the sizing sweep of ``benchmarks/sweep.py`` from the source checkout."""
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.isfile(os.path.join(checkout, "benchmarks", "sweep.py")):
+        print("hyperspark bench runs the benchmarks/ folder of a source checkout: clone the "
+              "repository and `pip install -e '.[bench]'` there", file=sys.stderr)
+        return 2
+    sys.path.insert(0, checkout)
+    from benchmarks import sweep
+
+    return sweep.main(argv)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="hyperspark", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -44,6 +58,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     run.add_argument("--max-evals", type=int, default=40)
     run.add_argument("--parallelism", type=int, default=2)
     run.set_defaults(handler=demo)
+    commands.add_parser("bench", help="sweep throughput against parallelism, with sizing "
+                        "advice (options: hyperspark bench --help)", add_help=False)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "bench":
+        return bench(argv[1:])
     args = parser.parse_args(argv)
     return args.handler(args)
 

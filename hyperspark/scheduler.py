@@ -194,6 +194,7 @@ class Scheduler:
             doc["book_time"] = doc["refresh_time"] = now
             trial_timeout = self._settings.trial_timeout
             deadline = time.monotonic() + trial_timeout if trial_timeout else float("inf")
+            doc["misc"].setdefault("hyperspark", {})["booked"] = time.time()
             self._running[doc["tid"]] = _Running(doc, deadline)
             self.progress.running = len(self._running)
             self._notify("trial_started", doc, self.progress)
@@ -236,6 +237,7 @@ class Scheduler:
         doc["refresh_time"] = coarse_utcnow()
         info = doc["misc"].setdefault("hyperspark", {})
         info["attempts"] = event.attempts
+        info["recorded"] = time.time()  # with "booked", start and end: where a trial's time went
         if isinstance(event, TrialFinished):
             self._record_result(doc, event)
         elif isinstance(event, TrialFailed):

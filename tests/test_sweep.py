@@ -1,0 +1,58 @@
+"""The sizing sweep runs for real on a tiny configuration; its outputs are checked for shape
+and sanity."""
+import json
+
+import pytest
+
+from hyperspark import cli
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+TINY = ["--parallelism", "1", "2", "--durations", "0", "0.02", "--repeats", "2",
+        "--seconds-per-point", "0.3", "--min-trials", "3", "--hyperopt-trials", "1",
+        "--scaling-trials", "60", "--tracking", "off", "on"]
+
+
+def test_tiny_sweep_outputs_are_sane(spark, tmp_path, capsys):
+    out = tmp_path / "results"
+    assert cli.main(["bench", *TINY, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    rows = json.loads((out / "sweep.json").read_text())
+    # 2 durations x 2 P x 2 backends x 2 tracking + hyperopt at each P + in-process per duration
+    assert len(rows) == 2 * 2 * 2 * 2 + 2 * 2 + 2
+    for name in ("sweep.csv", "sweep.md", "sweep.png", "sizing.json"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    for row in rows:
+        assert row["trials_per_s_min"] <= row["trials_per_s_median"] <= row["trials_per_s_max"]
+        assert row["peak_rss_mb"] > 0
+        if row["duration_s"] > 0 and row["backend"] != "in-process":
+            assert 0 < row["efficiency"] <= 1.05, row
+        if row["backend"] in ("actors", "jobs"):
+            assert row["overhead"]["run"]["p50"] >= row["duration_s"] * 0.9
+    for backend in ("actors", "jobs"):
+        ideal = [r["ideal_trials_per_s"] for r in sorted(
+            (r for r in rows if r["backend"] == backend and r["duration_s"] > 0
+             and not r["tracking"]), key=lambda r: r["parallelism"])]
+        assert ideal == sorted(ideal) and len(set(ideal)) == len(ideal)  # monotone ideal line
+    assert "model check on a point it was not fitted on" in printed and "error" in printed
+    assert "beyond P =" in printed and "Driver scaling: 60 TPE trials" in printed
+    sizing = json.loads((out / "sizing.json").read_text())
+    assert abs(sizing["advice"]["backends"]["actors"]["check"]["error"]) < 5
+
+
+def test_ctrl_c_keeps_the_points_finished_so_far(spark, tmp_path, monkeypatch):
+    from benchmarks import sweep
+
+    real, calls = sweep.run_point, []
+
+    def interrupted_on_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sweep, "run_point", interrupted_on_third)
+    out = tmp_path / "partial"
+    assert sweep.main([*TINY, "--out", str(out)]) == 130
+    assert len(json.loads((out / "sweep.json").read_text())) == 2
