@@ -17,7 +17,7 @@ from hyperspark.backends.base import Backend, SearchContext
 from hyperspark.errors import AllTrialsFailedError
 from hyperspark.params import ParamResolver
 from hyperspark.progress import ProgressReporter
-from hyperspark.scheduler import Scheduler
+from hyperspark.scheduler import STOP_INTERRUPTED, Scheduler
 from hyperspark.search import Listener, Settings
 from hyperspark.serialization import dumps_objective
 
@@ -170,7 +170,7 @@ class SparkTrials(base.Trials):
             status = "FINISHED"
             return answer
         except KeyboardInterrupt:
-            self._fmin_cancelled_reason = "interrupted (KeyboardInterrupt)"
+            self._fmin_cancelled_reason = STOP_INTERRUPTED
             status = "KILLED"
             raise
         finally:

@@ -47,6 +47,17 @@ def counter_dir(tmp_path):
     return tmp_path
 
 
+def no_active_jobs(spark, within_s: float = 15) -> bool:
+    """True once Spark runs no job (waiting up to ``within_s`` for cancellations to land)."""
+    import time
+
+    tracker = spark.sparkContext.statusTracker()
+    deadline = time.monotonic() + within_s
+    while tracker.getActiveJobsIds() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return tracker.getActiveJobsIds() == []
+
+
 def calls_in(folder, prefix: str = "call") -> int:
     return sum(1 for name in os.listdir(folder) if name.startswith(prefix))
 

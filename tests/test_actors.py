@@ -12,6 +12,8 @@ from hyperopt import hp, rand
 from hyperspark import AllTrialsFailedError, SparkTrials, worker_state
 from hyperspark.backends.actors import ActorsBackend
 
+from conftest import no_active_jobs
+
 pytestmark = pytest.mark.spark
 
 SPACE = hp.uniform("x", 0, 1)
@@ -20,14 +22,6 @@ SPACE = hp.uniform("x", 0, 1)
 def run(trials, objective, max_evals):
     return hyperopt.fmin(objective, SPACE, algo=rand.suggest, max_evals=max_evals,
                          trials=trials, show_progressbar=False)
-
-
-def _no_active_jobs(spark, within_s=15):
-    tracker = spark.sparkContext.statusTracker()
-    deadline = time.monotonic() + within_s
-    while tracker.getActiveJobsIds() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return tracker.getActiveJobsIds() == []
 
 
 def test_worker_setup_runs_once_per_actor(spark, counter_dir):
@@ -48,7 +42,7 @@ def test_worker_setup_runs_once_per_actor(spark, counter_dir):
     setups = [int(n.split("-")[1]) for n in os.listdir(counter_dir) if n.startswith("setup-")]
     assert sorted(setups) == sorted(set(setups))  # never twice in one actor
     assert serving <= set(setups) and len(setups) <= 2  # thirty trials, at most two setups
-    assert _no_active_jobs(spark)
+    assert no_active_jobs(spark)
 
 
 def test_hung_trial_is_cancelled_alone_and_its_actor_replaced(spark, counter_dir):
@@ -78,7 +72,7 @@ def test_hung_trial_is_cancelled_alone_and_its_actor_replaced(spark, counter_dir
     assert _dead_within(hung_pid, 20), "the hung actor's process must be killed"
     setups = [n for n in os.listdir(counter_dir) if n.startswith("setup-")]
     assert len(setups) == 3  # two actors, plus the one that replaced the killed actor
-    assert _no_active_jobs(spark)
+    assert no_active_jobs(spark)
 
 
 def _dead_within(pid, seconds):
@@ -150,7 +144,7 @@ def test_actors_that_cannot_start_fail_clearly_instead_of_hanging(spark):
         assert time.monotonic() - began < 40
     finally:
         spark.conf.unset("spark.hyperspark.actors.startTimeout")
-    assert _no_active_jobs(spark)
+    assert no_active_jobs(spark)
 
 
 def test_setup_error_fails_trials_with_its_traceback(spark):
@@ -161,7 +155,7 @@ def test_setup_error_fails_trials_with_its_traceback(spark):
                          worker_setup=broken_setup, mlflow_tracking=False)
     with pytest.raises(AllTrialsFailedError, match="train.parquet"):
         run(trials, lambda x: x, max_evals=2)
-    assert _no_active_jobs(spark)
+    assert no_active_jobs(spark)
 
 
 def test_worker_state_outside_a_worker_is_a_clear_error():

@@ -12,7 +12,7 @@ from hyperopt import hp, rand
 
 from hyperspark import AllTrialsFailedError, ObjectiveNotSerializable, SparkTrials
 
-from conftest import calls_in
+from conftest import calls_in, no_active_jobs
 
 pytestmark = pytest.mark.spark
 
@@ -96,15 +96,7 @@ def test_global_timeout_returns_best_so_far_and_leaves_no_job(spark, backend):
     assert time.monotonic() - began < 30
     assert trials.fmin_cancelled_reason == "fmin run timeout"
     assert trials.count_successful_trials() >= 1 and best["x"] <= 0.6
-    _assert_no_active_jobs(spark)
-
-
-def _assert_no_active_jobs(spark, within_s=15):
-    tracker = spark.sparkContext.statusTracker()
-    deadline = time.monotonic() + within_s
-    while tracker.getActiveJobsIds() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert tracker.getActiveJobsIds() == []
+    assert no_active_jobs(spark)
 
 
 def test_user_exception_is_data_and_never_rerun_by_spark(spark, backend, counter_dir):
@@ -186,7 +178,7 @@ def test_ctrl_c_raises_quickly_and_leaves_no_job(spark, backend):
         timer.cancel()
     assert time.monotonic() - began < 4 + 5
     assert trials.count_cancelled_trials() == 2
-    _assert_no_active_jobs(spark)
+    assert no_active_jobs(spark)
     assert not [t for t in threading.enumerate() if t.name.startswith("hyperspark-trial")
                 and t.is_alive() and _wait_dead(t)]
 

@@ -24,9 +24,9 @@ from typing import Any, Dict, Iterable, List, Optional
 
 
 from hyperspark import worker
-from hyperspark.backends.base import Post, SearchContext, TrialCancelled, event_from_outcome
+from hyperspark.backends.base import Post, SearchContext, TrialState, run_trial_attempts
 from hyperspark.backends.jobs import load_search, setup_failure
-from hyperspark.retries import AttemptCancelled, AttemptLost, run_with_retries
+from hyperspark.retries import AttemptLost
 
 logger = logging.getLogger("hyperspark")
 
@@ -92,11 +92,10 @@ class _Actor:
         self.ended = threading.Event()  # its Spark job is over
 
 
-class _TrialState:
+class _TrialState(TrialState):
     def __init__(self) -> None:
-        self.cancelled = threading.Event()
-        self.reason = ""
-        self.actor: Optional[_Actor] = None
+        super().__init__()
+        self.actor: Optional[_Actor] = None  # the actor running its attempt, if any
 
 
 class ActorsBackend:
@@ -276,21 +275,11 @@ class ActorsBackend:
         self._trial_pool.submit(self._run_trial, tid, spec, state)
 
     def _run_trial(self, tid: int, spec: Dict[str, Any], state: _TrialState) -> None:
-        try:
-            env = self._search.env_for(tid)
-            kwargs = {} if self._backoff_s is None else {"backoff_s": self._backoff_s}
-            outcome, attempts = run_with_retries(
-                lambda attempt: self._attempt(tid, spec, env, state),
-                max_retries=self._search.max_retries, cancelled=state.cancelled,
-                label=f"trial {tid}", **kwargs)
-            event = event_from_outcome(tid, outcome, attempts)
-        except AttemptCancelled as exc:
-            event = TrialCancelled(tid, state.reason, exc.attempts)
-        except BaseException as exc:  # never leave the loop without a report for this trial
-            logger.exception("trial %s: unexpected error in the actors backend", tid)
-            event = event_from_outcome(tid, {"ok": False, "kind": "infrastructure",
-                                             **worker.error_info(exc)}, 0)
-        self._post(event)
+        env = self._search.env_for(tid)
+        self._post(run_trial_attempts(
+            tid, lambda attempt: self._attempt(tid, spec, env, state),
+            max_retries=self._search.max_retries, cancelled=state.cancelled,
+            cancel_reason=lambda: state.reason, backoff_s=self._backoff_s))
 
     def _attempt(self, tid: int, spec: Dict[str, Any], env: Dict[str, str],
                  state: _TrialState) -> Dict[str, Any]:
@@ -339,10 +328,8 @@ class ActorsBackend:
 
     def cancel(self, tid: int, reason: str) -> None:
         state = self._states.get(tid)
-        if state is None or state.cancelled.is_set():
+        if state is None or not state.request_cancel(reason):
             return
-        state.reason = reason
-        state.cancelled.set()
         with self._lock:
             actor = state.actor
             self._lock.notify_all()

@@ -7,7 +7,10 @@ trial's end exactly once by posting one event through the ``post`` callable it w
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any, Callable, Dict, Optional, Protocol, Tuple, Type
+
+logger = logging.getLogger("hyperspark")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +77,45 @@ def event_from_outcome(tid: int, outcome: Dict[str, Any], attempts: int) -> Any:
         return TrialFinished(tid, outcome["result"], attempts, outcome["start"], outcome["end"])
     return TrialFailed(tid, outcome["error_type"], outcome["message"], outcome["traceback"],
                        attempts, outcome["kind"], outcome.get("start"), outcome.get("end"))
+
+
+class TrialState:
+    """What a backend's trial thread and the loop's ``cancel`` share for one trial."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.cancelled = threading.Event()
+        self.reason = ""
+
+    def request_cancel(self, reason: str) -> bool:
+        """Mark the trial cancelled; False when it already was (cancel is idempotent)."""
+        if self.cancelled.is_set():
+            return False
+        self.reason = reason
+        self.cancelled.set()
+        return True
+
+
+def run_trial_attempts(tid: int, attempt: Callable[[int], Dict[str, Any]], *, max_retries: int,
+                       cancelled: Any, cancel_reason: Callable[[], str],
+                       backoff_s: Optional[float] = None) -> Any:
+    """Run ``attempt(n)`` under the retry policy and turn however it ends into the trial's one
+    event. Every backend's trial thread ends here, so attempts are counted the same way."""
+    from hyperspark import worker
+    from hyperspark.retries import AttemptCancelled, run_with_retries
+
+    kwargs = {} if backoff_s is None else {"backoff_s": backoff_s}
+    try:
+        outcome, attempts = run_with_retries(attempt, max_retries=max_retries,
+                                             cancelled=cancelled, label=f"trial {tid}", **kwargs)
+        return event_from_outcome(tid, outcome, attempts)
+    except AttemptCancelled as exc:
+        return TrialCancelled(tid, cancel_reason(), exc.attempts)
+    except Exception as exc:  # never leave the loop without a report for this trial
+        logger.exception("trial %s: unexpected error in the backend", tid)
+        return event_from_outcome(tid, {"ok": False, "kind": "infrastructure",
+                                        **worker.error_info(exc)}, 0)
 
 
 Event = Any

@@ -18,8 +18,8 @@ from typing import Any, Dict, Iterable, List, Optional
 import cloudpickle
 
 from hyperspark import worker
-from hyperspark.backends.base import Post, SearchContext, TrialCancelled, event_from_outcome
-from hyperspark.retries import AttemptCancelled, AttemptLost, run_with_retries
+from hyperspark.backends.base import Post, SearchContext, TrialState, run_trial_attempts
+from hyperspark.retries import AttemptLost
 
 logger = logging.getLogger("hyperspark")
 
@@ -82,11 +82,10 @@ def run_trial_task(payload: Any, search: Dict[str, Any], tid: int, spec: Dict[st
 
 
 # ---------------------------------------------------------------- driver side
-class _TrialState:
+class _TrialState(TrialState):
     def __init__(self) -> None:
-        self.cancelled = threading.Event()
-        self.done = threading.Event()
-        self.reason = ""
+        super().__init__()
+        self.done = threading.Event()  # the trial's thread has ended
 
 
 class JobsBackend:
@@ -121,20 +120,12 @@ class JobsBackend:
             self._sc.setJobGroup(self.group_id(tid),
                                  f"hyperspark search {self._search.search_id}: trial {tid}",
                                  interruptOnCancel=True)
-            env = self._search.env_for(tid)
             task = functools.partial(run_trial_task, self._payload, self._task_search, tid, spec,
-                                     env)
-            kwargs = {} if self._backoff_s is None else {"backoff_s": self._backoff_s}
-            outcome, attempts = run_with_retries(
-                lambda attempt: self._attempt(task, state), max_retries=self._search.max_retries,
-                cancelled=state.cancelled, label=f"trial {tid}", **kwargs)
-            event = event_from_outcome(tid, outcome, attempts)
-        except AttemptCancelled as exc:
-            event = TrialCancelled(tid, state.reason, exc.attempts)
-        except BaseException as exc:  # never leave the loop without a report for this trial
-            logger.exception("trial %s: unexpected error in the jobs backend", tid)
-            event = event_from_outcome(tid, {"ok": False, "kind": "infrastructure",
-                                             **worker.error_info(exc)}, 0)
+                                     self._search.env_for(tid))
+            event = run_trial_attempts(
+                tid, lambda attempt: self._attempt(task, state),
+                max_retries=self._search.max_retries, cancelled=state.cancelled,
+                cancel_reason=lambda: state.reason, backoff_s=self._backoff_s)
         finally:
             state.done.set()
         self._post(event)
@@ -153,10 +144,8 @@ class JobsBackend:
 
     def cancel(self, tid: int, reason: str) -> None:
         state = self._states.get(tid)
-        if state is None or state.cancelled.is_set():
+        if state is None or not state.request_cancel(reason):
             return
-        state.reason = reason
-        state.cancelled.set()
         threading.Thread(target=self._cancel_until_done, args=(tid, state),
                          name=f"hyperspark-cancel-{tid}", daemon=True).start()
 

@@ -11,8 +11,7 @@ import threading
 from typing import Any, Dict, Optional
 
 from hyperspark import worker
-from hyperspark.backends.base import Post, SearchContext, TrialCancelled, event_from_outcome
-from hyperspark.retries import AttemptCancelled, run_with_retries
+from hyperspark.backends.base import Post, SearchContext, TrialCancelled, run_trial_attempts
 
 
 class LocalBackend:
@@ -50,22 +49,14 @@ class LocalBackend:
         return worker.run_attempt(search.domain, spec, tid, search.retry_on, env)
 
     def _run(self, tid: int, spec: Dict[str, Any], cancelled: threading.Event) -> None:
-        search = self._search
-        kwargs = {} if self._backoff_s is None else {"backoff_s": self._backoff_s}
         # No trial environment here (search.env_for is not called): trials share this process
         # and the user's active MLflow run, so MLFLOW_RUN_ID cannot be set per trial. Child
-        # runs are still recorded by the tracker.
-        env: Dict[str, str] = {}
-        try:
-            outcome, attempts = run_with_retries(
-                lambda n: self.call_worker(tid, spec, n, env), max_retries=search.max_retries,
-                cancelled=cancelled, label=f"trial {tid}", **kwargs)
-        except AttemptCancelled:
-            return  # cancel() already reported it
-        except BaseException as exc:  # never leave the loop without a report for this trial
-            outcome, attempts = {"ok": False, "kind": "infrastructure",
-                                 **worker.error_info(exc)}, 0
-        self._report(tid, event_from_outcome(tid, outcome, attempts))
+        # runs are still recorded by the tracker. A cancelled trial was reported by cancel();
+        # _report drops the second report.
+        self._report(tid, run_trial_attempts(
+            tid, lambda n: self.call_worker(tid, spec, n, {}),
+            max_retries=self._search.max_retries, cancelled=cancelled, cancel_reason=str,
+            backoff_s=self._backoff_s))
 
     def cancel(self, tid: int, reason: str) -> None:
         event = self._cancelled.get(tid)
