@@ -282,10 +282,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Bad values end the command at once, naming the option (argparse exits with status 2)."""
+    if any(p < 1 for p in args.parallelism):
+        parser.error(f"--parallelism: every value must be >= 1, got {args.parallelism}")
+    if any(d < 0 for d in args.durations):
+        parser.error(f"--durations: seconds must be >= 0, got {args.durations}")
+    for name in ("repeats", "min_trials", "max_trials", "hyperopt_trials", "target_trials"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.scaling_trials < 0 or 0 < args.scaling_trials < 20:
+        parser.error(f"--scaling-trials must be 0 (skip) or >= 20, got {args.scaling_trials}")
+    if not 0 < args.efficiency_threshold <= 1:
+        parser.error(f"--efficiency-threshold must be in (0, 1], got {args.efficiency_threshold}")
+    if args.seconds_per_point <= 0 or args.target_duration < 0:
+        parser.error("--seconds-per-point must be > 0 and --target-duration >= 0")
+
+
 def main(argv: Sequence[str] = ()) -> int:
     from tqdm import tqdm
 
-    args = build_parser().parse_args(list(argv))
+    parser = build_parser()
+    args = parser.parse_args(list(argv))
+    check_arguments(parser, args)
     if args.quick:
         args.parallelism, args.durations, args.repeats = [1, 2], [0.0, 0.05], 1
         args.seconds_per_point, args.hyperopt_trials, args.scaling_trials = 1.0, 2, 200

@@ -27,6 +27,8 @@ from hyperspark import config
     ({"retry_on": "ValueError"}, TypeError, "retry_on"),
     ({"backend": "threads"}, ValueError, "'jobs'"),
     ({"loss_threshold": "0.1"}, TypeError, "loss_threshold"),
+    ({"worker_setup": "load_data"}, TypeError, "worker_setup"),
+    ({"mlflow_tracking": "yes"}, TypeError, "mlflow_tracking"),
 ])
 def test_constructor_rejects_bad_arguments(kwargs, error, words):
     with pytest.raises(error, match=words):

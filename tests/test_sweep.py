@@ -56,3 +56,16 @@ def test_ctrl_c_keeps_the_points_finished_so_far(spark, tmp_path, monkeypatch):
     out = tmp_path / "partial"
     assert sweep.main([*TINY, "--out", str(out)]) == 130
     assert len(json.loads((out / "sweep.json").read_text())) == 2
+
+
+@pytest.mark.parametrize("bad, words", [
+    (["--parallelism", "0"], "--parallelism"), (["--durations", "-1"], "--durations"),
+    (["--repeats", "0"], "--repeats"), (["--efficiency-threshold", "1.5"], "--efficiency"),
+    (["--backends", "threads"], "--backends"),
+])
+def test_bad_bench_arguments_are_refused_by_name(bad, words, capsys):
+    from benchmarks import sweep
+
+    with pytest.raises(SystemExit) as exit_info:
+        sweep.main(bad)
+    assert exit_info.value.code == 2 and words in capsys.readouterr().err
