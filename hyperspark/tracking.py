@@ -69,6 +69,8 @@ class MlflowTracker(Listener):
         self._experiment_id: Optional[str] = None
         self._writer: Optional[TrackingWriter] = None
         self._child_runs: Dict[int, "Future[Optional[str]]"] = {}
+        self._user = _user()
+        self._worker_env: Dict[str, str] = {}  # forwarded to every trial; set at search start
         self._best_loss: Optional[float] = None
 
     # ---------------------------------------------------------------- search start
@@ -101,11 +103,15 @@ class MlflowTracker(Listener):
         tags["fmin_uuid" + (suffix if "fmin_uuid" in existing.tags else "")] = self.fmin_uuid
         self._writer = TrackingWriter(self._client)
         self._writer.log_batch(self.parent_run_id, params=params, tags=tags)
+        self._worker_env = {key: value for key, value in os.environ.items()
+                            if key.startswith(FORWARDED_ENV)}
+        self._worker_env.update(MLFLOW_TRACKING_URI=self.tracking_uri,
+                                MLFLOW_EXPERIMENT_ID=self._experiment_id)
         logger.info("MLflow: search recorded in run %s of experiment %s at %s",
                     self.parent_run_id, self._experiment_id, self.tracking_uri)
 
     def _context_tags(self, name: Optional[str] = None) -> Dict[str, str]:
-        tags = {"mlflow.source.name": "hyperspark", "mlflow.user": _user()}
+        tags = {"mlflow.source.name": "hyperspark", "mlflow.user": self._user}
         if name:
             tags["mlflow.runName"] = name
         return tags
@@ -126,20 +132,15 @@ class MlflowTracker(Listener):
         future = self._child_runs.get(tid)
         if future is None:
             return {}
-        wait_s = CHILD_RUN_WAIT_S
         try:
-            run_id = future.result(timeout=wait_s)
+            run_id = future.result(timeout=CHILD_RUN_WAIT_S)
         except Exception:
             run_id = None
         if run_id is None:
             logger.warning("trial %s runs without its MLflow child run (not created in %.0f s)",
-                           tid, wait_s)
+                           tid, CHILD_RUN_WAIT_S)
             return {}
-        env = {key: value for key, value in os.environ.items()
-               if key.startswith(FORWARDED_ENV)}
-        env.update(MLFLOW_TRACKING_URI=self.tracking_uri, MLFLOW_EXPERIMENT_ID=self._experiment_id,
-                   MLFLOW_RUN_ID=run_id)
-        return env
+        return {**self._worker_env, "MLFLOW_RUN_ID": run_id}
 
     def trial_ended(self, doc: Dict[str, Any], progress: Progress) -> None:
         future = self._child_runs.pop(doc["tid"], None)
