@@ -11,7 +11,7 @@ import logging
 import os
 import uuid
 from concurrent.futures import Future
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from hyperopt import base
 
@@ -52,7 +52,8 @@ def _cut(text: str, limit: int) -> str:
 class MlflowTracker(Listener):
     """Listens to one search and records it. Create one per ``fmin`` call."""
 
-    def __init__(self, fn_space: Any, algo: Any, requested_parallelism: Optional[int]) -> None:
+    def __init__(self, fn_space: Any, algo: Any, requested_parallelism: Optional[int],
+                 resume: Optional[Dict[str, Any]] = None) -> None:
         import mlflow
         from mlflow.tracking import MlflowClient
 
@@ -72,6 +73,14 @@ class MlflowTracker(Listener):
         self._user = _user()
         self._worker_env: Dict[str, str] = {}  # forwarded to every trial; set at search start
         self._best_loss: Optional[float] = None
+        self._resumed_runs: Dict[int, str] = {}  # tid -> child run of a resumed parent
+        self._unfinished: List[Tuple[Dict[str, Any], str]] = []  # finished trial, open run
+        self._resume = resume if resume and resume.get("tracking_uri") == self.tracking_uri \
+            else None
+        if resume and self._resume is None:
+            logger.warning("MLflow: the checkpoint's runs are in %s, not in %s: this search "
+                           "starts a new parent run", resume.get("tracking_uri"),
+                           self.tracking_uri)
 
     # ---------------------------------------------------------------- search start
     def search_started(self, search: Any, settings: Settings) -> None:
@@ -81,6 +90,8 @@ class MlflowTracker(Listener):
             if active is not None:
                 self.parent_run_id = active.info.run_id
                 self._experiment_id = active.info.experiment_id
+            elif self._resume is not None and self._reopen_parent():
+                pass
             else:
                 from mlflow.tracking.fluent import _get_experiment_id
 
@@ -98,17 +109,81 @@ class MlflowTracker(Listener):
                   "actual_parallelism": settings.parallelism, "timeout": settings.timeout,
                   "algo": self._algo_name, "max_queue_len": settings.max_queue_len}
         params = {(key + suffix if key in existing.params else key): str(value)
-                  for key, value in params.items()}
+                  for key, value in params.items()
+                  if existing.params.get(key) != str(value) or not self._resume}
         tags = {"runSource": RUN_SOURCE, "space": _cut(self._space_text, MAX_TAG)}
-        tags["fmin_uuid" + (suffix if "fmin_uuid" in existing.tags else "")] = self.fmin_uuid
+        if existing.tags.get("fmin_uuid") != self.fmin_uuid:
+            tags["fmin_uuid" + (suffix if "fmin_uuid" in existing.tags else "")] = self.fmin_uuid
         self._writer = TrackingWriter(self._client)
         self._writer.log_batch(self.parent_run_id, params=params, tags=tags)
+        for doc, run_id in self._unfinished:
+            self._writer.finish_run(_done(run_id), *_outcome(doc))
         self._worker_env = {key: value for key, value in os.environ.items()
                             if key.startswith(FORWARDED_ENV)}
         self._worker_env.update(MLFLOW_TRACKING_URI=self.tracking_uri,
                                 MLFLOW_EXPERIMENT_ID=self._experiment_id)
         logger.info("MLflow: search recorded in run %s of experiment %s at %s",
                     self.parent_run_id, self._experiment_id, self.tracking_uri)
+
+    def _reopen_parent(self) -> bool:
+        """Continue the checkpoint's parent run, if it still exists; True when it does."""
+        resume = self._resume
+        try:
+            run = self._client.get_run(resume["parent_run_id"])
+        except Exception as exc:
+            logger.warning("MLflow: the checkpoint's parent run %s is gone (%s); this search "
+                           "starts a new one", resume["parent_run_id"], exc)
+            self._resume = None
+            return False
+        if run.info.lifecycle_stage != "active":
+            self._resume = None
+            return False
+        self.parent_run_id, self._owns_parent = run.info.run_id, True
+        self._experiment_id = run.info.experiment_id
+        self.fmin_uuid = resume.get("fmin_uuid") or self.fmin_uuid
+        self._best_loss = resume.get("best_loss")
+        self._adopt_children(resume.get("tids", ()))
+        self._client.update_run(self.parent_run_id, status="RUNNING")
+        logger.info("MLflow: resuming parent run %s", self.parent_run_id)
+        return True
+
+    def _adopt_children(self, tids: Any) -> None:
+        """Map the resumed parent's child runs to trials. A trial in the checkpoint keeps its
+        run (it runs again in it); a run for a trial the checkpoint never saw (started just
+        before the driver died) is deleted, since that trial does not exist for the search."""
+        self._resumed_runs = {}
+        finished = self._resume.get("finished", {})
+        orphans = []
+        token = None
+        while True:
+            page = self._client.search_runs(
+                [self._experiment_id], f"tags.mlflow.parentRunId = '{self.parent_run_id}'",
+                max_results=1000, page_token=token, order_by=["attributes.start_time ASC"])
+            for run in page:
+                tid = int(run.data.tags.get("trial_id", -1))
+                if tid in finished and tid not in self._resumed_runs:
+                    self._resumed_runs[tid] = run.info.run_id
+                    if run.info.status == "RUNNING":  # its end was not logged before the crash
+                        self._unfinished.append((finished[tid], run.info.run_id))
+                elif tid in tids and tid not in self._resumed_runs:
+                    self._resumed_runs[tid] = run.info.run_id
+                else:
+                    orphans.append(run.info.run_id)
+            token = page.token
+            if not token:
+                break
+        for run_id in orphans:
+            self._client.delete_run(run_id)
+        if orphans:
+            logger.info("MLflow: deleted %d child run(s) of trials the checkpoint did not "
+                        "record", len(orphans))
+
+    def resume_info(self) -> Optional[Dict[str, Any]]:
+        """What a resumed search needs to continue these runs (stored in the checkpoint)."""
+        if self.parent_run_id is None:
+            return None
+        return {"tracking_uri": self.tracking_uri, "parent_run_id": self.parent_run_id,
+                "fmin_uuid": self.fmin_uuid, "best_loss": self._best_loss}
 
     def _context_tags(self, name: Optional[str] = None) -> Dict[str, str]:
         tags = {"mlflow.source.name": "hyperspark", "mlflow.user": self._user}
@@ -123,6 +198,11 @@ class MlflowTracker(Listener):
         tid = doc["tid"]
         tags = {**self._context_tags(f"trial-{tid}"), "mlflow.parentRunId": self.parent_run_id,
                 "fmin_uuid": self.fmin_uuid, "runSource": RUN_SOURCE, "trial_id": str(tid)}
+        earlier = self._resumed_runs.get(tid)
+        if earlier is not None:  # run again after a resume: continue its child run
+            self._writer.reopen(earlier)
+            self._child_runs[tid] = _done(earlier)
+            return
         params = {_cut(str(k), 250): _cut(str(v), MAX_PARAM)
                   for k, v in self._resolver.resolve(doc["misc"]["vals"]).items()}
         self._child_runs[tid] = self._writer.create_run(self._experiment_id, tags, params)
@@ -146,20 +226,7 @@ class MlflowTracker(Listener):
         future = self._child_runs.pop(doc["tid"], None)
         if self._writer is None or future is None:
             return
-        result, info = doc["result"], doc["misc"].get("hyperspark", {})
-        metrics: Dict[str, float] = {}
-        tags: Dict[str, str] = {}
-        if doc["state"] == base.JOB_STATE_DONE and result.get("status") == base.STATUS_OK:
-            metrics["loss"] = float(result["loss"])
-            tags["trial_status"], status = "success", "FINISHED"
-        elif doc["state"] == base.JOB_STATE_CANCEL:
-            tags["trial_status"], status = "cancelled", "KILLED"
-            tags["cancel_reason"] = _cut(info.get("cancel_reason", ""), MAX_TAG)
-        else:
-            tags["trial_status"], status = "failure", "FAILED"
-            tags["error"] = _cut(str(result.get("error", result.get("status"))), MAX_TAG)
-        if info.get("start") and info.get("end"):
-            metrics["duration_s"] = info["end"] - info["start"]
+        metrics, tags, status = _outcome(doc)
         self._writer.finish_run(future, metrics, tags, status)
         if "loss" in metrics and (self._best_loss is None or metrics["loss"] < self._best_loss):
             self._best_loss = metrics["loss"]
@@ -184,6 +251,31 @@ class MlflowTracker(Listener):
         if self._owns_parent:
             self._writer.terminate(self.parent_run_id, status)
         self._writer.close()
+
+
+def _outcome(doc: Dict[str, Any]) -> Tuple[Dict[str, float], Dict[str, str], str]:
+    """The metrics, tags and final status of a finished trial's child run."""
+    result, info = doc["result"], doc["misc"].get("hyperspark", {})
+    metrics: Dict[str, float] = {}
+    tags: Dict[str, str] = {}
+    if doc["state"] == base.JOB_STATE_DONE and result.get("status") == base.STATUS_OK:
+        metrics["loss"] = float(result["loss"])
+        tags["trial_status"], status = "success", "FINISHED"
+    elif doc["state"] == base.JOB_STATE_CANCEL:
+        tags["trial_status"], status = "cancelled", "KILLED"
+        tags["cancel_reason"] = _cut(info.get("cancel_reason", ""), MAX_TAG)
+    else:
+        tags["trial_status"], status = "failure", "FAILED"
+        tags["error"] = _cut(str(result.get("error", result.get("status"))), MAX_TAG)
+    if info.get("start") and info.get("end"):
+        metrics["duration_s"] = info["end"] - info["start"]
+    return metrics, tags, status
+
+
+def _done(run_id: str) -> "Future[Optional[str]]":
+    future: "Future[Optional[str]]" = Future()
+    future.set_result(run_id)
+    return future
 
 
 def _user() -> str:

@@ -90,6 +90,11 @@ class TrackingWriter:
 
         self._put(_NORMAL, best, "log the best loss")
 
+    def reopen(self, run_id: str) -> None:
+        """Mark a run RUNNING again (a trial of a resumed search runs again in it)."""
+        self._put(_URGENT, lambda: self._call(
+            lambda: self._client.update_run(run_id, status="RUNNING")), f"reopen run {run_id}")
+
     def terminate(self, run_id: str, status: str) -> None:
         self._put(_NORMAL, lambda: self._call(
             lambda: self._client.set_terminated(run_id, status)), f"end run {run_id}")

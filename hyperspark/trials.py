@@ -12,6 +12,7 @@ from hyperopt import base, tpe
 from hyperopt.exceptions import AllTrialsFailed
 from hyperopt.fmin import space_eval
 
+from hyperspark import checkpoint as checkpoint_module
 from hyperspark import config
 from hyperspark.backends.base import Backend, SearchContext
 from hyperspark.errors import AllTrialsFailedError
@@ -60,6 +61,9 @@ class SparkTrials(base.Trials):
         mlflow_tracking: record the search in MLflow (parent run, a child run per trial).
             None (default): on when mlflow is importable and no switch turns it off (see
             docs/tracking.md); False: off.
+        checkpoint: a file where the search's state is kept (same as ``fmin``'s
+            ``trials_save_file``). If it exists when ``fmin`` starts, the search resumes from
+            it: finished trials are kept, interrupted ones run again (docs/reliability.md).
     """
 
     def __init__(self, parallelism: Optional[int] = None, timeout: Optional[float] = None,
@@ -68,7 +72,8 @@ class SparkTrials(base.Trials):
                  max_retries: int = config.DEFAULT_MAX_RETRIES,
                  retry_on: Sequence[Type[BaseException]] = (), backend: str = "jobs",
                  mlflow_tracking: Optional[bool] = None,
-                 worker_setup: Optional[Callable[[], Any]] = None) -> None:
+                 worker_setup: Optional[Callable[[], Any]] = None,
+                 checkpoint: Optional[str] = None) -> None:
         self.user_specified_parallelism = config.check_positive_int(
             "parallelism", parallelism, allow_none=True)
         self.timeout = config.check_positive_number("timeout", timeout)
@@ -84,6 +89,8 @@ class SparkTrials(base.Trials):
         if mlflow_tracking not in (None, True, False):
             raise TypeError(f"mlflow_tracking must be True, False or None, got {mlflow_tracking!r}")
         self.mlflow_tracking = mlflow_tracking
+        self.checkpoint = (checkpoint_module.check_path("checkpoint", checkpoint)
+                           if checkpoint is not None else None)
         super().__init__()
         self._spark = None
         if self.backend != "local":
@@ -139,13 +146,26 @@ class SparkTrials(base.Trials):
              early_stop_fn: Optional[Callable] = None, trials_save_file: str = "",
              *, listeners: Sequence[Listener] = ()) -> Any:
         """Run the search; called by ``hyperopt.fmin`` (and ``hyperspark.fmin``)."""
+        path = self._checkpoint_path(trials_save_file)
+        saved = checkpoint_module.load(path, space) if path else None
+        if saved is not None:
+            rstate = self._restore(saved, path, rstate)
         settings, algo = self._settings(max_evals, timeout, loss_threshold, max_queue_len, rstate,
                                         early_stop_fn, algo)
         self.last_tracker = None
-        if trials_save_file:
-            logger.warning("trials_save_file is not supported by hyperspark yet; ignored")
         domain = base.Domain(fn, space, pass_expr_memo_ctrl=pass_expr_memo_ctrl)
-        tracker = self._make_tracker(space, algo)
+        resume = None
+        if saved and saved.get("tracking"):
+            resume = {**saved["tracking"], "tids": {doc["tid"] for doc in saved["trials"]},
+                      "finished": {doc["tid"]: doc for doc in self._dynamic_trials
+                                   if doc["state"] != base.JOB_STATE_NEW}}
+        tracker = self._make_tracker(space, algo, resume)
+        extra: List[Listener] = []
+        if path:
+            writer = checkpoint_module.CheckpointWriter(path, self, space, settings.rstate,
+                                                        tracker)
+            writer.write_now()
+            extra.append(writer)
         remote = self.backend != "local"
         search = SearchContext(search_id=uuid.uuid4().hex[:12], domain=domain,
                                max_retries=self.max_retries, retry_on=self.retry_on,
@@ -160,7 +180,7 @@ class SparkTrials(base.Trials):
                                     show_progressbar)
         scheduler = Scheduler(self, domain, algo, self._make_backend(settings.parallelism),
                               search, settings, [reporter, *([tracker] if tracker else []),
-                                                 *listeners])
+                                                 *extra, *listeners])
         logger.info("search %s: up to %d trials, parallelism %d, %s backend", search.search_id,
                     settings.max_evals, settings.parallelism, self.backend)
         status = "FAILED"
@@ -177,13 +197,47 @@ class SparkTrials(base.Trials):
             if tracker is not None:
                 tracker.close(status)
 
-    def _make_tracker(self, space: Any, algo: Callable) -> Any:
+    def _checkpoint_path(self, trials_save_file: Any) -> Optional[str]:
+        if not trials_save_file:
+            return self.checkpoint
+        path = checkpoint_module.check_path("trials_save_file", trials_save_file)
+        if self.checkpoint and path != self.checkpoint:
+            raise ValueError(f"trials_save_file={path!r} differs from SparkTrials(checkpoint="
+                             f"{self.checkpoint!r}); give one of them")
+        return path
+
+    def _restore(self, saved: Dict[str, Any], path: str, rstate: Any) -> Any:
+        """Load a checkpoint's trials into this (empty) object; returns the saved random state
+        to continue with."""
+        if self._dynamic_trials:
+            logger.info("checkpoint %s not loaded: this SparkTrials already holds %d trials "
+                        "(they are saved over it)", path, len(self._dynamic_trials))
+            return rstate
+        docs = [checkpoint_module.as_new_trial(doc)
+                if checkpoint_module.interrupted(doc, STOP_INTERRUPTED) else doc
+                for doc in saved["trials"]]
+        self._dynamic_trials.extend(docs)
+        self._ids.update(saved["ids"])
+        self.attachments.update(saved["attachments"])
+        self.refresh()
+        rerun = sum(1 for doc in docs if doc["state"] == base.JOB_STATE_NEW)
+        logger.info("resuming from %s: %d finished trials kept, %d to run again", path,
+                    len(docs) - rerun, rerun)
+        # hyperopt.fmin always passes an rstate (a fresh one when the caller gave none): the
+        # resumed search continues the saved random sequence instead, so it is the same search
+        state = saved["rstate"]
+        generator = np.random.Generator(getattr(np.random, state["bit_generator"])())
+        generator.bit_generator.state = state
+        return generator
+
+    def _make_tracker(self, space: Any, algo: Callable,
+                      resume: Optional[Dict[str, Any]] = None) -> Any:
         if not self._tracking_enabled():
             return None
         try:
             from hyperspark.tracking import MlflowTracker, is_local_store
 
-            tracker = MlflowTracker(space, algo, self.user_specified_parallelism)
+            tracker = MlflowTracker(space, algo, self.user_specified_parallelism, resume)
         except Exception as exc:  # tracking never stops a search
             logger.warning("MLflow tracking is off: %s", exc)
             return None

@@ -1,0 +1,210 @@
+"""Checkpoints: a search's state on disk, so that a new driver process can resume it.
+
+A checkpoint holds the trial documents, their attachments, the algorithm's random state and the
+MLflow run ids. It is rewritten atomically (temporary file, then ``os.replace``) after every
+trial that starts or ends. Pickling happens on a writer thread from a snapshot taken on the loop
+thread; when trials end faster than the file can be written, writes coalesce (the writer keeps
+to a fraction of the driver's time), so a long fast search does not turn quadratic. The last
+state is always written before ``fmin`` returns or raises.
+
+On resume, finished trials are kept as they are; trials that were running (or cancelled by the
+interruption) when the driver died become new trials again and run first.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import os
+import pickle
+import re
+import tempfile
+import threading
+import time
+from typing import Any, Dict, List, Optional
+
+from hyperopt import base, pyll
+
+from hyperspark.search import Listener, Progress
+
+logger = logging.getLogger("hyperspark")
+
+FORMAT = "hyperspark-checkpoint"
+VERSION = 1
+WRITER_SHARE = 0.2
+"""At most this fraction of the wall time goes into writing the checkpoint during a search."""
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+_FINAL_STATES = (base.JOB_STATE_DONE, base.JOB_STATE_ERROR, base.JOB_STATE_CANCEL)
+
+
+class CheckpointMismatch(ValueError):
+    """The checkpoint file was written by a search over another space."""
+
+
+def space_fingerprint(space: Any) -> str:
+    """A digest of the space's structure: labels, distributions and constants. Stable across
+    processes (object addresses are left out)."""
+    text = _ADDRESS.sub("", str(pyll.as_apply(space)))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def check_path(argument: str, path: Any) -> str:
+    """Validate a checkpoint path given as ``argument``; returns it as an absolute path."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise TypeError(f"{argument} must be a file path (str or os.PathLike), got {path!r}")
+    path = os.path.abspath(os.fspath(path))
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise ValueError(f"{argument}={path!r}: folder {folder!r} does not exist")
+    if os.path.isdir(path):
+        raise ValueError(f"{argument}={path!r} is a folder; give a file path")
+    return path
+
+
+def load(path: str, space: Any) -> Optional[Dict[str, Any]]:
+    """The checkpoint at ``path`` (None when there is no file), checked against ``space``."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path, "rb") as handle:
+            state = pickle.load(handle)
+    except Exception as exc:
+        raise ValueError(f"cannot read the checkpoint {path!r}: {type(exc).__name__}: {exc}; "
+                         "move it away to start a new search") from exc
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ValueError(f"{path!r} is not a hyperspark checkpoint (hyperopt's own "
+                         "trials_save_file pickles are not read); move it away or pass "
+                         "another path")
+    if state.get("version") != VERSION:
+        raise ValueError(f"checkpoint {path!r} has format version {state.get('version')}; "
+                         f"this hyperspark reads version {VERSION}")
+    if state["space"] != space_fingerprint(space):
+        labels = sorted(pyll_labels(space))
+        raise CheckpointMismatch(
+            f"checkpoint {path!r} was written by a search over another space (its labels: "
+            f"{state.get('labels')}; this space's: {labels}); pass another path or delete the "
+            "file to start afresh")
+    return state
+
+
+def pyll_labels(space: Any) -> List[str]:
+    return [node.arg["label"].obj for node in pyll.dfs(pyll.as_apply(space))
+            if node.name == "hyperopt_param"]
+
+
+def interrupted(doc: Dict[str, Any], interrupted_reason: str) -> bool:
+    """True for a trial that has no result because the search was cut short under it."""
+    if doc["state"] in (base.JOB_STATE_NEW, base.JOB_STATE_RUNNING):
+        return True
+    info = doc["misc"].get("hyperspark", {})
+    return doc["state"] == base.JOB_STATE_CANCEL and info.get("cancel_reason") == interrupted_reason
+
+
+def as_new_trial(doc: Dict[str, Any]) -> Dict[str, Any]:
+    """A copy of ``doc`` reset to a trial not yet run (same tid and point)."""
+    fresh = copy.deepcopy(doc)
+    fresh.update(state=base.JOB_STATE_NEW, result={"status": base.STATUS_NEW}, book_time=None,
+                 refresh_time=None)
+    fresh["misc"].pop("error", None)
+    fresh["misc"]["hyperspark"] = {"resumed": True}
+    return fresh
+
+
+class CheckpointWriter(Listener):
+    """Keeps the checkpoint at ``path`` up to date during one search (a scheduler listener)."""
+
+    def __init__(self, path: str, trials: base.Trials, space: Any, rstate: Any,
+                 tracker: Any = None) -> None:
+        self.path = path
+        self._trials, self._rstate, self._tracker = trials, rstate, tracker
+        self._header = {"format": FORMAT, "version": VERSION, "space": space_fingerprint(space),
+                        "labels": sorted(pyll_labels(space))}
+        self._lock = threading.Condition()
+        self._pending: Optional[Dict[str, Any]] = None
+        self._closing = False
+        self._thread: Optional[threading.Thread] = None
+        self.writes = 0
+        self.write_seconds = 0.0
+
+    def write_now(self) -> None:
+        """Write the current state at once, on this thread; errors are raised (called before
+        the search starts, so a path that cannot be written fails before any trial runs)."""
+        self._write(self._snapshot())
+
+    # ---------------------------------------------------------------- listener hooks
+    def search_started(self, search: Any, settings: Any) -> None:
+        self._thread = threading.Thread(target=self._run, name="hyperspark-checkpoint",
+                                        daemon=True)
+        self._thread.start()
+
+    def trial_started(self, doc: Dict[str, Any], progress: Progress) -> None:
+        self._offer()
+
+    def trial_ended(self, doc: Dict[str, Any], progress: Progress) -> None:
+        self._offer()
+
+    def search_ended(self, progress: Progress, stop_reason: Optional[str],
+                     error: Optional[BaseException]) -> None:
+        with self._lock:
+            self._closing = True
+            self._pending = None
+            self._lock.notify()
+        if self._thread is not None:
+            self._thread.join()
+        self._write(self._snapshot())
+        logger.info("checkpoint %s: %d writes, %.2f s in all", self.path, self.writes,
+                    self.write_seconds)
+
+    # ---------------------------------------------------------------- snapshot and write
+    def _snapshot(self) -> Dict[str, Any]:
+        """The state as of now, taken on the loop thread. Finished documents are not changed
+        any more and are shared; the others are copied."""
+        docs = [doc if doc["state"] in _FINAL_STATES else copy.deepcopy(doc)
+                for doc in self._trials._dynamic_trials]
+        tracking = self._tracker.resume_info() if self._tracker is not None else None
+        return {**self._header, "written": time.time(), "trials": docs,
+                "ids": list(self._trials._ids), "attachments": dict(self._trials.attachments),
+                "rstate": copy.deepcopy(self._rstate.bit_generator.state), "tracking": tracking}
+
+    def _offer(self) -> None:
+        snapshot = self._snapshot()
+        with self._lock:
+            self._pending = snapshot
+            self._lock.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while self._pending is None and not self._closing:
+                    self._lock.wait()
+                if self._closing:
+                    return
+                snapshot, self._pending = self._pending, None
+            try:
+                took = self._write(snapshot)
+            except Exception as exc:  # the next write may succeed; the search goes on
+                logger.warning("could not write the checkpoint %s: %s", self.path, exc)
+                took = 1.0
+            with self._lock:  # pace: leave the driver the rest of its time
+                self._lock.wait_for(lambda: self._closing, timeout=took / WRITER_SHARE - took)
+
+    def _write(self, state: Dict[str, Any]) -> float:
+        began = time.perf_counter()
+        folder = os.path.dirname(self.path)
+        handle, temporary = tempfile.mkstemp(prefix=".checkpoint-", dir=folder)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                pickle.dump(state, out, protocol=pickle.HIGHEST_PROTOCOL)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+            raise
+        took = time.perf_counter() - began
+        self.writes += 1
+        self.write_seconds += took
+        return took
