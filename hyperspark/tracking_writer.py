@@ -1,8 +1,12 @@
 """The one thread that writes to MLflow for a search, so that nothing else waits on it.
 
 Operations are queued; creating a child run goes before everything else (a trial is waiting
-for it); each call is retried (tenacity) and a call that still fails is logged as a warning and
-dropped: tracking never fails a search.
+for it). A call that fails for a passing reason (server unreachable, 5xx, database locked) is
+retried with backoff (tenacity) for up to RETRY_FOR_S, so a tracking server that restarts loses
+nothing: the queue waits and drains when it is back. A call MLflow refuses for good (a bad
+value) is dropped at once. A dropped call is a warning, never an error: tracking never fails a
+search. If the server stays away past RETRY_FOR_S, later calls get one try each (no queue of
+two-minute waits) until one succeeds again.
 """
 from __future__ import annotations
 
@@ -21,20 +25,30 @@ logger = logging.getLogger("hyperspark")
 
 FLUSH_TIMEOUT_S = float(os.environ.get("HYPERSPARK_TRACKING_FLUSH_TIMEOUT_S", "60"))
 """How long fmin waits, at its end, for pending MLflow writes."""
+RETRY_FOR_S = float(os.environ.get("HYPERSPARK_TRACKING_RETRY_S", "120"))
+"""How long one MLflow call is retried while the store is unreachable."""
+_FINAL_ERRORS = ("INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST",
+                 "BAD_REQUEST", "INVALID_STATE", "PERMISSION_DENIED", "UNAUTHENTICATED",
+                 "ENDPOINT_NOT_FOUND", "NOT_FOUND")
 _URGENT, _NORMAL, _LAST = 0, 1, 2
 
 
 class TrackingWriter:
     """Queue of MLflow writes, run by one daemon thread."""
 
-    def __init__(self, client: Any, attempts: int = 3, backoff_s: float = 0.5) -> None:
+    def __init__(self, client: Any, retry_for_s: Optional[float] = None,
+                 backoff_s: float = 0.5) -> None:
         self._client = client
         self._queue: "queue.PriorityQueue[Any]" = queue.PriorityQueue()
         self._order = itertools.count()
+        retry_for_s = RETRY_FOR_S if retry_for_s is None else retry_for_s
         self._retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(attempts),
+            stop=tenacity.stop_after_delay(retry_for_s),
             wait=tenacity.wait_exponential(multiplier=backoff_s, max=5),
-            reraise=True)
+            retry=tenacity.retry_if_exception(is_transient),
+            before_sleep=self._note_outage, reraise=True)
+        self._unreachable = False  # a call ran out of retries; the next ones get one try
+        self._outage_noted = False
         self.failed_writes = 0
         self._thread = threading.Thread(target=self._run, name="hyperspark-mlflow", daemon=True)
         self._thread.start()
@@ -117,7 +131,22 @@ class TrackingWriter:
         self._queue.put((priority, next(self._order), action, what))
 
     def _call(self, request: Callable[[], Any]) -> Any:
-        return self._retrying(request)
+        try:
+            answer = request() if self._unreachable else self._retrying(request)
+        except Exception as exc:
+            self._unreachable = self._unreachable or is_transient(exc)
+            raise
+        if self._outage_noted or self._unreachable:
+            logger.warning("MLflow: the tracking store answers again; queued writes go on")
+        self._unreachable = self._outage_noted = False
+        return answer
+
+    def _note_outage(self, state: Any) -> None:
+        if not self._outage_noted:
+            self._outage_noted = True
+            logger.warning("MLflow: tracking store unreachable (%s); retrying for up to %.0f s, "
+                           "the search goes on", str(state.outcome.exception()).splitlines()[0]
+                           [:200], RETRY_FOR_S)
 
     def _run(self) -> None:
         while True:
@@ -132,3 +161,12 @@ class TrackingWriter:
             except Exception as exc:
                 self.failed_writes += 1
                 logger.warning("MLflow: could not %s: %s", what, str(exc).splitlines()[0][:300])
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when a failed MLflow call may succeed if tried again later."""
+    code = getattr(exc, "error_code", None)
+    if type(exc).__name__ == "RestException":  # the server answered: only its 5xx-like codes
+        return code in ("INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED",
+                        "RESOURCE_EXHAUSTED")
+    return code not in _FINAL_ERRORS

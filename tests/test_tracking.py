@@ -302,22 +302,64 @@ def test_tracking_through_a_real_server(spark, remote):
                for c in children)
 
 
-@pytest.mark.slow
-def test_search_finishes_while_the_server_is_down(spark, remote, server, monkeypatch):
+@pytest.fixture
+def impatient_mlflow(monkeypatch):
+    """MLflow's own HTTP retries off and short timeouts: hyperspark's retries are under test."""
     from hyperspark import tracking, tracking_writer
 
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
     monkeypatch.setattr(tracking, "CHILD_RUN_WAIT_S", 2.0)
-    monkeypatch.setattr(tracking_writer, "FLUSH_TIMEOUT_S", 20.0)
+    monkeypatch.setattr(tracking_writer, "FLUSH_TIMEOUT_S", 90.0)
+    return tracking_writer
+
+
+@pytest.mark.slow
+def test_server_restarted_mid_search_gets_everything_once_back(spark, remote, server,
+                                                               impatient_mlflow, caplog):
+    """Stopped 2 s in and started again: the search never waits on it, and what could not be
+    written meanwhile is retried and lands when the server is back."""
+    def restart():
+        server.stop()
+        time.sleep(1)
+        server.start()
+
+    restarter = threading.Timer(2.0, restart)
+    restarter.start()
+    trials = SparkTrials(spark_session=spark, parallelism=2)
+    try:
+        with caplog.at_level("WARNING", logger="hyperspark"):
+            search(trials, lambda p: time.sleep(0.4) or p["x"], max_evals=24)
+    finally:
+        restarter.join()
+    assert trials.count_successful_trials() == 24
+    assert "tracking store unreachable" in caplog.text
+    assert "answers again" in caplog.text
+    parent = remote.get_run(trials.last_tracker.parent_run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.metrics["successful_trials_count"] == 24
+    children = children_of(remote, parent)
+    assert [int(c.data.tags["trial_id"]) for c in children] == list(range(24))
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert all("loss" in c.data.metrics for c in children)
+
+
+@pytest.mark.slow
+def test_search_finishes_while_the_server_stays_down(spark, remote, server, impatient_mlflow,
+                                                     monkeypatch, caplog):
+    """Down for good: the search finishes on time and says what was not logged."""
+    monkeypatch.setattr(impatient_mlflow, "RETRY_FOR_S", 3.0)
+    monkeypatch.setattr(impatient_mlflow, "FLUSH_TIMEOUT_S", 20.0)
     threading.Timer(2.0, server.stop).start()
     trials = SparkTrials(spark_session=spark, parallelism=2)
     began = time.monotonic()
     try:
-        search(trials, lambda p: time.sleep(0.3) or p["x"], max_evals=16)
+        with caplog.at_level("WARNING", logger="hyperspark"):
+            search(trials, lambda p: time.sleep(0.3) or p["x"], max_evals=16)
     finally:
         server.start()
     assert trials.count_successful_trials() == 16  # the search lost nothing
     assert time.monotonic() - began < 120
+    assert "failed and were dropped" in caplog.text
     parent = remote.get_run(trials.last_tracker.parent_run_id)
     assert parent.data.params["max_evals"] == "16"  # logged before the server went down
