@@ -1,12 +1,8 @@
 """Automatic MLflow tracking against a real sqlite store and a real ``mlflow server``."""
 import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 
 import hyperopt
 import mlflow
@@ -15,6 +11,8 @@ from hyperopt import hp, rand
 from mlflow.tracking import MlflowClient
 
 from hyperspark import AllTrialsFailedError, SparkTrials
+
+from servers import Server
 
 pytestmark = pytest.mark.spark
 
@@ -228,45 +226,6 @@ def test_parent_failed_when_fmin_raises_and_killed_on_ctrl_c(experiment):
 
 
 # ---------------------------------------------------------------- a real tracking server
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """``mlflow server`` on loopback, stoppable and restartable on the same port and store."""
-
-    def __init__(self, folder):
-        self.folder, self.port = folder, _free_port()
-        self.uri = f"http://127.0.0.1:{self.port}"
-        self.process = None
-
-    def start(self, within_s=90):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
-             "--port", str(self.port), "--workers", "1",
-             "--backend-store-uri", f"sqlite:///{self.folder}/server.db",
-             "--artifacts-destination", str(self.folder / "artifacts")],
-            stdout=open(self.folder / "server.log", "ab"), stderr=subprocess.STDOUT,
-            start_new_session=True)
-        deadline = time.monotonic() + within_s
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(self.uri + "/health", timeout=1)
-                return self
-            except OSError:
-                if self.process.poll() is not None:
-                    raise RuntimeError((self.folder / "server.log").read_text()[-2000:])
-                time.sleep(0.3)
-        raise RuntimeError("mlflow server did not start")
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(20)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     srv = Server(tmp_path_factory.mktemp("mlflow-server")).start()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
+import socket
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -359,6 +360,10 @@ class ActorsBackend:
                     self._cancel_job(actor)
             else:
                 self._cancel_job(actor)
+        try:  # closing a listening socket does not wake accept(); a connection does
+            socket.create_connection(self.address, timeout=1).close()
+        except OSError:
+            pass
         self._listener.close()
         for channel in channels:  # an actor reading its channel sees EOF and ends its task
             try:

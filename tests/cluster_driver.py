@@ -1,0 +1,113 @@
+"""A driver process for tests that need their own SparkContext (a ``local-cluster`` or a
+standalone master): runs one search and prints a JSON summary as its last line.
+
+    python cluster_driver.py MASTER BACKEND MAX_EVALS SLEEP_S EXECUTORS [KILL_EXECUTOR_AFTER]
+
+With KILL_EXECUTOR_AFTER, once that many trials have finished, the executor JVM running a trial
+at that moment is SIGKILLed (each trial marks its executor busy in a folder while it runs).
+"""
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+
+from hyperopt import hp, rand
+
+import hyperspark
+
+
+def executor_jvm_pid() -> int:
+    """The executor JVM this Python worker runs under (its nearest such ancestor)."""
+    pid = os.getpid()
+    while pid > 1:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            if b"CoarseGrainedExecutorBackend" in handle.read():
+                return pid
+        with open(f"/proc/{pid}/stat") as handle:
+            pid = int(handle.read().rsplit(")", 1)[1].split()[1])
+    raise RuntimeError("not under an executor JVM")
+
+
+def hyperspark_threads() -> list:
+    return [t.name for t in threading.enumerate() if t.name.startswith("hyperspark")]
+
+
+class ExecutorKiller(hyperspark.search.Listener):
+    """Kills a busy executor once ``after`` trials have finished."""
+
+    def __init__(self, busy_dir: str, after: int) -> None:
+        self.busy_dir, self.after, self.killed = busy_dir, after, None
+
+    def trial_ended(self, doc, progress) -> None:
+        if self.killed is not None or progress.finished < self.after:
+            return
+        deadline = time.monotonic() + 10
+        while not os.listdir(self.busy_dir) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        busy = os.listdir(self.busy_dir)
+        if busy:
+            self.killed = int(busy[0])
+            os.kill(self.killed, signal.SIGKILL)
+
+
+def main() -> None:
+    master, backend, max_evals, sleep_s = sys.argv[1], sys.argv[2], int(sys.argv[3]), \
+        float(sys.argv[4])
+    executors = int(sys.argv[5])
+    kill_after = int(sys.argv[6]) if len(sys.argv) > 6 else None
+    logging.basicConfig(level=logging.WARNING)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    spark = (SparkSession.builder.master(master).appName("hyperspark-cluster-test")
+             .config("spark.driver.host", "127.0.0.1")
+             .config("spark.driver.bindAddress", "127.0.0.1")
+             .config("spark.executor.memory", "512m")
+             .config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    deadline = time.monotonic() + 120  # executors register a few seconds after the session
+    while spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() < executors + 1:
+        if time.monotonic() > deadline:
+            raise SystemExit("executors did not register within 120 s")
+        time.sleep(0.5)
+
+    busy_dir = tempfile.mkdtemp(prefix="busy-executors-")
+
+    def objective(params):
+        marker = os.path.join(busy_dir, str(executor_jvm_pid()))
+        open(marker, "w").close()
+        time.sleep(sleep_s)
+        os.unlink(marker)
+        return params["x"]
+
+    killer = ExecutorKiller(busy_dir, kill_after) if kill_after else None
+    trials = hyperspark.SparkTrials(parallelism=2, backend=backend, spark_session=spark,
+                                    max_retries=3)
+    trials.fmin(objective, {"x": hp.uniform("x", 0, 1)}, algo=rand.suggest,
+                max_evals=max_evals, show_progressbar=False,
+                listeners=[killer] if killer else [])
+    tracker = trials.last_tracker
+    ended = time.monotonic()
+    while hyperspark_threads() and time.monotonic() < ended + 10:  # actors wind down async
+        time.sleep(0.1)
+    active = spark.sparkContext.statusTracker().getActiveJobsIds()
+    threads = hyperspark_threads()
+    print(json.dumps({
+        "killed_executor": killer.killed if killer else None,
+        "parent_run_id": tracker.parent_run_id if tracker else None,
+        "tracking_uri": tracker.tracking_uri if tracker else None,
+        "active_jobs": list(active), "hyperspark_threads": threads,
+        "trials": [{"tid": d["tid"], "state": d["state"],
+                    "attempts": d["misc"].get("hyperspark", {}).get("attempts"),
+                    "error": d["result"].get("error")}
+                   for d in trials._dynamic_trials]}))
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()

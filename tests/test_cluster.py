@@ -1,0 +1,70 @@
+"""Real clusters, each driven from its own process (one SparkContext per process): executors
+killed under a ``local-cluster``, and a tracked search on a standalone master and worker."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from servers import Server, StandaloneCluster
+
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
+
+DRIVER = os.path.join(os.path.dirname(__file__), "cluster_driver.py")
+
+
+def drive(master, backend, max_evals, sleep_s, executors, kill_after=None, env=None,
+          within_s=300):
+    """Run cluster_driver.py; returns its JSON summary."""
+    args = [sys.executable, DRIVER, master, backend, str(max_evals), str(sleep_s),
+            str(executors)] + ([str(kill_after)] if kill_after else [])
+    done = subprocess.run(args, capture_output=True, text=True, timeout=within_s,
+                          env={**os.environ, **(env or {})})
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def assert_nothing_left(summary):
+    assert summary["active_jobs"] == [], "a Spark job outlived the search"
+    assert summary["hyperspark_threads"] == [], "a hyperspark thread outlived the search"
+
+
+@pytest.mark.parametrize("backend", ["jobs", "actors"])
+def test_executor_jvm_killed_mid_search_loses_nothing(tmp_path, backend):
+    summary = drive("local-cluster[2,1,1024]", backend, max_evals=12, sleep_s=1.0, executors=2,
+                    kill_after=3, env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db"})
+    assert summary["killed_executor"] is not None
+    trials = summary["trials"]
+    assert sorted(t["tid"] for t in trials) == list(range(12))  # none lost, none twice
+    assert all(t["state"] == 2 for t in trials), [t for t in trials if t["state"] != 2]
+    assert any(t["attempts"] > 1 for t in trials)  # the trial on the dead executor, again
+    assert_nothing_left(summary)
+
+
+@pytest.fixture
+def standalone(tmp_path):
+    cluster = StandaloneCluster(tmp_path).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.mark.parametrize("backend", ["jobs", "actors"])
+def test_tracked_search_on_a_standalone_cluster(tmp_path, standalone, backend):
+    server = Server(tmp_path).start()
+    try:
+        summary = drive(standalone.master_url, backend, max_evals=8, sleep_s=0.2, executors=1,
+                        env={"MLFLOW_TRACKING_URI": server.uri})
+        client = MlflowClient(server.uri)
+        parent = client.get_run(summary["parent_run_id"])
+        children = client.search_runs([parent.info.experiment_id],
+                                      f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    finally:
+        server.stop()
+    assert summary["tracking_uri"] == server.uri
+    assert [t["state"] for t in summary["trials"]] == [2] * 8
+    assert parent.info.status == "FINISHED"
+    assert sorted(int(c.data.tags["trial_id"]) for c in children) == list(range(8))
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert_nothing_left(summary)
