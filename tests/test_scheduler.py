@@ -10,6 +10,7 @@ import pytest
 from hyperopt import hp, rand, tpe
 from hyperopt.early_stop import no_progress_loss
 from hyperopt.exceptions import AllTrialsFailed
+from hypothesis import given, settings, strategies as st
 
 from hyperspark import AllTrialsFailedError, ObjectiveNotSerializable, SparkTrials, fmin
 from hyperspark.backends.local import LocalBackend
@@ -293,6 +294,36 @@ def test_invalid_results_fail_their_trial_only():
     assert trials.count_failed_trials() + trials.count_successful_trials() == 30
     errors = trials.to_pandas().dropna(subset=["error"])["error"]
     assert errors.str.contains("finite").all()
+
+
+RESULTS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10), st.none(),
+    st.text(max_size=3), st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.sampled_from(["loss", "status", "other"]),
+                    st.one_of(st.floats(allow_nan=True), st.text(max_size=3),
+                              st.sampled_from(["ok", "fail"])), max_size=3))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(RESULTS, min_size=1, max_size=8))
+def test_any_result_ends_its_trial_and_never_the_loop(results):
+    """Whatever the objective returns, each trial gets a final state and the search finishes."""
+    space = hp.choice("i", list(range(len(results))))
+    trials = SparkTrials(backend="local", parallelism=2, mlflow_tracking=False)
+    try:
+        fmin(lambda i: results[i], space, algo=rand.suggest, max_evals=len(results),
+             trials=trials, show_progressbar=False,
+             points_to_evaluate=[{"i": i} for i in range(len(results))])
+    except AllTrialsFailed:
+        pass  # every result was unusable: raised after the search, with all trials recorded
+    docs = {d["misc"]["vals"]["i"][0]: d for d in trials._dynamic_trials}
+    assert sorted(docs) == list(range(len(results)))
+    for i, doc in docs.items():
+        assert doc["state"] in (2, 3)
+        if doc["state"] == 3:
+            assert doc["result"]["status"] == "fail" and doc["result"]["error"]
+        elif doc["result"]["status"] == "ok":
+            assert doc["result"]["loss"] == doc["result"]["loss"]  # not NaN
 
 
 def test_second_fmin_continues_to_new_max_evals():

@@ -9,6 +9,7 @@ import time
 import hyperopt
 import pytest
 from hyperopt import hp, rand
+from mlflow.tracking import MlflowClient
 
 from hyperspark import AllTrialsFailedError, ObjectiveNotSerializable, SparkTrials
 
@@ -87,13 +88,13 @@ def _alive(pid):
 def test_global_timeout_returns_best_so_far_and_leaves_no_job(spark, backend):
     def objective(x):
         if x > 0.6:
-            time.sleep(60)
+            threading.Event().wait()  # never returns
         return x
 
     began = time.monotonic()
     best, trials = search(spark, backend=backend, objective=objective, max_evals=40, timeout=6,
                           points=[{"x": 0.1}, {"x": 0.2}])  # two fast trials, surely
-    assert time.monotonic() - began < 30
+    assert time.monotonic() - began < 6 + 5  # returns within seconds of the deadline
     assert trials.fmin_cancelled_reason == "fmin run timeout"
     assert trials.count_successful_trials() >= 1 and best["x"] <= 0.6
     assert no_active_jobs(spark)
@@ -179,8 +180,34 @@ def test_ctrl_c_raises_quickly_and_leaves_no_job(spark, backend):
     assert time.monotonic() - began < 4 + 5
     assert trials.count_cancelled_trials() == 2
     assert no_active_jobs(spark)
-    assert not [t for t in threading.enumerate() if t.name.startswith("hyperspark-trial")
-                and t.is_alive() and _wait_dead(t)]
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("hyperspark")
+                and _wait_dead(t)]  # no trial, actor, channel, writer or checkpoint thread
+    parent = MlflowClient().get_run(trials.last_tracker.parent_run_id)
+    assert parent.info.status == "KILLED"
+
+
+BAD_RESULTS = [
+    (float("nan"), "finite"), (float("inf"), "finite"), ({"loss": "abc", "status": "ok"},
+                                                         "number"),
+    ([0.5], "list"), (None, "NoneType"), ({"loss": 0.5}, "'status'"),
+]
+
+
+def test_results_hyperopt_cannot_use_fail_their_trial_with_a_reason(spark, backend):
+    space = {"case": hp.choice("case", list(range(len(BAD_RESULTS) + 1)))}
+
+    def objective(params):
+        case = params["case"]
+        return BAD_RESULTS[case][0] if case < len(BAD_RESULTS) else 0.25
+
+    _, trials = search(spark, objective, max_evals=len(BAD_RESULTS) + 1, space=space,
+                       backend=backend, points=[{"case": i} for i in range(len(BAD_RESULTS) + 1)])
+    by_case = {d["misc"]["vals"]["case"][0]: d for d in trials._dynamic_trials}
+    for case, (_, words) in enumerate(BAD_RESULTS):
+        assert by_case[case]["state"] == 3, by_case[case]["result"]  # error, not a crash
+        assert words in by_case[case]["result"]["error"]
+        assert by_case[case]["misc"]["hyperspark"]["attempts"] == 1  # data, never retried
+    assert by_case[len(BAD_RESULTS)]["result"] == {"loss": 0.25, "status": "ok"}
 
 
 def _wait_dead(thread, within_s=10):
