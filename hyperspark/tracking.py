@@ -248,8 +248,8 @@ class MlflowTracker(Listener):
         a bounded time for every pending write."""
         if self._writer is None:
             return
-        if self._owns_parent:
-            self._writer.terminate(self.parent_run_id, status)
+        if self._owns_parent:  # a search cut short says so first
+            self._writer.terminate(self.parent_run_id, status, urgent=status != "FINISHED")
         self._writer.close()
 
 

@@ -24,7 +24,7 @@ import tenacity
 logger = logging.getLogger("hyperspark")
 
 FLUSH_TIMEOUT_S = float(os.environ.get("HYPERSPARK_TRACKING_FLUSH_TIMEOUT_S", "60"))
-"""How long fmin waits, at its end, for pending MLflow writes."""
+"""At the end of fmin, how long to wait for pending MLflow writes while none completes."""
 RETRY_FOR_S = float(os.environ.get("HYPERSPARK_TRACKING_RETRY_S", "120"))
 """How long one MLflow call is retried while the store is unreachable."""
 _FINAL_ERRORS = ("INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST",
@@ -50,6 +50,7 @@ class TrackingWriter:
         self._unreachable = False  # a call ran out of retries; the next ones get one try
         self._outage_noted = False
         self.failed_writes = 0
+        self.completed = 0  # operations done (or dropped): close() waits while this moves
         self._thread = threading.Thread(target=self._run, name="hyperspark-mlflow", daemon=True)
         self._thread.start()
 
@@ -109,19 +110,28 @@ class TrackingWriter:
         self._put(_URGENT, lambda: self._call(
             lambda: self._client.update_run(run_id, status="RUNNING")), f"reopen run {run_id}")
 
-    def terminate(self, run_id: str, status: str) -> None:
-        self._put(_NORMAL, lambda: self._call(
+    def terminate(self, run_id: str, status: str, urgent: bool = False) -> None:
+        """End a run; ``urgent`` puts it ahead of the queued writes (a search cut short)."""
+        self._put(_URGENT if urgent else _NORMAL, lambda: self._call(
             lambda: self._client.set_terminated(run_id, status)), f"end run {run_id}")
 
     def close(self, timeout_s: Optional[float] = None) -> None:
-        """Write what is queued (waiting at most ``timeout_s``, default FLUSH_TIMEOUT_S), then
-        stop the thread."""
+        """Write what is queued, then stop the thread. Waits as long as writes go through; gives
+        up once none has completed for ``timeout_s`` (default FLUSH_TIMEOUT_S)."""
         timeout_s = FLUSH_TIMEOUT_S if timeout_s is None else timeout_s
         self._put(_LAST, None, "stop")
-        self._thread.join(timeout_s)
+        backlog = self._queue.qsize()
+        if backlog > 100:
+            logger.info("MLflow: writing the last %d queued records (Ctrl-C to leave them)",
+                        backlog)
+        done, last_progress = self.completed, time.monotonic()
+        while self._thread.is_alive() and time.monotonic() - last_progress < timeout_s:
+            self._thread.join(min(1.0, timeout_s))
+            if self.completed != done:
+                done, last_progress = self.completed, time.monotonic()
         if self._thread.is_alive():
-            logger.warning("MLflow: %d write(s) still pending after %.0f s; they continue in "
-                           "the background and are lost if the process exits",
+            logger.warning("MLflow: %d write(s) still pending after %.0f s without progress; "
+                           "they continue in the background and are lost if the process exits",
                            self._queue.qsize(), timeout_s)
         if self.failed_writes:
             logger.warning("MLflow: %d write(s) failed and were dropped", self.failed_writes)
@@ -161,6 +171,7 @@ class TrackingWriter:
             except Exception as exc:
                 self.failed_writes += 1
                 logger.warning("MLflow: could not %s: %s", what, str(exc).splitlines()[0][:300])
+            self.completed += 1
 
 
 def is_transient(exc: BaseException) -> bool:
