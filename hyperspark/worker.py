@@ -10,6 +10,7 @@ import math
 import numbers
 import os
 import sys
+import threading
 import time
 import traceback
 from contextlib import contextmanager
@@ -112,24 +113,39 @@ def error_info(exc: BaseException) -> Dict[str, str]:
     }
 
 
+_env_lock = threading.Lock()
+_env_users: Dict[str, int] = {}  # variable -> attempts in this process that set it now
+_env_original: Dict[str, Optional[str]] = {}  # its value before the first of them
+
+
 @contextmanager
 def trial_environment(env: Mapping[str, str]) -> Iterator[None]:
     """Set ``env`` for the duration of one attempt and restore the previous values after.
 
     Python workers are reused between tasks, so nothing of one trial may leak into the next.
+    Attempts that overlap in one process (the local backend's threads) share ``os.environ``:
+    each variable gets its original value back when the last of them ends.
     """
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
+    with _env_lock:
+        for key in env:
+            if _env_users.get(key, 0) == 0:
+                _env_original[key] = os.environ.get(key)
+            _env_users[key] = _env_users.get(key, 0) + 1
+        os.environ.update(env)
     try:
         yield
     finally:
         if "MLFLOW_RUN_ID" in env:
             _end_mlflow_runs()
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
+        with _env_lock:
+            for key in env:
+                _env_users[key] -= 1
+                if _env_users[key] == 0:
+                    old = _env_original.pop(key)
+                    if old is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = old
 
 
 def _end_mlflow_runs() -> None:

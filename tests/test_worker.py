@@ -1,5 +1,6 @@
 """The worker turns everything the objective does into data."""
 import math
+import os
 import pickle
 
 import pytest
@@ -88,3 +89,28 @@ def test_trial_environment_is_restored(monkeypatch):
 
     assert run_attempt(_domain(objective), {"x": 0.1}, 0, (), {"HS_TEST_VAR": "on"})["ok"]
     assert seen["value"] == "on" and "HS_TEST_VAR" not in os.environ
+
+
+def test_overlapping_trials_in_one_process_leave_the_environment_as_it_was(monkeypatch):
+    """The local backend runs trials as threads: their environments overlap in os.environ."""
+    import threading
+
+    from hyperspark.worker import trial_environment
+
+    monkeypatch.delenv("HYPERSPARK_TEST_VAR", raising=False)
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with trial_environment({"HYPERSPARK_TEST_VAR": "1"}):
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_in.wait(5)
+    with trial_environment({"HYPERSPARK_TEST_VAR": "2"}):  # enters after, leaves last
+        second_in.set()
+        first_out.wait(5)
+    thread.join()
+    assert "HYPERSPARK_TEST_VAR" not in os.environ
