@@ -17,7 +17,7 @@ SECRET = "s3cr3t-token-for-the-test"
 
 
 @pytest.mark.parametrize("backend", ["jobs", "actors"])
-def test_credentials_reach_executors_but_never_params_tags_or_logs(spark, mlflow_store,
+def test_credentials_reach_executors_but_never_params_tags_logs_or_jobs(spark, mlflow_store,
                                                                    monkeypatch, caplog, backend):
     monkeypatch.setenv("MLFLOW_TRACKING_TOKEN", SECRET)
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", SECRET)
@@ -41,6 +41,20 @@ def test_credentials_reach_executors_but_never_params_tags_or_logs(spark, mlflow
         for value in [*run.data.params.values(), *run.data.tags.values()]:
             assert SECRET not in value
     assert SECRET not in caplog.text
+    descriptions = spark_job_texts(spark)
+    assert any(trials.last_search_id in text for text in descriptions)  # ours are listed
+    assert not [text for text in descriptions if SECRET in text]
+
+
+def spark_job_texts(spark):
+    """Name, description and job group of every job this application ran (Spark's status
+    store: what the Spark UI and history server show)."""
+    texts, jobs = [], spark.sparkContext._jsc.sc().statusStore().jobsList(None).iterator()
+    while jobs.hasNext():
+        job = jobs.next()
+        texts.append(" ".join(str(part) for part in (job.name(), job.description(),
+                                                     job.jobGroup())))
+    return texts
 
 
 @pytest.mark.parametrize("backend", ["jobs", "actors"])

@@ -135,6 +135,22 @@ def test_worker_that_always_dies_fails_after_max_retries(spark, backend):
     assert "attempts: 2" in str(info.value)
 
 
+def test_a_trial_whose_worker_always_dies_fails_and_the_search_goes_on(spark, backend):
+    def objective(params):
+        if params["slow"]:  # here: the point that kills its worker every time
+            os.kill(os.getpid(), signal.SIGKILL)
+        return params["x"]
+
+    _, trials = search(spark, backend=backend, objective=objective, max_evals=4, space=FLAGGED,
+                       max_retries=2, points=[{"slow": 1, "x": 0.5}] + [
+                           {"slow": 0, "x": v / 10} for v in range(3)])
+    killed = trials._dynamic_trials[0]
+    assert killed["state"] == 3 and killed["misc"]["hyperspark"]["attempts"] == 3
+    assert killed["misc"]["hyperspark"]["error_kind"] == "infrastructure"
+    assert "died" in killed["result"]["error"] or "lost" in killed["result"]["error"]
+    assert trials.count_successful_trials() == 3
+
+
 def test_user_error_in_retry_on_is_retried(spark, backend, counter_dir):
     def objective(x):
         calls = len(os.listdir(counter_dir))
