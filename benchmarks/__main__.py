@@ -1,9 +1,9 @@
 """``python -m benchmarks NAME [options]``: run one benchmark of this folder."""
 import sys
 
-from benchmarks import overhead, sweep, throughput
+from benchmarks import checkpoint, overhead, sweep, throughput
 
-COMMANDS = {"overhead": overhead.main, "throughput": throughput.main, "sweep": sweep.main}
+COMMANDS = {"checkpoint": checkpoint.main, "overhead": overhead.main, "throughput": throughput.main, "sweep": sweep.main}
 
 
 def main(argv=None) -> int:

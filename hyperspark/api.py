@@ -1,6 +1,7 @@
 """``hyperspark.fmin``: hyperopt's ``fmin`` with a SparkTrials by default and warm starts."""
 from __future__ import annotations
 
+import os
 from typing import Any, Callable, Dict, List, Optional
 
 import hyperopt
@@ -36,7 +37,7 @@ def fmin(fn: Callable, space: Any, algo: Optional[Callable] = None,
     config.check_loss_threshold(loss_threshold)
     if trials is None:
         trials = SparkTrials()
-    if points_to_evaluate:
+    if points_to_evaluate and not _resuming(trials, trials_save_file):
         _insert_points(trials, space, points_to_evaluate)
     return hyperopt.fmin(
         fn, space, algo=algo, max_evals=max_evals, timeout=timeout,
@@ -46,6 +47,13 @@ def fmin(fn: Callable, space: Any, algo: Optional[Callable] = None,
         return_argmin=return_argmin, max_queue_len=max_queue_len,
         show_progressbar=show_progressbar, early_stop_fn=early_stop_fn,
         trials_save_file=trials_save_file)
+
+
+def _resuming(trials: Any, trials_save_file: Any) -> bool:
+    """True when fmin will resume from an existing checkpoint: the points to evaluate were
+    inserted by the first run and are in the checkpoint already (run or still queued)."""
+    path = trials_save_file or getattr(trials, "checkpoint", None)
+    return bool(path) and os.path.exists(path) and not trials._dynamic_trials
 
 
 def _insert_points(trials: Any, space: Any, points: Any) -> None:

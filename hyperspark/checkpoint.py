@@ -123,6 +123,11 @@ class CheckpointWriter(Listener):
         self._pending: Optional[Dict[str, Any]] = None
         self._closing = False
         self._thread: Optional[threading.Thread] = None
+        # Kept up to date from the hooks, so that a snapshot costs O(running trials), not
+        # O(all trials): finished documents never change again and are only appended.
+        self._finished = [doc for doc in trials._dynamic_trials if doc["state"] in _FINAL_STATES]
+        self._open = {doc["tid"]: doc for doc in trials._dynamic_trials
+                      if doc["state"] not in _FINAL_STATES}  # queued points, running trials
         self.writes = 0
         self.write_seconds = 0.0
 
@@ -138,9 +143,12 @@ class CheckpointWriter(Listener):
         self._thread.start()
 
     def trial_started(self, doc: Dict[str, Any], progress: Progress) -> None:
+        self._open[doc["tid"]] = doc
         self._offer()
 
     def trial_ended(self, doc: Dict[str, Any], progress: Progress) -> None:
+        self._open.pop(doc["tid"], None)
+        self._finished.append(doc)
         self._offer()
 
     def search_ended(self, progress: Progress, stop_reason: Optional[str],
@@ -157,13 +165,16 @@ class CheckpointWriter(Listener):
 
     # ---------------------------------------------------------------- snapshot and write
     def _snapshot(self) -> Dict[str, Any]:
-        """The state as of now, taken on the loop thread. Finished documents are not changed
-        any more and are shared; the others are copied."""
-        docs = [doc if doc["state"] in _FINAL_STATES else copy.deepcopy(doc)
-                for doc in self._trials._dynamic_trials]
+        """The state as of now, taken on the loop thread in O(running trials): finished
+        documents are referenced by count (the writer thread slices them), open ones copied."""
         tracking = self._tracker.resume_info() if self._tracker is not None else None
-        return {**self._header, "written": time.time(), "trials": docs,
-                "ids": list(self._trials._ids), "attachments": dict(self._trials.attachments),
+        return {**self._header, "written": time.time(),
+                "finished": (self._finished, len(self._finished)),
+                "open": [copy.deepcopy(doc) for doc in self._open.values()
+                         if doc["state"] not in _FINAL_STATES],
+                "next_tid": len(self._trials._ids),
+                "attachments": dict(self._trials.attachments) if self._trials.attachments
+                else {},
                 "rstate": copy.deepcopy(self._rstate.bit_generator.state), "tracking": tracking}
 
     def _offer(self) -> None:
@@ -188,8 +199,11 @@ class CheckpointWriter(Listener):
             with self._lock:  # pace: leave the driver the rest of its time
                 self._lock.wait_for(lambda: self._closing, timeout=took / WRITER_SHARE - took)
 
-    def _write(self, state: Dict[str, Any]) -> float:
+    def _write(self, snapshot: Dict[str, Any]) -> float:
         began = time.perf_counter()
+        state = dict(snapshot)
+        finished, count = state.pop("finished")
+        state["trials"] = sorted(finished[:count] + state.pop("open"), key=lambda d: d["tid"])
         folder = os.path.dirname(self.path)
         handle, temporary = tempfile.mkstemp(prefix=".checkpoint-", dir=folder)
         try:

@@ -56,12 +56,14 @@ class _Running:
     cancel_reason: str = ""
 
 
-def _trials_over(docs: List[Dict[str, Any]], exp_key: Any) -> base.Trials:
-    """A ``hyperopt.Trials`` showing exactly ``docs`` (all finished), built in O(1)."""
+def _trials_over(docs: List[Dict[str, Any]], exp_key: Any, ids: set) -> base.Trials:
+    """A ``hyperopt.Trials`` showing exactly ``docs`` (all finished), built in O(1): it
+    shares ``ids``, the search's set of tids handed out (so new_trial_ids stays unique),
+    instead of building one per call, which made each suggestion O(trials so far)."""
     view = base.Trials(exp_key=exp_key, refresh=False)
     view._dynamic_trials = docs
     view._trials = docs
-    view._ids.update(doc["tid"] for doc in docs)
+    view._ids = ids
     return view
 
 
@@ -177,7 +179,8 @@ class Scheduler:
 
     def _suggest(self, new_ids: List[int], finished: List[Dict[str, Any]], seed: int) -> None:
         try:
-            docs = self._algo(new_ids, self._domain, _trials_over(finished, self._trials._exp_key),
+            docs = self._algo(new_ids, self._domain,
+                              _trials_over(finished, self._trials._exp_key, self._trials._ids),
                               seed)
             self._events.put(_SuggestionsReady(list(docs)))
         except BaseException as exc:  # reported to the loop, raised from fmin
@@ -287,8 +290,8 @@ class Scheduler:
         if stop_fn is None or self._stop_reason is not None:
             return
         try:
-            stop, self._early_stop_args = stop_fn(_trials_over(self._history, None),
-                                                  *self._early_stop_args)
+            stop, self._early_stop_args = stop_fn(
+                _trials_over(self._history, None, self._trials._ids), *self._early_stop_args)
         except Exception as exc:
             self._error = exc
             self._stop(STOP_ERROR)

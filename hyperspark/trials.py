@@ -217,7 +217,7 @@ class SparkTrials(base.Trials):
                 if checkpoint_module.interrupted(doc, STOP_INTERRUPTED) else doc
                 for doc in saved["trials"]]
         self._dynamic_trials.extend(docs)
-        self._ids.update(saved["ids"])
+        self._ids.update(range(saved["next_tid"]))  # tids handed out, withdrawn ones too
         self.attachments.update(saved["attachments"])
         self.refresh()
         rerun = sum(1 for doc in docs if doc["state"] == base.JOB_STATE_NEW)

@@ -48,6 +48,17 @@ def test_a_new_trials_object_resumes_without_rerunning_finished_trials(tmp_path,
     assert second.count_successful_trials() == 20
 
 
+def test_points_to_evaluate_are_not_inserted_again_on_resume(tmp_path, counter_dir):
+    path = tmp_path / "search.ckpt"
+    points = [{"x": 0.25}, {"x": 0.75}]
+    first = local_trials()
+    search(first, 2, path, points_to_evaluate=points)
+    resumed = local_trials()
+    search(resumed, 6, path, points_to_evaluate=points)  # the same script, run again
+    xs = [d["misc"]["vals"]["x"][0] for d in resumed.trials]
+    assert len(xs) == 6 and xs[:2] == [0.25, 0.75] and 0.25 not in xs[2:]
+
+
 def test_the_random_state_is_restored_so_the_resumed_search_is_the_same_search(tmp_path):
     os.environ["HYPEROPT_FMIN_SEED"] = "7"
     try:

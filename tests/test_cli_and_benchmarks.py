@@ -46,3 +46,12 @@ def test_throughput_benchmark_table(spark):
     assert row["hyperopt_sparktrials_trials_per_s"] > 0 and row["in_process_trials_per_s"] > 0
     assert 0 < sleep["efficiency"] <= 1.05 and 0 < sleep["steady_efficiency"] <= 1.1
     assert "efficiency" in throughput.markdown(rows, sleep)
+
+
+def test_checkpoint_benchmark_table():
+    from benchmarks import checkpoint
+
+    rows = checkpoint.run([60], repeats=1)
+    assert rows[0]["trials"] == 60 and rows[0]["writes"] >= 2 and rows[0]["file_mb"] > 0
+    assert rows[0]["plain_ms"] > 0 and rows[0]["checkpoint_ms"] > 0
+    assert "| 60 |" in checkpoint.markdown(rows)
