@@ -4,7 +4,7 @@ standalone master): runs one search and prints a JSON summary as its last line.
     python cluster_driver.py MASTER BACKEND MAX_EVALS SLEEP_S EXECUTORS [KILL_EXECUTOR_AFTER]
 
 With KILL_EXECUTOR_AFTER, once that many trials have finished, the executor JVM running a trial
-at that moment is SIGKILLed (each trial marks its executor busy in a folder while it runs).
+at that moment is SIGKILLed (each trial leaves a file named after its executor's pid in a folder while it runs).
 """
 import json
 import logging
@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 
 from hyperopt import hp, rand
 
@@ -50,7 +51,7 @@ class ExecutorKiller(hyperspark.search.Listener):
             time.sleep(0.05)
         busy = os.listdir(self.busy_dir)
         if busy:
-            self.killed = int(busy[0])
+            self.killed = int(busy[0].split("-")[0])
             os.kill(self.killed, signal.SIGKILL)
 
 
@@ -79,7 +80,7 @@ def main() -> None:
     busy_dir = tempfile.mkdtemp(prefix="busy-executors-")
 
     def objective(params):
-        marker = os.path.join(busy_dir, str(executor_jvm_pid()))
+        marker = os.path.join(busy_dir, f"{executor_jvm_pid()}-{uuid.uuid4().hex}")
         open(marker, "w").close()
         time.sleep(sleep_s)
         os.unlink(marker)

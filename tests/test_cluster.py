@@ -20,10 +20,14 @@ def drive(master, backend, max_evals, sleep_s, executors, kill_after=None, env=N
     """Run cluster_driver.py; returns its JSON summary."""
     args = [sys.executable, DRIVER, master, backend, str(max_evals), str(sleep_s),
             str(executors)] + ([str(kill_after)] if kill_after else [])
+    clean = {k: v for k, v in os.environ.items() if k != "MLFLOW_EXPERIMENT_ID"}  # set by
+    # mlflow.set_experiment in earlier tests; names an experiment of another store
     done = subprocess.run(args, capture_output=True, text=True, timeout=within_s,
-                          env={**os.environ, **(env or {})})
+                          env={**clean, **(env or {})})
     assert done.returncode == 0, done.stderr[-4000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    summary["warnings"] = [line for line in done.stderr.splitlines() if "hyperspark" in line]
+    return summary
 
 
 def assert_nothing_left(summary):
@@ -56,6 +60,7 @@ def test_tracked_search_on_a_standalone_cluster(tmp_path, standalone, backend):
     try:
         summary = drive(standalone.master_url, backend, max_evals=8, sleep_s=0.2, executors=1,
                         env={"MLFLOW_TRACKING_URI": server.uri})
+        assert summary["parent_run_id"], summary["warnings"]
         client = MlflowClient(server.uri)
         parent = client.get_run(summary["parent_run_id"])
         children = client.search_runs([parent.info.experiment_id],
