@@ -136,6 +136,8 @@ class MlflowTracker(Listener):
             self._resume = None
             return False
         if run.info.lifecycle_stage != "active":
+            logger.warning("MLflow: the checkpoint's parent run %s was deleted; this search "
+                           "starts a new one", resume["parent_run_id"])
             self._resume = None
             return False
         self.parent_run_id, self._owns_parent = run.info.run_id, True

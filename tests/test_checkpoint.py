@@ -215,3 +215,60 @@ def test_driver_sigkilled_and_restarted_resumes_without_spark(tmp_path):
 @pytest.mark.parametrize("backend", ["jobs", "actors"])
 def test_driver_sigkilled_and_restarted_resumes_on_spark(tmp_path, backend):
     kill_and_resume(tmp_path, backend)
+
+
+# ---------------------------------------------------------------- MLflow across a resume
+def _children(client, parent_id):
+    parent = client.get_run(parent_id)
+    return client.search_runs([parent.info.experiment_id],
+                              f"tags.mlflow.parentRunId = '{parent_id}'", max_results=1000)
+
+
+def test_resume_continues_the_parent_run_and_repairs_what_a_crash_leaves(tmp_path,
+                                                                         mlflow_store):
+    """The two races of a crash, staged: a child run for a trial the checkpoint never saw
+    (deleted on resume), and a finished trial whose child run was never ended (ended from the
+    checkpoint's result)."""
+    import mlflow
+
+    mlflow.set_experiment(f"resume-{time.time_ns()}")
+    client = MlflowClient(mlflow_store)
+    path = tmp_path / "search.ckpt"
+    first = SparkTrials(backend="local", parallelism=2)
+    search(first, 4, path)
+    parent_id = first.last_tracker.parent_run_id
+    by_tid = {int(c.data.tags["trial_id"]): c for c in _children(client, parent_id)}
+    client.update_run(by_tid[1].info.run_id, status="RUNNING")  # its end never written
+    orphan = client.create_run(client.get_run(parent_id).info.experiment_id, tags={
+        "mlflow.parentRunId": parent_id, "trial_id": "4"})  # started, never checkpointed
+    client.update_run(parent_id, status="RUNNING")  # the driver died under it
+
+    resumed = SparkTrials(backend="local", parallelism=2)
+    search(resumed, 7, path)
+    assert resumed.last_tracker.parent_run_id == parent_id
+    assert client.get_run(parent_id).info.status == "FINISHED"
+    assert client.get_run(orphan.info.run_id).info.lifecycle_stage == "deleted"
+    children = _children(client, parent_id)
+    assert sorted(int(c.data.tags["trial_id"]) for c in children) == list(range(7))
+    assert {c.info.status for c in children} == {"FINISHED"}
+    repaired = client.get_run(by_tid[1].info.run_id)
+    assert repaired.data.metrics["loss"] == first.trials[1]["result"]["loss"]
+
+
+def test_a_deleted_parent_run_means_a_new_one_with_a_warning(tmp_path, mlflow_store, caplog):
+    import mlflow
+
+    mlflow.set_experiment(f"resume-deleted-{time.time_ns()}")
+    client = MlflowClient(mlflow_store)
+    path = tmp_path / "search.ckpt"
+    first = SparkTrials(backend="local", parallelism=2)
+    search(first, 3, path)
+    client.delete_run(first.last_tracker.parent_run_id)
+    resumed = SparkTrials(backend="local", parallelism=2)
+    with caplog.at_level("INFO", logger="hyperspark"):
+        search(resumed, 5, path)
+    new_parent = resumed.last_tracker.parent_run_id
+    assert new_parent != first.last_tracker.parent_run_id
+    assert "was deleted; this search starts a new one" in caplog.text
+    assert resumed.count_successful_trials() == 5
+    assert sorted(int(c.data.tags["trial_id"]) for c in _children(client, new_parent)) == [3, 4]
