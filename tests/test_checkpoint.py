@@ -59,6 +59,19 @@ def test_points_to_evaluate_are_not_inserted_again_on_resume(tmp_path, counter_d
     assert len(xs) == 6 and xs[:2] == [0.25, 0.75] and 0.25 not in xs[2:]
 
 
+def test_hyperopt_fmin_passes_trials_save_file_through(tmp_path):
+    import hyperopt
+
+    path = tmp_path / "search.ckpt"
+    hyperopt.fmin(lambda x: x, SPACE, algo=rand.suggest, max_evals=4, trials=local_trials(),
+                  trials_save_file=str(path), show_progressbar=False)
+    resumed = local_trials()
+    hyperopt.fmin(lambda x: x, SPACE, algo=rand.suggest, max_evals=6, trials=resumed,
+                  trials_save_file=str(path), show_progressbar=False)
+    assert len(resumed.trials) == 6
+    assert len(pickle.loads(path.read_bytes())["trials"]) == 6
+
+
 def test_the_random_state_is_restored_so_the_resumed_search_is_the_same_search(tmp_path):
     os.environ["HYPEROPT_FMIN_SEED"] = "7"
     try:
@@ -153,10 +166,13 @@ def _run_driver(path, backend, max_evals, calls, env):
 
 
 def _finished_in(path):
+    """The checkpoint as it is now. Read while the driver rewrites it: a torn or partial file
+    would fail to unpickle and fail the test (writes are atomic renames)."""
     try:
-        return pickle.loads(path.read_bytes())
-    except (OSError, EOFError, pickle.UnpicklingError):
+        data = path.read_bytes()
+    except FileNotFoundError:  # not written yet
         return None
+    return pickle.loads(data)
 
 
 def kill_and_resume(tmp_path, backend, max_evals=16, kill_after=5, within_s=240):
