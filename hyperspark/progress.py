@@ -10,6 +10,8 @@ from tqdm import tqdm
 from hyperspark.search import Listener, Progress
 
 logger = logging.getLogger("hyperspark")
+REDRAW_S = 0.2
+"""Least time between two redraws caused by trial starts (ends redraw as tqdm decides)."""
 
 
 def summary_line(progress: Progress, seconds: float) -> str:
@@ -27,6 +29,7 @@ class ProgressReporter(Listener):
         self._total, self._initial, self._show_bar = total, already_done, show_bar
         self._bar: Optional[tqdm] = None
         self._started = time.monotonic()
+        self._start_drawn = 0.0
 
     def search_started(self, search: Any, settings: Any) -> None:
         self._started = time.monotonic()
@@ -48,7 +51,11 @@ class ProgressReporter(Listener):
         if progress.best_loss is not None:
             postfix["best"] = f"{progress.best_loss:.4g}"
         self._bar.set_postfix(postfix, refresh=False)
-        self._bar.update(advance)
+        if advance:
+            self._bar.update(advance)
+        elif time.monotonic() - self._start_drawn >= REDRAW_S:  # a start changes only the
+            self._bar.refresh()  # postfix, which update(0) does not redraw
+            self._start_drawn = time.monotonic()
 
     def search_ended(self, progress: Progress, stop_reason: Optional[str],
                      error: Optional[BaseException]) -> None:
