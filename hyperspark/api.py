@@ -24,7 +24,8 @@ def fmin(fn: Callable, space: Any, algo: Optional[Callable] = None,
 
     ``trials`` defaults to a new ``SparkTrials()``. ``points_to_evaluate`` (a list of
     ``{label: value}``, with the option's index for ``hp.choice``) are run first, in parallel,
-    and count toward ``max_evals``.
+    and count toward ``max_evals``. ``trials_save_file`` is a checkpoint: kept up to date
+    during the search, and resumed from when it exists (docs/guide.md, "Resuming a search").
 
     >>> from hyperopt import hp
     >>> best = fmin(lambda x: (x - 1) ** 2, hp.uniform("x", -5, 5), max_evals=20,
