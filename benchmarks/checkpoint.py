@@ -6,7 +6,7 @@ The backend is ``local`` (threads, no Spark), so that the loop is as fast as it 
 checkpoint's share is as large as it gets: on Spark, trials are slower and the share smaller.
 
     python -m benchmarks checkpoint                       # 1,000 / 5,000 / 20,000 trials
-    python -m benchmarks checkpoint --sizes 500 2000 --repeats 1
+    python -m benchmarks checkpoint --sizes 500 2000 --repeats 1 --parallelism 8
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import hyperspark
 from hyperspark.checkpoint import CheckpointWriter
 
 
-def one_search(trials_count: int, path: Optional[str]) -> Dict[str, float]:
+def one_search(trials_count: int, path: Optional[str], parallelism: int = 2) -> Dict[str, float]:
     """Seconds per trial of one search, and the checkpoint's writes when there is one."""
     writers: List[CheckpointWriter] = []
     original = CheckpointWriter.search_started
@@ -36,7 +36,8 @@ def one_search(trials_count: int, path: Optional[str]) -> Dict[str, float]:
 
     CheckpointWriter.search_started = spy
     try:
-        trials = hyperspark.SparkTrials(backend="local", parallelism=2, mlflow_tracking=False)
+        trials = hyperspark.SparkTrials(backend="local", parallelism=parallelism,
+                                        mlflow_tracking=False)
         began = time.perf_counter()
         hyperspark.fmin(lambda x: x, hp.uniform("x", 0, 1), algo=rand.suggest,
                         max_evals=trials_count, trials=trials, trials_save_file=path or "",
@@ -52,14 +53,14 @@ def one_search(trials_count: int, path: Optional[str]) -> Dict[str, float]:
     return row
 
 
-def run(sizes: Sequence[int], repeats: int) -> List[Dict[str, float]]:
+def run(sizes: Sequence[int], repeats: int, parallelism: int = 2) -> List[Dict[str, float]]:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for size in sizes:
             for repeat in range(repeats):
-                plain = one_search(size, None)
+                plain = one_search(size, None, parallelism)
                 path = os.path.join(folder, f"search-{size}-{repeat}.ckpt")
-                saved = one_search(size, path)
+                saved = one_search(size, path, parallelism)
                 rows.append({"trials": size, "repeat": repeat,
                              "plain_ms": plain["ms_per_trial"],
                              "checkpoint_ms": saved["ms_per_trial"],
@@ -85,11 +86,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 20000])
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--parallelism", type=int, default=2)
     args = parser.parse_args(argv)
-    if any(size < 1 for size in args.sizes) or args.repeats < 1:
-        parser.error("--sizes and --repeats must be positive integers")
+    if any(size < 1 for size in args.sizes) or args.repeats < 1 or args.parallelism < 1:
+        parser.error("--sizes, --repeats and --parallelism must be positive integers")
     logging.getLogger("hyperopt").setLevel(logging.WARNING)
-    print(markdown(run(args.sizes, args.repeats)))
+    print(markdown(run(args.sizes, args.repeats, args.parallelism)))
     return 0
 
 

@@ -123,11 +123,13 @@ class CheckpointWriter(Listener):
         self._pending: Optional[Dict[str, Any]] = None
         self._closing = False
         self._thread: Optional[threading.Thread] = None
-        # Kept up to date from the hooks, so that a snapshot costs O(running trials), not
-        # O(all trials): finished documents never change again and are only appended.
+        # Kept up to date from the hooks, so that a snapshot only copies references: finished
+        # documents never change again and are only appended; open ones (queued points,
+        # running trials) are frozen copies, taken once when they enter, since the loop keeps
+        # changing the originals while the writer thread pickles.
         self._finished = [doc for doc in trials._dynamic_trials if doc["state"] in _FINAL_STATES]
-        self._open = {doc["tid"]: doc for doc in trials._dynamic_trials
-                      if doc["state"] not in _FINAL_STATES}  # queued points, running trials
+        self._open = {doc["tid"]: copy.deepcopy(doc) for doc in trials._dynamic_trials
+                      if doc["state"] not in _FINAL_STATES}
         self.writes = 0
         self.write_seconds = 0.0
 
@@ -143,7 +145,7 @@ class CheckpointWriter(Listener):
         self._thread.start()
 
     def trial_started(self, doc: Dict[str, Any], progress: Progress) -> None:
-        self._open[doc["tid"]] = doc
+        self._open[doc["tid"]] = copy.deepcopy(doc)  # as it starts: enough to run it again
         self._offer()
 
     def trial_ended(self, doc: Dict[str, Any], progress: Progress) -> None:
@@ -165,17 +167,17 @@ class CheckpointWriter(Listener):
 
     # ---------------------------------------------------------------- snapshot and write
     def _snapshot(self) -> Dict[str, Any]:
-        """The state as of now, taken on the loop thread in O(running trials): finished
-        documents are referenced by count (the writer thread slices them), open ones copied."""
+        """The state as of now, taken on the loop thread without copying a document: finished
+        ones are referenced by count (the writer thread slices them), open ones are frozen."""
         tracking = self._tracker.resume_info() if self._tracker is not None else None
         return {**self._header, "written": time.time(),
                 "finished": (self._finished, len(self._finished)),
-                "open": [copy.deepcopy(doc) for doc in self._open.values()
-                         if doc["state"] not in _FINAL_STATES],
+                "open": list(self._open.values()),
                 "next_tid": len(self._trials._ids),
                 "attachments": dict(self._trials.attachments) if self._trials.attachments
                 else {},
-                "rstate": copy.deepcopy(self._rstate.bit_generator.state), "tracking": tracking}
+                "rstate": self._rstate.bit_generator.state,  # a new dict at each read
+                "tracking": tracking}
 
     def _offer(self) -> None:
         snapshot = self._snapshot()
