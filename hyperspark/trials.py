@@ -148,8 +148,12 @@ class SparkTrials(base.Trials):
         """Run the search; called by ``hyperopt.fmin`` (and ``hyperspark.fmin``)."""
         path = self._checkpoint_path(trials_save_file)
         saved = checkpoint_module.load(path, space) if path else None
+        if saved is not None and self._dynamic_trials:
+            logger.info("checkpoint %s not loaded: this SparkTrials already holds %d trials "
+                        "(they are saved over it)", path, len(self._dynamic_trials))
+            saved = None  # a second fmin on this object: as without a checkpoint
         if saved is not None:
-            rstate = self._restore(saved, path, rstate)
+            rstate = self._restore(saved, path)
         settings, algo = self._settings(max_evals, timeout, loss_threshold, max_queue_len, rstate,
                                         early_stop_fn, algo)
         self.last_tracker = None
@@ -206,13 +210,9 @@ class SparkTrials(base.Trials):
                              f"{self.checkpoint!r}); give one of them")
         return path
 
-    def _restore(self, saved: Dict[str, Any], path: str, rstate: Any) -> Any:
+    def _restore(self, saved: Dict[str, Any], path: str) -> np.random.Generator:
         """Load a checkpoint's trials into this (empty) object; returns the saved random state
         to continue with."""
-        if self._dynamic_trials:
-            logger.info("checkpoint %s not loaded: this SparkTrials already holds %d trials "
-                        "(they are saved over it)", path, len(self._dynamic_trials))
-            return rstate
         docs = [checkpoint_module.as_new_trial(doc)
                 if checkpoint_module.interrupted(doc, STOP_INTERRUPTED) else doc
                 for doc in saved["trials"]]

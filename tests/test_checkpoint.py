@@ -288,3 +288,20 @@ def test_a_deleted_parent_run_means_a_new_one_with_a_warning(tmp_path, mlflow_st
     assert "was deleted; this search starts a new one" in caplog.text
     assert resumed.count_successful_trials() == 5
     assert sorted(int(c.data.tags["trial_id"]) for c in _children(client, new_parent)) == [3, 4]
+
+
+def test_a_second_fmin_on_the_same_object_is_a_new_parent_run_as_without_a_checkpoint(
+        tmp_path, mlflow_store):
+    import mlflow
+
+    mlflow.set_experiment(f"second-fmin-{time.time_ns()}")
+    path = tmp_path / "search.ckpt"
+    trials = SparkTrials(backend="local", parallelism=2)
+    search(trials, 3, path)
+    first_parent = trials.last_tracker.parent_run_id
+    search(trials, 5, path)  # the in-memory trials win; the file is written over
+    assert trials.last_tracker.parent_run_id != first_parent
+    assert len(pickle.loads(path.read_bytes())["trials"]) == 5
+    children = _children(MlflowClient(mlflow_store), first_parent)
+    assert sorted(int(c.data.tags["trial_id"]) for c in children) == [0, 1, 2]  # untouched
+
