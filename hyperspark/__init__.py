@@ -8,12 +8,15 @@
 import logging
 
 from hyperspark.api import fmin
-from hyperspark.errors import AllTrialsFailedError, ObjectiveNotSerializable
+from hyperspark.errors import (AllTrialsFailedError, ChannelUnreachable, CheckpointError,
+                               CheckpointMismatch, HypersparkError, InvalidArgument,
+                               InvalidArgumentType, ObjectiveNotSerializable)
 from hyperspark.trials import SparkTrials
 from hyperspark.worker import worker_state
 
 __version__ = "0.1.0"
-__all__ = ["SparkTrials", "fmin", "worker_state", "AllTrialsFailedError",
-           "ObjectiveNotSerializable", "__version__"]
+__all__ = ["SparkTrials", "fmin", "worker_state", "HypersparkError", "AllTrialsFailedError",
+           "ChannelUnreachable", "CheckpointError", "CheckpointMismatch", "InvalidArgument",
+           "InvalidArgumentType", "ObjectiveNotSerializable", "__version__"]
 
 logging.getLogger("hyperspark").addHandler(logging.NullHandler())

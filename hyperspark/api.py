@@ -8,6 +8,7 @@ import hyperopt
 from hyperopt.fmin import generate_trial
 
 from hyperspark import config
+from hyperspark.errors import InvalidArgument, InvalidArgumentType
 from hyperspark.params import ParamResolver
 from hyperspark.trials import SparkTrials
 
@@ -59,13 +60,13 @@ def _resuming(trials: Any, trials_save_file: Any) -> bool:
 
 def _insert_points(trials: Any, space: Any, points: Any) -> None:
     if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
-        raise TypeError("points_to_evaluate must be a list of dicts {label: value}, got "
+        raise InvalidArgumentType("points_to_evaluate must be a list of dicts {label: value}, got "
                         f"{type(points).__name__}")
     labels = set(ParamResolver(space).labels)
     for index, point in enumerate(points):
         unknown = set(point) - labels
         if unknown:
-            raise ValueError(f"points_to_evaluate[{index}] has labels not in the space: "
+            raise InvalidArgument(f"points_to_evaluate[{index}] has labels not in the space: "
                              f"{sorted(unknown)}; the space's labels are {sorted(labels)}")
     trials.refresh()
     tids = trials.new_trial_ids(len(points))

@@ -25,6 +25,8 @@ from typing import Any, Dict, List, Optional
 
 from hyperopt import base, pyll
 
+from hyperspark.errors import (CheckpointError, CheckpointMismatch, InvalidArgument,
+                               InvalidArgumentType)
 from hyperspark.search import Listener, Progress
 
 logger = logging.getLogger("hyperspark")
@@ -37,10 +39,6 @@ _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 _FINAL_STATES = (base.JOB_STATE_DONE, base.JOB_STATE_ERROR, base.JOB_STATE_CANCEL)
 
 
-class CheckpointMismatch(ValueError):
-    """The checkpoint file was written by a search over another space."""
-
-
 def space_fingerprint(space: Any) -> str:
     """A digest of the space's structure: labels, distributions and constants. Stable across
     processes (object addresses are left out)."""
@@ -51,13 +49,13 @@ def space_fingerprint(space: Any) -> str:
 def check_path(argument: str, path: Any) -> str:
     """Validate a checkpoint path given as ``argument``; returns it as an absolute path."""
     if not isinstance(path, (str, os.PathLike)) or not str(path):
-        raise TypeError(f"{argument} must be a file path (str or os.PathLike), got {path!r}")
+        raise InvalidArgumentType(f"{argument} must be a file path (str or os.PathLike), got {path!r}")
     path = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
-        raise ValueError(f"{argument}={path!r}: folder {folder!r} does not exist")
+        raise InvalidArgument(f"{argument}={path!r}: folder {folder!r} does not exist")
     if os.path.isdir(path):
-        raise ValueError(f"{argument}={path!r} is a folder; give a file path")
+        raise InvalidArgument(f"{argument}={path!r} is a folder; give a file path")
     return path
 
 
@@ -69,14 +67,14 @@ def load(path: str, space: Any) -> Optional[Dict[str, Any]]:
         with open(path, "rb") as handle:
             state = pickle.load(handle)
     except Exception as exc:
-        raise ValueError(f"cannot read the checkpoint {path!r}: {type(exc).__name__}: {exc}; "
+        raise CheckpointError(f"cannot read the checkpoint {path!r}: {type(exc).__name__}: {exc}; "
                          "move it away to start a new search") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ValueError(f"{path!r} is not a hyperspark checkpoint (hyperopt's own "
+        raise CheckpointError(f"{path!r} is not a hyperspark checkpoint (hyperopt's own "
                          "trials_save_file pickles are not read); move it away or pass "
                          "another path")
     if state.get("version") != VERSION:
-        raise ValueError(f"checkpoint {path!r} has format version {state.get('version')}; "
+        raise CheckpointError(f"checkpoint {path!r} has format version {state.get('version')}; "
                          f"this hyperspark reads version {VERSION}")
     if state["space"] != space_fingerprint(space):
         labels = sorted(pyll_labels(space))

@@ -9,6 +9,8 @@ import numbers
 import os
 from typing import Any, Iterable, Optional, Tuple, Type
 
+from hyperspark.errors import InvalidArgument, InvalidArgumentType
+
 BACKENDS = ("jobs", "actors", "local")
 """Names accepted by ``SparkTrials(backend=...)``."""
 
@@ -36,7 +38,7 @@ def env_flag(name: str, default: bool) -> bool:
         return False
     if value in ("1", "true", "yes", "on"):
         return True
-    raise ValueError(f"environment variable {name}={raw!r}: expected one of 0/1/true/false")
+    raise InvalidArgument(f"environment variable {name}={raw!r}: expected one of 0/1/true/false")
 
 
 def _is_real_number(value: Any) -> bool:
@@ -48,10 +50,10 @@ def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> Op
     if value is None and allow_none:
         return None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer{' or None' if allow_none else ''}, "
+        raise InvalidArgumentType(f"{name} must be a positive integer{' or None' if allow_none else ''}, "
                         f"got {value!r} ({type(value).__name__})")
     if value < 1:
-        raise ValueError(f"{name} must be a positive integer (>= 1), got {value!r}")
+        raise InvalidArgument(f"{name} must be a positive integer (>= 1), got {value!r}")
     return int(value)
 
 
@@ -60,19 +62,19 @@ def check_positive_number(name: str, value: Any, *, allow_none: bool = True) -> 
     if value is None and allow_none:
         return None
     if not _is_real_number(value):
-        raise TypeError(f"{name} must be a positive number of seconds or None, "
+        raise InvalidArgumentType(f"{name} must be a positive number of seconds or None, "
                         f"got {value!r} ({type(value).__name__})")
     if not value > 0 or value != value or value == float("inf"):
-        raise ValueError(f"{name} must be a positive, finite number of seconds, got {value!r}")
+        raise InvalidArgument(f"{name} must be a positive, finite number of seconds, got {value!r}")
     return float(value)
 
 
 def check_non_negative_int(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a non-negative integer, got {value!r} "
+        raise InvalidArgumentType(f"{name} must be a non-negative integer, got {value!r} "
                         f"({type(value).__name__})")
     if value < 0:
-        raise ValueError(f"{name} must be a non-negative integer (>= 0), got {value!r}")
+        raise InvalidArgument(f"{name} must be a non-negative integer (>= 0), got {value!r}")
     return int(value)
 
 
@@ -80,7 +82,7 @@ def check_loss_threshold(value: Any) -> Optional[float]:
     if value is None:
         return None
     if not _is_real_number(value) or value != value:
-        raise TypeError(f"loss_threshold must be a number or None, got {value!r}")
+        raise InvalidArgumentType(f"loss_threshold must be a number or None, got {value!r}")
     return float(value)
 
 
@@ -89,25 +91,25 @@ def check_retry_on(value: Any) -> Tuple[Type[BaseException], ...]:
     if isinstance(value, type):
         value = (value,)
     if not isinstance(value, Iterable) or isinstance(value, (str, bytes)):
-        raise TypeError(f"retry_on must be an exception class or a tuple of exception classes, "
+        raise InvalidArgumentType(f"retry_on must be an exception class or a tuple of exception classes, "
                         f"got {value!r}")
     types = tuple(value)
     for item in types:
         if not (isinstance(item, type) and issubclass(item, BaseException)):
-            raise TypeError(f"retry_on must hold exception classes only, got {item!r}")
+            raise InvalidArgumentType(f"retry_on must hold exception classes only, got {item!r}")
     return types
 
 
 def check_backend(value: Any) -> str:
     if value not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(repr(b) for b in BACKENDS)}, "
+        raise InvalidArgument(f"backend must be one of {', '.join(repr(b) for b in BACKENDS)}, "
                          f"got {value!r}")
     return value
 
 
 def check_max_evals(value: Any) -> int:
     if value is None:
-        raise ValueError("max_evals is required: the number of trials to run (a positive integer)")
+        raise InvalidArgument("max_evals is required: the number of trials to run (a positive integer)")
     return check_positive_int("max_evals", value)
 
 

@@ -1,4 +1,16 @@
-"""Exceptions hyperspark raises to its users."""
+"""Every exception hyperspark raises to its users, under one root: ``HypersparkError``.
+
+Each one also derives from the built-in (or hyperopt) exception that code written before it
+would catch, so ``except ValueError`` or ``except hyperopt.exceptions.AllTrialsFailed`` keep
+working::
+
+    try:
+        fmin(...)
+    except hyperspark.HypersparkError as error:
+        ...
+
+``summarize`` is the one way an exception becomes a one-line message in logs and outcomes.
+"""
 from __future__ import annotations
 
 from typing import Any, Dict, List
@@ -6,7 +18,36 @@ from typing import Any, Dict, List
 from hyperopt.exceptions import AllTrialsFailed
 
 
-class AllTrialsFailedError(AllTrialsFailed):
+class HypersparkError(Exception):
+    """The root of every error hyperspark raises."""
+
+
+class InvalidArgument(HypersparkError, ValueError):
+    """An argument has a value hyperspark cannot use; the message names it and what it takes."""
+
+
+class InvalidArgumentType(HypersparkError, TypeError):
+    """An argument has the wrong type; the message names it and what it takes."""
+
+
+class ObjectiveNotSerializable(HypersparkError, TypeError):
+    """The objective (or something it refers to) cannot be pickled to send to the workers."""
+
+
+class CheckpointError(HypersparkError, ValueError):
+    """A checkpoint file cannot be resumed from: unreadable, not hyperspark's, another version."""
+
+
+class CheckpointMismatch(CheckpointError):
+    """The checkpoint file was written by a search over another space."""
+
+
+class ChannelUnreachable(HypersparkError, RuntimeError):
+    """Spark's executors cannot connect back to this process (for example a laptop driving a
+    remote Spark Connect cluster): the actors backend cannot work there."""
+
+
+class AllTrialsFailedError(HypersparkError, AllTrialsFailed):
     """No trial of the search succeeded; the message shows the first failures' tracebacks.
 
     A subclass of ``hyperopt.exceptions.AllTrialsFailed``, so code that catches hyperopt's error
@@ -29,5 +70,28 @@ class AllTrialsFailedError(AllTrialsFailed):
         super().__init__("\n".join(parts))
 
 
-class ObjectiveNotSerializable(TypeError):
-    """The objective (or something it refers to) cannot be pickled to send to the workers."""
+def summarize(exc: BaseException, limit: int = 300) -> str:
+    """One line that says what went wrong: the exception's type and the most telling line of
+    its message. Never fails, whatever the exception (an empty message gives the type alone).
+
+    >>> summarize(TimeoutError())
+    'TimeoutError'
+    >>> summarize(ValueError("bad value\\nmore detail"))
+    'ValueError: bad value'
+
+    For Spark's long Java errors the first line naming an ``...Exception`` or ``...Error`` is
+    the telling one, not the first line.
+    """
+    try:
+        text = str(exc).strip()
+    except Exception:  # a broken __str__
+        text = ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = next((candidate for candidate in lines
+                 if "Exception" in candidate or "Error" in candidate), lines[0] if lines else "")
+    name = type(exc).__name__
+    if not line:
+        return name
+    if len(line) > limit:
+        line = line[:limit - 3] + "..."
+    return line if line.startswith(name) else f"{name}: {line}"

@@ -21,6 +21,8 @@ from typing import Any, Callable, Dict, Optional
 
 import tenacity
 
+from hyperspark.errors import summarize
+
 logger = logging.getLogger("hyperspark")
 
 FLUSH_TIMEOUT_S = float(os.environ.get("HYPERSPARK_TRACKING_FLUSH_TIMEOUT_S", "60"))
@@ -42,6 +44,7 @@ class TrackingWriter:
         self._queue: "queue.PriorityQueue[Any]" = queue.PriorityQueue()
         self._order = itertools.count()
         retry_for_s = RETRY_FOR_S if retry_for_s is None else retry_for_s
+        self._retry_for_s = retry_for_s
         self._retrying = tenacity.Retrying(
             stop=tenacity.stop_after_delay(retry_for_s),
             wait=tenacity.wait_exponential(multiplier=backoff_s, max=5),
@@ -155,8 +158,8 @@ class TrackingWriter:
         if not self._outage_noted:
             self._outage_noted = True
             logger.warning("MLflow: tracking store unreachable (%s); retrying for up to %.0f s, "
-                           "the search goes on", str(state.outcome.exception()).splitlines()[0]
-                           [:200], RETRY_FOR_S)
+                           "the search goes on", summarize(state.outcome.exception(), limit=200),
+                           self._retry_for_s)
 
     def _run(self) -> None:
         while True:
@@ -170,7 +173,7 @@ class TrackingWriter:
                 action()
             except Exception as exc:
                 self.failed_writes += 1
-                logger.warning("MLflow: could not %s: %s", what, str(exc).splitlines()[0][:300])
+                logger.warning("MLflow: could not %s: %s", what, summarize(exc))
             self.completed += 1
 
 

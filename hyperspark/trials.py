@@ -15,7 +15,7 @@ from hyperopt.fmin import space_eval
 from hyperspark import checkpoint as checkpoint_module
 from hyperspark import config
 from hyperspark.backends.base import Backend, SearchContext
-from hyperspark.errors import AllTrialsFailedError
+from hyperspark.errors import AllTrialsFailedError, InvalidArgument, InvalidArgumentType
 from hyperspark.params import ParamResolver
 from hyperspark.progress import ProgressReporter
 from hyperspark.scheduler import STOP_INTERRUPTED, Scheduler
@@ -83,11 +83,11 @@ class SparkTrials(base.Trials):
         self.retry_on: Tuple[Type[BaseException], ...] = config.check_retry_on(retry_on)
         self.backend = config.check_backend(backend)
         if worker_setup is not None and not callable(worker_setup):
-            raise TypeError(f"worker_setup must be a callable taking no arguments, got "
+            raise InvalidArgumentType(f"worker_setup must be a callable taking no arguments, got "
                             f"{worker_setup!r}")
         self.worker_setup = worker_setup
         if mlflow_tracking not in (None, True, False):
-            raise TypeError(f"mlflow_tracking must be True, False or None, got {mlflow_tracking!r}")
+            raise InvalidArgumentType(f"mlflow_tracking must be True, False or None, got {mlflow_tracking!r}")
         self.mlflow_tracking = mlflow_tracking
         self.checkpoint = (checkpoint_module.check_path("checkpoint", checkpoint)
                            if checkpoint is not None else None)
@@ -206,7 +206,7 @@ class SparkTrials(base.Trials):
             return self.checkpoint
         path = checkpoint_module.check_path("trials_save_file", trials_save_file)
         if self.checkpoint and path != self.checkpoint:
-            raise ValueError(f"trials_save_file={path!r} differs from SparkTrials(checkpoint="
+            raise InvalidArgument(f"trials_save_file={path!r} differs from SparkTrials(checkpoint="
                              f"{self.checkpoint!r}); give one of them")
         return path
 
@@ -275,7 +275,7 @@ class SparkTrials(base.Trials):
         max_evals = config.check_max_evals(max_evals)
         threshold = config.check_loss_threshold(loss_threshold)
         if early_stop_fn is not None and not callable(early_stop_fn):
-            raise TypeError(f"early_stop_fn must be callable, got {early_stop_fn!r}")
+            raise InvalidArgumentType(f"early_stop_fn must be callable, got {early_stop_fn!r}")
         if rstate is None:
             seed = os.environ.get("HYPEROPT_FMIN_SEED", "")
             rstate = np.random.default_rng(int(seed) if seed else None)

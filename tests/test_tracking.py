@@ -322,3 +322,59 @@ def test_search_finishes_while_the_server_stays_down(spark, remote, server, impa
     assert "failed and were dropped" in caplog.text
     parent = remote.get_run(trials.last_tracker.parent_run_id)
     assert parent.data.params["max_evals"] == "16"  # logged before the server went down
+
+
+# ---------------------------------------------------------------- a store that fails oddly
+class _FailsOneRun:
+    """A real sqlite store (MLflow's own SqlAlchemyStore) that fails every write to the child
+    run of trial 0 with ``TimeoutError()``: an exception whose message is empty."""
+
+    cursed: set = set()
+
+    @classmethod
+    def build(cls, store_uri, artifact_uri=None):
+        from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+        class Store(SqlAlchemyStore):
+            def create_run(self, experiment_id, user_id, start_time, tags, run_name):
+                run = super().create_run(experiment_id, user_id, start_time, tags, run_name)
+                if any(tag.key == "trial_id" and tag.value == "0" for tag in tags):
+                    cls.cursed.add(run.info.run_id)
+                return run
+
+            def log_batch(self, run_id, metrics, params, tags):
+                if run_id in cls.cursed:
+                    raise TimeoutError()
+                return super().log_batch(run_id, metrics, params, tags)
+
+        return Store(store_uri.replace("faultysqlite:", "sqlite:", 1), artifact_uri
+                     or str(os.path.dirname(store_uri.split(":///", 1)[1])))
+
+
+def test_writer_survives_a_store_error_with_an_empty_message(tmp_path, monkeypatch, caplog):
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    from hyperspark import tracking_writer
+
+    tracking_utils._tracking_store_registry.register("faultysqlite", _FailsOneRun.build)
+    uri = f"faultysqlite:///{tmp_path}/faulty.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setattr(tracking_writer, "RETRY_FOR_S", 0.0)  # one try: the error goes up
+    monkeypatch.setattr(tracking_writer, "FLUSH_TIMEOUT_S", 5.0)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        trials = SparkTrials(backend="local", parallelism=1)
+        with caplog.at_level("WARNING", logger="hyperspark"):
+            search(trials, lambda p: p["x"], max_evals=6)
+        client = MlflowClient(uri)
+        parent = client.get_run(trials.last_tracker.parent_run_id)
+        children = children_of(client, parent)
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert len(_FailsOneRun.cursed) == 1
+    assert "could not log to run" in caplog.text and "TimeoutError" in caplog.text
+    assert [int(c.data.tags["trial_id"]) for c in children] == list(range(6))
+    later = children[1:]  # every write after the failures went through
+    assert all(c.info.status == "FINISHED" and "loss" in c.data.metrics for c in later)
+    assert parent.data.metrics["successful_trials_count"] == 6

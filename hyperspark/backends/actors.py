@@ -25,6 +25,7 @@ from typing import Any, Dict, Iterable, List, Optional
 
 
 from hyperspark import worker
+from hyperspark.errors import summarize
 from hyperspark.backends.base import Post, SearchContext, TrialState, run_trial_attempts
 from hyperspark.backends.jobs import load_search, setup_failure
 from hyperspark.retries import AttemptLost
@@ -168,7 +169,7 @@ class ActorsBackend:
                                      self._task_search, self._payload)
             self._sc.parallelize([0], 1).mapPartitions(task).collect()
         except Exception as exc:
-            error = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else repr(exc)
+            error = summarize(exc)
         actor.ended.set()
         self._actor_gone(actor, error or "its job ended")
 

@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterable, List, Optional
 import cloudpickle
 
 from hyperspark import worker
+from hyperspark.errors import summarize
 from hyperspark.backends.base import Post, SearchContext, TrialState, run_trial_attempts
 from hyperspark.retries import AttemptLost
 
@@ -136,7 +137,7 @@ class JobsBackend:
         except Exception as exc:
             if state.cancelled.is_set():
                 raise AttemptLost("cancelled") from exc  # turned into AttemptCancelled
-            raise AttemptLost(_first_line(exc)) from exc
+            raise AttemptLost(summarize(exc, limit=500)) from exc
         outcome = cloudpickle.loads(rows[0])
         if outcome.get("lost"):
             raise AttemptLost(outcome["message"])
@@ -173,11 +174,3 @@ class JobsBackend:
         # The broadcast is not unpersisted here: a cancelled task may still be unwinding and
         # hold it. Dropping the reference lets Spark's ContextCleaner free it once unused.
         self._payload = None
-
-def _first_line(exc: BaseException, limit: int = 500) -> str:
-    text = str(exc).strip()
-    for line in text.splitlines():
-        if "Exception" in line or "Error" in line:
-            text = line.strip()
-            break
-    return f"{type(exc).__name__}: {text[:limit]}"

@@ -6,6 +6,8 @@ import os
 import sys
 from typing import Any, List, Optional
 
+from hyperspark.errors import summarize
+
 logger = logging.getLogger("hyperspark")
 
 _checked_apps: set = set()
@@ -60,8 +62,7 @@ def check_executors_can_import(spark: Any) -> Optional[List[str]]:
     try:
         missing = sc.parallelize([0], 1).mapPartitions(_missing_modules).collect()[0]
     except Exception as exc:
-        logger.warning("could not check the executors' Python environment: %s",
-                       str(exc).splitlines()[0])
+        logger.warning("could not check the executors' Python environment: %s", summarize(exc))
         return None
     if missing:
         logger.warning(
