@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import tenacity
 
 from hyperspark import config
+from hyperspark.outcome import FailureKind, Outcome
 
 logger = logging.getLogger("hyperspark")
 
@@ -30,11 +31,11 @@ class AttemptCancelled(Exception):
         self.attempts = attempts
 
 
-def run_with_retries(attempt: Callable[[int], Dict[str, Any]], *, max_retries: int,
+def run_with_retries(attempt: Callable[[int], Outcome], *, max_retries: int,
                      cancelled: threading.Event, label: str,
                      backoff_s: float = config.RETRY_BACKOFF_S,
                      backoff_max_s: float = config.RETRY_BACKOFF_MAX_S,
-                     ) -> Tuple[Dict[str, Any], int]:
+                     ) -> Tuple[Outcome, int]:
     """Call ``attempt(n)`` for n = 1, 2, ... until it gives a final outcome.
 
     Returns ``(outcome, attempts)``. When every attempt was lost, the outcome describes the last
@@ -44,7 +45,7 @@ def run_with_retries(attempt: Callable[[int], Dict[str, Any]], *, max_retries: i
     attempts = 0
     last_loss: Optional[BaseException] = None
 
-    def one_attempt() -> Dict[str, Any]:
+    def one_attempt() -> Outcome:
         nonlocal attempts, last_loss
         if cancelled.is_set():
             raise AttemptCancelled(attempts)
@@ -57,12 +58,12 @@ def run_with_retries(attempt: Callable[[int], Dict[str, Any]], *, max_retries: i
                 raise AttemptCancelled(attempts) from exc
             raise
 
-    def wants_retry(outcome: Dict[str, Any]) -> bool:
-        return bool(not outcome.get("ok") and outcome.get("retryable"))
+    def wants_retry(outcome: Outcome) -> bool:
+        return outcome.retryable
 
     def log_retry(state: tenacity.RetryCallState) -> None:
-        why = state.outcome.exception() if state.outcome.failed else state.outcome.result().get(
-            "error_type")
+        why = (state.outcome.exception() if state.outcome.failed
+               else state.outcome.result().failure.error_type)
         logger.warning("%s: attempt %d failed (%s); retrying", label, state.attempt_number, why)
 
     retrying = tenacity.Retrying(
@@ -77,8 +78,6 @@ def run_with_retries(attempt: Callable[[int], Dict[str, Any]], *, max_retries: i
     try:
         outcome = retrying(one_attempt)
     except AttemptLost as exc:
-        outcome = {"ok": False, "kind": "infrastructure", "retryable": False,
-                   "error_type": type(exc.__cause__ or exc).__name__,
-                   "message": f"lost on all {attempts} attempt(s): {exc}",
-                   "traceback": str(exc)}
+        outcome = Outcome.message(FailureKind.INFRASTRUCTURE, type(exc.__cause__ or exc).__name__,
+                                  f"lost on all {attempts} attempt(s): {exc}")
     return outcome, attempts

@@ -25,6 +25,7 @@ from hyperopt.utils import coarse_utcnow
 
 from hyperspark.backends.base import (Backend, SearchContext, TrialCancelled, TrialFailed,
                                       TrialFinished)
+from hyperspark.outcome import FailureKind
 from hyperspark.search import Listener, Progress, Settings
 
 logger = logging.getLogger("hyperspark")
@@ -206,7 +207,7 @@ class Scheduler:
             except Exception as exc:
                 logger.exception("could not start trial %s", doc["tid"])
                 self._apply(TrialFailed(doc["tid"], type(exc).__name__, str(exc), "",
-                                        attempts=0, kind="infrastructure"))
+                                        attempts=0, kind=FailureKind.INFRASTRUCTURE))
 
     def _insert(self, docs: List[Dict[str, Any]]) -> None:
         """Add the algorithm's new docs to the trials object and to the start queue."""
@@ -247,10 +248,10 @@ class Scheduler:
             doc["state"] = base.JOB_STATE_ERROR
             doc["result"] = {"status": base.STATUS_FAIL, "error": event.message}
             doc["misc"]["error"] = (event.error_type, event.message)
-            info.update(start=event.start, end=event.end, error_kind=event.kind,
+            info.update(start=event.start, end=event.end, error_kind=event.kind.value,
                         traceback=event.traceback)
             self.progress.failed += 1
-            logger.warning("trial %s failed (%s): %s: %s", doc["tid"], event.kind,
+            logger.warning("trial %s failed (%s): %s: %s", doc["tid"], event.kind.value,
                            event.error_type, event.message)
         else:
             self._record_cancelled(doc, event.reason or running.cancel_reason)

@@ -12,13 +12,14 @@ import os
 import sys
 import threading
 import time
-import traceback
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Type
 
 from hyperopt import pyll
 from hyperopt.base import STATUS_OK, STATUS_STRINGS, Ctrl
 from hyperopt.utils import use_obj_for_literal_in_memo
+
+from hyperspark.outcome import FailureKind, Outcome
 
 
 _WORKER_STATE: Dict[str, Any] = {}
@@ -104,15 +105,6 @@ def _short_repr(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def error_info(exc: BaseException) -> Dict[str, str]:
-    """Type, message and formatted traceback of ``exc`` as plain strings (always picklable)."""
-    return {
-        "error_type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-    }
-
-
 _env_lock = threading.Lock()
 _env_users: Dict[str, int] = {}  # variable -> attempts in this process that set it now
 _env_original: Dict[str, Optional[str]] = {}  # its value before the first of them
@@ -176,12 +168,10 @@ def evaluate(domain: Any, spec: Mapping[str, Any], tid: int) -> Any:
 
 def run_attempt(domain: Any, spec: Mapping[str, Any], tid: int,
                 retry_on: Tuple[Type[BaseException], ...] = (),
-                env: Optional[Mapping[str, str]] = None) -> Dict[str, Any]:
-    """Evaluate one attempt of trial ``tid`` and describe what happened as a plain dict.
+                env: Optional[Mapping[str, str]] = None) -> Outcome:
+    """Evaluate one attempt of trial ``tid``: whatever happens, the ``Outcome`` says it.
 
-    Keys: ``ok`` (bool), ``start``/``end`` (epoch seconds), and either ``result`` or
-    ``error_type``/``message``/``traceback``/``kind`` plus ``retryable`` (the exception is one
-    of ``retry_on``).
+    A failure is ``retryable`` when the objective raised one of the types in ``retry_on``.
     """
     start = time.time()
     try:
@@ -189,9 +179,15 @@ def run_attempt(domain: Any, spec: Mapping[str, Any], tid: int,
             raw = evaluate(domain, spec, tid)
         result = normalize_result(raw)
     except InvalidResult as exc:
-        return {"ok": False, "kind": "invalid_result", "retryable": False, "start": start,
-                "end": time.time(), **error_info(exc)}
+        return Outcome.failed(FailureKind.INVALID_RESULT, exc, start, time.time())
     except Exception as exc:  # the user's code: every exception becomes data
-        return {"ok": False, "kind": "user", "retryable": isinstance(exc, retry_on),
-                "start": start, "end": time.time(), **error_info(exc)}
-    return {"ok": True, "result": result, "start": start, "end": time.time()}
+        return Outcome.failed(FailureKind.USER, exc, start, time.time(),
+                              retryable=isinstance(exc, retry_on))
+    return Outcome.succeeded(result, start, time.time())
+
+
+def unpicklable_result(outcome: Outcome, exc: BaseException) -> Outcome:
+    """The outcome sent instead of one whose result cannot be pickled."""
+    return Outcome.failed(FailureKind.INVALID_RESULT,
+                          TypeError(f"the result cannot be pickled: {exc}"),
+                          outcome.start, outcome.end)

@@ -179,7 +179,9 @@ def kill_and_resume(tmp_path, backend, max_evals=16, kill_after=5, within_s=240)
     path, calls = tmp_path / "search.ckpt", tmp_path / "calls"
     calls.mkdir()
     store = f"sqlite:///{tmp_path}/mlflow.db"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store, "PYTHONPATH": os.path.dirname(DRIVER)}
+    env = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_EXPERIMENT_ID"},  # exported
+           "MLFLOW_TRACKING_URI": store, "PYTHONPATH": os.path.dirname(DRIVER)}  # by earlier
+    # tests' mlflow.set_experiment: an experiment of another store
     first = _run_driver(path, backend, max_evals, calls, env)
     deadline = time.monotonic() + within_s
     state = None

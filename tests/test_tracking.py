@@ -359,11 +359,13 @@ def test_writer_survives_a_store_error_with_an_empty_message(tmp_path, monkeypat
     tracking_utils._tracking_store_registry.register("faultysqlite", _FailsOneRun.build)
     uri = f"faultysqlite:///{tmp_path}/faulty.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # another store's, set earlier
     monkeypatch.setattr(tracking_writer, "RETRY_FOR_S", 0.0)  # one try: the error goes up
     monkeypatch.setattr(tracking_writer, "FLUSH_TIMEOUT_S", 5.0)
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
     try:
+        mlflow.set_experiment("faulty-store")
         trials = SparkTrials(backend="local", parallelism=1)
         with caplog.at_level("WARNING", logger="hyperspark"):
             search(trials, lambda p: p["x"], max_evals=6)

@@ -8,6 +8,7 @@ from hyperopt import hp
 from hyperopt.base import Domain
 from hypothesis import given, strategies as st
 
+from hyperspark.outcome import FailureKind
 from hyperspark.worker import InvalidResult, normalize_result, run_attempt
 
 
@@ -62,19 +63,19 @@ def test_user_exception_returned_with_traceback_even_if_unpicklable():
         raise Unpicklable(f"bad point {params['x']}")
 
     outcome = run_attempt(_domain(objective), {"x": 0.25}, tid=7)
-    assert outcome["ok"] is False and outcome["kind"] == "user"
-    assert outcome["error_type"].endswith("Unpicklable")
-    assert "bad point 0.25" in outcome["message"]
-    assert "in objective" in outcome["traceback"]
-    pickle.dumps(outcome)  # the outcome itself always travels
+    assert outcome.ok is False and outcome.failure.kind is FailureKind.USER
+    assert outcome.failure.error_type.endswith("Unpicklable")
+    assert "bad point 0.25" in outcome.failure.message
+    assert "in objective" in outcome.failure.traceback
+    assert pickle.loads(pickle.dumps(outcome)) == outcome  # the outcome itself always travels
 
 
 def test_retry_on_marks_outcome_retryable():
     def objective(params):
         raise ConnectionError("flaky")
 
-    assert run_attempt(_domain(objective), {"x": 0.1}, 0, (ConnectionError,))["retryable"]
-    assert not run_attempt(_domain(objective), {"x": 0.1}, 0, (KeyError,))["retryable"]
+    assert run_attempt(_domain(objective), {"x": 0.1}, 0, (ConnectionError,)).retryable
+    assert not run_attempt(_domain(objective), {"x": 0.1}, 0, (KeyError,)).retryable
 
 
 def test_trial_environment_is_restored(monkeypatch):
@@ -87,7 +88,7 @@ def test_trial_environment_is_restored(monkeypatch):
         seen["value"] = os.environ.get("HS_TEST_VAR")
         return 0.0
 
-    assert run_attempt(_domain(objective), {"x": 0.1}, 0, (), {"HS_TEST_VAR": "on"})["ok"]
+    assert run_attempt(_domain(objective), {"x": 0.1}, 0, (), {"HS_TEST_VAR": "on"}).ok
     assert seen["value"] == "on" and "HS_TEST_VAR" not in os.environ
 
 

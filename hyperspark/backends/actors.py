@@ -28,6 +28,7 @@ from hyperspark import worker
 from hyperspark.errors import summarize
 from hyperspark.backends.base import Post, SearchContext, TrialState, run_trial_attempts
 from hyperspark.backends.jobs import load_search, setup_failure
+from hyperspark.outcome import FailureKind, Outcome
 from hyperspark.retries import AttemptLost
 
 logger = logging.getLogger("hyperspark")
@@ -74,9 +75,7 @@ def actor_task(address: Any, authkey: bytes, actor_id: int, search: Dict[str, An
             try:
                 connection.send(("done", tid, outcome))
             except Exception as exc:  # the result itself cannot be pickled
-                outcome = {"ok": False, "kind": "invalid_result", "retryable": False,
-                           **worker.error_info(TypeError(f"the result cannot be pickled: {exc}"))}
-                connection.send(("done", tid, outcome))
+                connection.send(("done", tid, worker.unpicklable_result(outcome, exc)))
     finally:
         connection.close()
     return [actor_id]
@@ -90,7 +89,7 @@ class _Actor:
         self.ready = False
         self.dead = False
         self.trial: Optional[int] = None
-        self.result: Optional["Future[Dict[str, Any]]"] = None
+        self.result: Optional["Future[Outcome]"] = None
         self.ended = threading.Event()  # its Spark job is over
 
 
@@ -118,7 +117,7 @@ class ActorsBackend:
         self._idle: List[_Actor] = []
         self._next_actor = 0
         self._start_failures = 0
-        self._fatal: Optional[Dict[str, Any]] = None
+        self._fatal: Optional[Outcome] = None
         self._closed = threading.Event()
         self._states: Dict[int, _TrialState] = {}
         self._ready_count = 0
@@ -284,7 +283,7 @@ class ActorsBackend:
             cancel_reason=lambda: state.reason, backoff_s=self._backoff_s))
 
     def _attempt(self, tid: int, spec: Dict[str, Any], env: Dict[str, str],
-                 state: _TrialState) -> Dict[str, Any]:
+                 state: _TrialState) -> Outcome:
         actor = self._take_actor(state)
         if actor is None:
             return self._fatal
@@ -386,6 +385,5 @@ class ActorsBackend:
                 self._cancel_job(actor)
 
 
-def _fatal(message: str) -> Dict[str, Any]:
-    return {"ok": False, "kind": "setup", "retryable": False, "error_type": "ActorsUnavailable",
-            "message": message, "traceback": message}
+def _fatal(message: str) -> Outcome:
+    return Outcome.message(FailureKind.SETUP, "ActorsUnavailable", message)

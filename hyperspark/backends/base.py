@@ -10,6 +10,8 @@ import dataclasses
 import logging
 from typing import Any, Callable, Dict, Optional, Protocol, Tuple, Type
 
+from hyperspark.outcome import FailureKind, Outcome
+
 logger = logging.getLogger("hyperspark")
 
 
@@ -57,9 +59,7 @@ class TrialFailed:
     message: str
     traceback: str
     attempts: int
-    kind: str
-    """``"user"`` (objective raised), ``"invalid_result"``, ``"setup"`` (the objective could not
-    be loaded on the worker) or ``"infrastructure"`` (every attempt lost)."""
+    kind: FailureKind
     start: Optional[float] = None
     end: Optional[float] = None
 
@@ -71,12 +71,13 @@ class TrialCancelled:
     attempts: int
 
 
-def event_from_outcome(tid: int, outcome: Dict[str, Any], attempts: int) -> Any:
-    """The scheduler event for a worker outcome (see ``hyperspark.worker.run_attempt``)."""
-    if outcome["ok"]:
-        return TrialFinished(tid, outcome["result"], attempts, outcome["start"], outcome["end"])
-    return TrialFailed(tid, outcome["error_type"], outcome["message"], outcome["traceback"],
-                       attempts, outcome["kind"], outcome.get("start"), outcome.get("end"))
+def event_from_outcome(tid: int, outcome: Outcome, attempts: int) -> Any:
+    """The scheduler event for the last attempt's outcome."""
+    if outcome.ok:
+        return TrialFinished(tid, outcome.result, attempts, outcome.start, outcome.end)
+    failure = outcome.failure
+    return TrialFailed(tid, failure.error_type, failure.message, failure.traceback, attempts,
+                       failure.kind, outcome.start, outcome.end)
 
 
 class TrialState:
@@ -97,12 +98,11 @@ class TrialState:
         return True
 
 
-def run_trial_attempts(tid: int, attempt: Callable[[int], Dict[str, Any]], *, max_retries: int,
+def run_trial_attempts(tid: int, attempt: Callable[[int], Outcome], *, max_retries: int,
                        cancelled: Any, cancel_reason: Callable[[], str],
                        backoff_s: Optional[float] = None) -> Any:
     """Run ``attempt(n)`` under the retry policy and turn however it ends into the trial's one
     event. Every backend's trial thread ends here, so attempts are counted the same way."""
-    from hyperspark import worker
     from hyperspark.retries import AttemptCancelled, run_with_retries
 
     kwargs = {} if backoff_s is None else {"backoff_s": backoff_s}
@@ -114,8 +114,7 @@ def run_trial_attempts(tid: int, attempt: Callable[[int], Dict[str, Any]], *, ma
         return TrialCancelled(tid, cancel_reason(), exc.attempts)
     except Exception as exc:  # never leave the loop without a report for this trial
         logger.exception("trial %s: unexpected error in the backend", tid)
-        return event_from_outcome(tid, {"ok": False, "kind": "infrastructure",
-                                        **worker.error_info(exc)}, 0)
+        return event_from_outcome(tid, Outcome.failed(FailureKind.INFRASTRUCTURE, exc), 0)
 
 
 Event = Any

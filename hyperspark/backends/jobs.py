@@ -20,6 +20,7 @@ import cloudpickle
 from hyperspark import worker
 from hyperspark.errors import summarize
 from hyperspark.backends.base import Post, SearchContext, TrialState, run_trial_attempts
+from hyperspark.outcome import FailureKind, Lost, Outcome
 from hyperspark.retries import AttemptLost
 
 logger = logging.getLogger("hyperspark")
@@ -45,12 +46,10 @@ def load_search(search_id: str, payload: bytes) -> Any:
     return domain
 
 
-def setup_failure(exc: BaseException) -> Dict[str, Any]:
+def setup_failure(exc: BaseException) -> Outcome:
     """The outcome of a trial whose worker could not load the objective or run worker_setup."""
-    error = worker.error_info(exc)
-    error["message"] = f"the objective or worker_setup could not be loaded on the executor: " \
-                       f"{error['message']}"
-    return {"ok": False, "kind": "setup", "retryable": False, **error}
+    return Outcome.failed(FailureKind.SETUP, exc, prefix="the objective or worker_setup could "
+                          "not be loaded on the executor: ")
 
 
 def run_trial_task(payload: Any, search: Dict[str, Any], tid: int, spec: Dict[str, Any],
@@ -64,10 +63,9 @@ def run_trial_task(payload: Any, search: Dict[str, Any], tid: int, spec: Dict[st
     if context is not None and context.attemptNumber() > 0:
         # Spark retried the task: the previous attempt died (worker or executor lost). Report it
         # instead of running again, so that hyperspark's own policy counts and limits attempts.
-        outcome: Dict[str, Any] = {"lost": True, "message": (
+        return [cloudpickle.dumps(Lost(
             f"Spark task attempt {context.attemptNumber()}: the previous attempt of this trial "
-            f"died (its Python worker or executor was lost)")}
-        return [cloudpickle.dumps(outcome)]
+            f"died (its Python worker or executor was lost)"))]
     try:
         domain = load_search(search["search_id"], payload.value)
     except Exception as exc:  # e.g. a module the objective needs is missing on the executor
@@ -76,10 +74,7 @@ def run_trial_task(payload: Any, search: Dict[str, Any], tid: int, spec: Dict[st
     try:
         return [cloudpickle.dumps(outcome)]
     except Exception as exc:
-        outcome = {"ok": False, "kind": "invalid_result", "retryable": False,
-                   "start": outcome["start"], "end": outcome["end"],
-                   **worker.error_info(TypeError(f"the result cannot be pickled: {exc}"))}
-        return [cloudpickle.dumps(outcome)]
+        return [cloudpickle.dumps(worker.unpicklable_result(outcome, exc))]
 
 
 # ---------------------------------------------------------------- driver side
@@ -131,7 +126,7 @@ class JobsBackend:
             state.done.set()
         self._post(event)
 
-    def _attempt(self, task: Any, state: _TrialState) -> Dict[str, Any]:
+    def _attempt(self, task: Any, state: _TrialState) -> Outcome:
         try:
             rows = self._sc.parallelize([0], 1).mapPartitions(task).collect()
         except Exception as exc:
@@ -139,8 +134,8 @@ class JobsBackend:
                 raise AttemptLost("cancelled") from exc  # turned into AttemptCancelled
             raise AttemptLost(summarize(exc, limit=500)) from exc
         outcome = cloudpickle.loads(rows[0])
-        if outcome.get("lost"):
-            raise AttemptLost(outcome["message"])
+        if isinstance(outcome, Lost):
+            raise AttemptLost(outcome.message)
         return outcome
 
     def cancel(self, tid: int, reason: str) -> None:

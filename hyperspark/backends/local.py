@@ -12,6 +12,7 @@ from typing import Any, Dict, Optional
 
 from hyperspark import worker
 from hyperspark.backends.base import Post, SearchContext, TrialCancelled, run_trial_attempts
+from hyperspark.outcome import FailureKind, Outcome
 
 
 class LocalBackend:
@@ -40,12 +41,11 @@ class LocalBackend:
                          name=f"hyperspark-local-{tid}", daemon=True).start()
 
     def call_worker(self, tid: int, spec: Dict[str, Any], attempt: int,
-                    env: Dict[str, str]) -> Dict[str, Any]:
+                    env: Dict[str, str]) -> Outcome:
         """One attempt. Subclasses may raise ``AttemptLost`` here to act out a lost worker."""
         search = self._search
         if self._setup_error is not None:
-            return {"ok": False, "kind": "setup", "retryable": False,
-                    **worker.error_info(self._setup_error)}
+            return Outcome.failed(FailureKind.SETUP, self._setup_error)
         return worker.run_attempt(search.domain, spec, tid, search.retry_on, env)
 
     def _run(self, tid: int, spec: Dict[str, Any], cancelled: threading.Event) -> None:
