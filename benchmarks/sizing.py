@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from benchmarks.common import SPACE, TimedAlgo, noop
+from hyperspark.hyperopt_internals import all_docs
 
 
 def fit(rows: Sequence[Dict[str, Any]]) -> Optional[Tuple[float, float]]:
@@ -119,7 +120,7 @@ def driver_scaling(spark: Any, trials: int, parallelism: int = 1,
              max_queue_len=queue_len, show_progressbar=False)
         wall = time.perf_counter() - began
         recorded = sorted(d["misc"]["hyperspark"]["recorded"]
-                          for d in trials_object._dynamic_trials)
+                          for d in all_docs(trials_object))
         cycles = np.diff(recorded)
         tenth = max(1, len(cycles) // 10)
         suggest = algo.per_trial

@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from benchmarks import sizing
 from benchmarks.common import TimedAlgo, quiet_logs, start_spark
+from hyperspark.hyperopt_internals import all_docs
 
 SPACE_KEY = "x"
 
@@ -79,7 +80,7 @@ def split_overhead(trials_object: Any, algo: TimedAlgo) -> Dict[str, Dict[str, O
     """Per-trial seconds: suggest (the algorithm), dispatch (loop start -> worker start), run
     (worker start -> end, the objective), record (worker end -> loop applied the result)."""
     parts: Dict[str, List[float]] = {"dispatch": [], "run": [], "record": []}
-    for doc in trials_object._dynamic_trials:
+    for doc in all_docs(trials_object):
         info = doc["misc"].get("hyperspark", {})
         if not all(info.get(k) for k in ("booked", "start", "end", "recorded")):
             continue

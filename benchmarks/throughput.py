@@ -21,6 +21,7 @@ import time
 from typing import Any, Dict, List, Sequence
 
 from benchmarks.common import quiet_logs, start_spark, timed_search
+from hyperspark.hyperopt_internals import all_docs
 
 
 def sleep_100ms(x: float) -> float:
@@ -73,7 +74,7 @@ def efficiency_100ms(spark: Any, parallelism: int, trials: int) -> Dict[str, Any
                                 spark_session=spark, mlflow_tracking=False)
     began = time.time()
     wall = timed_search(trials_object, trials, objective=sleep_100ms)
-    infos = [doc["misc"]["hyperspark"] for doc in trials_object._dynamic_trials]
+    infos = [doc["misc"]["hyperspark"] for doc in all_docs(trials_object)]
     starts = sorted(info["start"] for info in infos)
     ends = sorted(info["end"] for info in infos)
     steady_rate = (trials - parallelism) / (ends[-1] - ends[parallelism - 1])

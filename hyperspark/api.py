@@ -8,6 +8,7 @@ import hyperopt
 from hyperopt.fmin import generate_trial
 
 from hyperspark import config
+from hyperspark import hyperopt_internals as internals
 from hyperspark.errors import InvalidArgument, InvalidArgumentType
 from hyperspark.params import ParamResolver
 from hyperspark.trials import SparkTrials
@@ -55,7 +56,7 @@ def _resuming(trials: Any, trials_save_file: Any) -> bool:
     """True when fmin will resume from an existing checkpoint: the points to evaluate were
     inserted by the first run and are in the checkpoint already (run or still queued)."""
     path = trials_save_file or getattr(trials, "checkpoint", None)
-    return bool(path) and os.path.exists(path) and not trials._dynamic_trials
+    return bool(path) and os.path.exists(path) and not internals.all_docs(trials)
 
 
 def _insert_points(trials: Any, space: Any, points: Any) -> None:
@@ -70,5 +71,5 @@ def _insert_points(trials: Any, space: Any, points: Any) -> None:
                              f"{sorted(unknown)}; the space's labels are {sorted(labels)}")
     trials.refresh()
     tids = trials.new_trial_ids(len(points))
-    trials.insert_trial_docs([generate_trial(tid, point) for tid, point in zip(tids, points)])
+    internals.add_docs(trials, [generate_trial(tid, point) for tid, point in zip(tids, points)])
     trials.refresh()

@@ -25,6 +25,7 @@ from typing import Any, Dict, List, Optional
 
 from hyperopt import base, pyll
 
+from hyperspark import hyperopt_internals as internals
 from hyperspark.errors import (CheckpointError, CheckpointMismatch, InvalidArgument,
                                InvalidArgumentType)
 from hyperspark.search import Listener, Progress
@@ -125,8 +126,9 @@ class CheckpointWriter(Listener):
         # documents never change again and are only appended; open ones (queued points,
         # running trials) are frozen copies, taken once when they enter, since the loop keeps
         # changing the originals while the writer thread pickles.
-        self._finished = [doc for doc in trials._dynamic_trials if doc["state"] in _FINAL_STATES]
-        self._open = {doc["tid"]: copy.deepcopy(doc) for doc in trials._dynamic_trials
+        docs = internals.all_docs(trials)
+        self._finished = [doc for doc in docs if doc["state"] in _FINAL_STATES]
+        self._open = {doc["tid"]: copy.deepcopy(doc) for doc in docs
                       if doc["state"] not in _FINAL_STATES}
         self.writes = 0
         self.write_seconds = 0.0
@@ -171,9 +173,8 @@ class CheckpointWriter(Listener):
         return {**self._header, "written": time.time(),
                 "finished": (self._finished, len(self._finished)),
                 "open": list(self._open.values()),
-                "next_tid": len(self._trials._ids),
-                "attachments": dict(self._trials.attachments) if self._trials.attachments
-                else {},
+                "next_tid": len(internals.handed_out_ids(self._trials)),
+                "attachments": dict(internals.attachments(self._trials)),
                 "rstate": self._rstate.bit_generator.state,  # a new dict at each read
                 "tracking": tracking}
 

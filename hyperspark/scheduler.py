@@ -23,6 +23,7 @@ import numpy as np
 from hyperopt import base
 from hyperopt.utils import coarse_utcnow
 
+from hyperspark import hyperopt_internals as internals
 from hyperspark.backends.base import (Backend, SearchContext, TrialCancelled, TrialFailed,
                                       TrialFinished)
 from hyperspark.outcome import FailureKind
@@ -57,17 +58,6 @@ class _Running:
     cancel_reason: str = ""
 
 
-def _trials_over(docs: List[Dict[str, Any]], exp_key: Any, ids: set) -> base.Trials:
-    """A ``hyperopt.Trials`` showing exactly ``docs`` (all finished), built in O(1): it
-    shares ``ids``, the search's set of tids handed out (so new_trial_ids stays unique),
-    instead of building one per call, which made each suggestion O(trials so far)."""
-    view = base.Trials(exp_key=exp_key, refresh=False)
-    view._dynamic_trials = docs
-    view._trials = docs
-    view._ids = ids
-    return view
-
-
 class Scheduler:
     """Runs one search to its end: ``Scheduler(...).run()`` returns why it stopped early (or
     None when it reached ``max_evals``) and leaves every started trial in a final state."""
@@ -93,12 +83,12 @@ class Scheduler:
         self.progress = Progress()
 
         trials.refresh()
-        for doc in trials._dynamic_trials:
+        for doc in internals.all_docs(trials):
             if doc["state"] == base.JOB_STATE_NEW:
                 self._queue.append(doc)  # inserted earlier, e.g. points_to_evaluate
             elif doc["state"] == base.JOB_STATE_DONE:
                 self._history.append(doc)
-        self._to_create = max(0, settings.max_evals - len(trials._dynamic_trials))
+        self._to_create = max(0, settings.max_evals - len(internals.all_docs(trials)))
         self._suggester = ThreadPoolExecutor(1, thread_name_prefix="hyperspark-suggest")
 
     # ---------------------------------------------------------------- the loop
@@ -181,8 +171,7 @@ class Scheduler:
     def _suggest(self, new_ids: List[int], finished: List[Dict[str, Any]], seed: int) -> None:
         try:
             docs = self._algo(new_ids, self._domain,
-                              _trials_over(finished, self._trials._exp_key, self._trials._ids),
-                              seed)
+                              internals.finished_view(finished, self._trials), seed)
             self._events.put(_SuggestionsReady(list(docs)))
         except BaseException as exc:  # reported to the loop, raised from fmin
             self._events.put(_SuggestionsFailed(exc))
@@ -211,10 +200,9 @@ class Scheduler:
 
     def _insert(self, docs: List[Dict[str, Any]]) -> None:
         """Add the algorithm's new docs to the trials object and to the start queue."""
-        for doc in docs:
-            self._trials.insert_trial_docs([doc])
-            self._queue.append(self._trials._dynamic_trials[-1])  # the stored (SONified) copy
-            self._suggested.add(doc["tid"])
+        for stored in internals.add_docs(self._trials, docs):
+            self._queue.append(stored)
+            self._suggested.add(stored["tid"])
         self._to_create = max(0, self._to_create - len(docs))
 
     # ---------------------------------------------------------------- events
@@ -292,7 +280,7 @@ class Scheduler:
             return
         try:
             stop, self._early_stop_args = stop_fn(
-                _trials_over(self._history, None, self._trials._ids), *self._early_stop_args)
+                internals.finished_view(self._history, self._trials), *self._early_stop_args)
         except Exception as exc:
             self._error = exc
             self._stop(STOP_ERROR)
@@ -339,9 +327,8 @@ class Scheduler:
         dropped = {doc["tid"] for doc in self._queue if doc["tid"] in self._suggested}
         self._queue.clear()
         if dropped:
-            self._trials._dynamic_trials[:] = [
-                doc for doc in self._trials._dynamic_trials
-                if not (doc["tid"] in dropped and doc["state"] == base.JOB_STATE_NEW)]
+            internals.remove_docs(self._trials, lambda doc: doc["tid"] in dropped
+                                  and doc["state"] == base.JOB_STATE_NEW)
 
     def _finish(self) -> None:
         for tid, running in list(self._running.items()):

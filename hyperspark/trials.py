@@ -14,6 +14,7 @@ from hyperopt.fmin import space_eval
 
 from hyperspark import checkpoint as checkpoint_module
 from hyperspark import config
+from hyperspark import hyperopt_internals as internals
 from hyperspark.backends.base import Backend, SearchContext
 from hyperspark.errors import AllTrialsFailedError, InvalidArgument, InvalidArgumentType
 from hyperspark.params import ParamResolver
@@ -118,7 +119,7 @@ class SparkTrials(base.Trials):
         return self._fmin_cancelled_reason
 
     def count_successful_trials(self) -> int:
-        return sum(1 for doc in self._dynamic_trials if doc["state"] == base.JOB_STATE_DONE
+        return sum(1 for doc in internals.all_docs(self) if doc["state"] == base.JOB_STATE_DONE
                    and doc["result"].get("status") == base.STATUS_OK)
 
     def count_failed_trials(self) -> int:
@@ -148,9 +149,9 @@ class SparkTrials(base.Trials):
         """Run the search; called by ``hyperopt.fmin`` (and ``hyperspark.fmin``)."""
         path = self._checkpoint_path(trials_save_file)
         saved = checkpoint_module.load(path, space) if path else None
-        if saved is not None and self._dynamic_trials:
+        if saved is not None and internals.all_docs(self):
             logger.info("checkpoint %s not loaded: this SparkTrials already holds %d trials "
-                        "(they are saved over it)", path, len(self._dynamic_trials))
+                        "(they are saved over it)", path, len(internals.all_docs(self)))
             saved = None  # a second fmin on this object: as without a checkpoint
         if saved is not None:
             rstate = self._restore(saved, path)
@@ -161,7 +162,7 @@ class SparkTrials(base.Trials):
         resume = None
         if saved and saved.get("tracking"):
             resume = {**saved["tracking"], "tids": {doc["tid"] for doc in saved["trials"]},
-                      "finished": {doc["tid"]: doc for doc in self._dynamic_trials
+                      "finished": {doc["tid"]: doc for doc in internals.all_docs(self)
                                    if doc["state"] != base.JOB_STATE_NEW}}
         tracker = self._make_tracker(space, algo, resume)
         extra: List[Listener] = []
@@ -216,9 +217,9 @@ class SparkTrials(base.Trials):
         docs = [checkpoint_module.as_new_trial(doc)
                 if checkpoint_module.interrupted(doc, STOP_INTERRUPTED) else doc
                 for doc in saved["trials"]]
-        self._dynamic_trials.extend(docs)
-        self._ids.update(range(saved["next_tid"]))  # tids handed out, withdrawn ones too
-        self.attachments.update(saved["attachments"])
+        internals.add_docs(self, docs)
+        internals.reserve_ids(self, saved["next_tid"])  # tids handed out, withdrawn ones too
+        internals.attachments(self).update(saved["attachments"])
         self.refresh()
         rerun = sum(1 for doc in docs if doc["state"] == base.JOB_STATE_NEW)
         logger.info("resuming from %s: %d finished trials kept, %d to run again", path,
@@ -323,7 +324,7 @@ class SparkTrials(base.Trials):
     def _answer(self, space: Any, return_argmin: bool) -> Any:
         if self.count_successful_trials() > 0:
             return self.argmin if return_argmin else space_eval(space, self.argmin)
-        failed = [d for d in self._dynamic_trials if d["state"] == base.JOB_STATE_ERROR]
+        failed = [d for d in internals.all_docs(self) if d["state"] == base.JOB_STATE_ERROR]
         total = self.count_total_trials()
         if failed and (len(failed) == total or return_argmin):
             raise AllTrialsFailedError(failed, total)
@@ -343,7 +344,7 @@ class SparkTrials(base.Trials):
 
         resolver = ParamResolver(self._space) if self._space is not None else None
         rows: List[Dict[str, Any]] = []
-        for doc in self._dynamic_trials:
+        for doc in internals.all_docs(self):
             info = doc["misc"].get("hyperspark", {})
             vals = doc["misc"].get("vals", {})
             params = resolver.resolve(vals) if resolver else {
