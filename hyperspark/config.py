@@ -115,3 +115,26 @@ def check_max_evals(value: Any) -> int:
 
 def check_max_queue_len(value: Any) -> int:
     return check_positive_int("max_queue_len", value)
+
+
+def check_resource_profile(value: Any) -> Any:
+    """``resource_profile`` is None or a ``pyspark.resource.ResourceProfile``."""
+    if value is None:
+        return None
+    from pyspark.resource import ResourceProfile
+
+    if not isinstance(value, ResourceProfile):
+        raise InvalidArgumentType(
+            f"resource_profile must be a pyspark.resource.ResourceProfile (built with "
+            f"ResourceProfileBuilder().require(TaskResourceRequests()...).build) or None, got "
+            f"{value!r} ({type(value).__name__})")
+    return value
+
+
+def stage_level_scheduling_unsupported(master: str) -> Optional[str]:
+    """Why ``master`` cannot run tasks with a resource profile, or None when it can."""
+    if master == "local" or master.startswith("local["):
+        return (f"Spark's stage-level scheduling does not work in local mode (master "
+                f"{master!r}); it needs a cluster master: standalone, YARN, Kubernetes or "
+                f"local-cluster")
+    return None

@@ -40,14 +40,19 @@ class ProgressReporter(Listener):
     def trial_started(self, doc: Dict[str, Any], progress: Progress) -> None:
         self._refresh(progress, advance=0)
 
+    def trial_running(self, doc: Dict[str, Any], progress: Progress) -> None:
+        self._refresh(progress, advance=0)
+
     def trial_ended(self, doc: Dict[str, Any], progress: Progress) -> None:
         self._refresh(progress, advance=1)
 
     def _refresh(self, progress: Progress, advance: int) -> None:
+        """Redraw with the counts; "waiting" are trials handed to Spark whose objective has not
+        started (no task slot, worker or actor free yet): their trial_timeout is not running."""
         if self._bar is None:
             return
-        postfix = {"running": progress.running, "failed": progress.failed,
-                   "cancelled": progress.cancelled}
+        postfix = {"running": progress.running, "waiting": progress.waiting,
+                   "failed": progress.failed, "cancelled": progress.cancelled}
         if progress.best_loss is not None:
             postfix["best"] = f"{progress.best_loss:.4g}"
         self._bar.set_postfix(postfix, refresh=False)

@@ -25,7 +25,7 @@ from hyperopt.utils import coarse_utcnow
 
 from hyperspark import hyperopt_internals as internals
 from hyperspark.backends.base import (Backend, SearchContext, TrialCancelled, TrialFailed,
-                                      TrialFinished)
+                                      TrialFinished, TrialRunning, TrialWaiting)
 from hyperspark.outcome import FailureKind
 from hyperspark.search import Listener, Progress, Settings
 
@@ -50,10 +50,20 @@ class _SuggestionsFailed:
     error: BaseException
 
 
+WAIT_NOTICE_S = 10.0
+"""A trial that waited this long for a slot before its objective started is logged (INFO)."""
+
+
 @dataclasses.dataclass
 class _Running:
+    """A started trial, as the loop tracks it: waiting for a slot until the backend says its
+    objective runs (``TrialRunning``); only then does its ``trial_timeout`` count."""
+
     doc: Dict[str, Any]
-    deadline: float  # per-trial timeout, monotonic; inf when none
+    waiting_since: float  # monotonic
+    deadline: float = float("inf")  # per-trial timeout, monotonic; inf while waiting or none
+    running: bool = False
+    attempt: int = 1
     cancel_by: Optional[float] = None  # set once cancelled: give up waiting for the backend then
     cancel_reason: str = ""
 
@@ -185,11 +195,9 @@ class Scheduler:
             now = coarse_utcnow()
             doc["state"] = base.JOB_STATE_RUNNING
             doc["book_time"] = doc["refresh_time"] = now
-            trial_timeout = self._settings.trial_timeout
-            deadline = time.monotonic() + trial_timeout if trial_timeout else float("inf")
             doc["misc"].setdefault("hyperspark", {})["booked"] = time.time()
-            self._running[doc["tid"]] = _Running(doc, deadline)
-            self.progress.running = len(self._running)
+            self._running[doc["tid"]] = _Running(doc, waiting_since=time.monotonic())
+            self._count_running()
             self._notify("trial_started", doc, self.progress)
             try:
                 self._backend.start(doc["tid"], base.spec_from_misc(doc["misc"]))
@@ -205,8 +213,15 @@ class Scheduler:
             self._suggested.add(stored["tid"])
         self._to_create = max(0, self._to_create - len(docs))
 
+    def _count_running(self) -> None:
+        running = sum(1 for run in self._running.values() if run.running)
+        self.progress.running, self.progress.waiting = running, len(self._running) - running
+
     # ---------------------------------------------------------------- events
     def _apply(self, event: Any) -> None:
+        if isinstance(event, (TrialRunning, TrialWaiting)):
+            self._apply_phase(event)
+            return
         if isinstance(event, _SuggestionsReady):
             self._suggesting = False
             if self._stop_reason is not None:
@@ -224,7 +239,7 @@ class Scheduler:
         running = self._running.pop(event.tid, None)
         if running is None:
             return  # already given up on (cancel grace over); a late report changes nothing
-        self.progress.running = len(self._running)
+        self._count_running()
         doc = running.doc
         doc["refresh_time"] = coarse_utcnow()
         info = doc["misc"].setdefault("hyperspark", {})
@@ -246,6 +261,32 @@ class Scheduler:
         self._notify("trial_ended", doc, self.progress)
         if isinstance(event, TrialFinished):
             self._check_result_stop_rules(doc)
+
+    def _apply_phase(self, event: Any) -> None:
+        """A trial's objective started running (its clock starts), or the trial waits again
+        for a retry (its clock stops). Reports of an older attempt change nothing."""
+        run = self._running.get(event.tid)
+        if run is None or event.attempt < run.attempt:
+            return
+        now = time.monotonic()
+        started = isinstance(event, TrialRunning) and not run.running
+        if isinstance(event, TrialWaiting):
+            run.attempt, run.running, run.waiting_since = event.attempt, False, now
+            if run.cancel_by is None:
+                run.deadline = float("inf")
+        elif started:
+            run.attempt, run.running = event.attempt, True
+            waited = now - run.waiting_since
+            if run.cancel_by is None and self._settings.trial_timeout:
+                run.deadline = now + self._settings.trial_timeout
+            run.doc["misc"]["hyperspark"]["waited"] = (
+                run.doc["misc"]["hyperspark"].get("waited", 0.0) + waited)
+            log = logger.info if waited >= WAIT_NOTICE_S else logger.debug
+            log("trial %s runs (attempt %d) after waiting %.1f s for a worker", event.tid,
+                event.attempt, waited)
+        self._count_running()
+        if started:
+            self._notify("trial_running", run.doc, self.progress)
 
     def _record_result(self, doc: Dict[str, Any], event: TrialFinished) -> None:
         result = dict(event.result)

@@ -34,6 +34,9 @@ class Progress:
     failed: int = 0
     cancelled: int = 0
     running: int = 0
+    """Started trials whose objective runs now."""
+    waiting: int = 0
+    """Started trials waiting for a worker: a task slot, a Python worker, an actor."""
     best_loss: Optional[float] = None
 
     @property
@@ -47,7 +50,11 @@ class Listener:
 
     def search_started(self, search: SearchContext, settings: Settings) -> None: ...
 
-    def trial_started(self, doc: Dict[str, Any], progress: Progress) -> None: ...
+    def trial_started(self, doc: Dict[str, Any], progress: Progress) -> None:
+        """The trial was handed to the backend: it waits for a worker until it runs."""
+
+    def trial_running(self, doc: Dict[str, Any], progress: Progress) -> None:
+        """The trial's objective started on its worker."""
 
     def trial_ended(self, doc: Dict[str, Any], progress: Progress) -> None: ...
 

@@ -49,8 +49,15 @@ class SparkTrials(base.Trials):
         timeout: seconds for the whole ``fmin``; running trials are cancelled at the deadline,
             finished results are kept. ``fmin(timeout=...)`` may also set one; the smaller wins.
         loss_threshold: stop as soon as a trial's loss is below this.
-        spark_session: the session to use; default the active one, or a new ``local[*]`` one.
-        trial_timeout: seconds one trial may run before it alone is cancelled.
+        spark_session: the session to use, classic or Spark Connect; default the active one,
+            else Spark Connect at ``SPARK_REMOTE`` when set, else a new ``local[*]`` one.
+        resource_profile: a ``pyspark.resource.ResourceProfile`` every trial task runs with
+            (jobs: each attempt's task; actors: each actor's task), e.g. GPUs or whole
+            executors per trial. Needs a cluster master; in local mode it is ignored with a
+            warning (docs/guide.md, "Resources and GPUs").
+        trial_timeout: seconds one trial's objective may run before it alone is cancelled.
+            The clock starts when the objective starts on its worker: time waiting for a task
+            slot, a Python worker or ``worker_setup`` does not count.
         max_retries: extra attempts for a trial whose attempt the infrastructure lost.
         retry_on: exception types raised by the objective that are retried too.
         backend: ``"jobs"`` (one Spark job per trial), ``"actors"`` (long-lived workers held
@@ -68,7 +75,8 @@ class SparkTrials(base.Trials):
     """
 
     def __init__(self, parallelism: Optional[int] = None, timeout: Optional[float] = None,
-                 loss_threshold: Optional[float] = None, spark_session: Any = None, *,
+                 loss_threshold: Optional[float] = None, spark_session: Any = None,
+                 resource_profile: Any = None, *,
                  trial_timeout: Optional[float] = None,
                  max_retries: int = config.DEFAULT_MAX_RETRIES,
                  retry_on: Sequence[Type[BaseException]] = (), backend: str = "jobs",
@@ -84,20 +92,21 @@ class SparkTrials(base.Trials):
         self.retry_on: Tuple[Type[BaseException], ...] = config.check_retry_on(retry_on)
         self.backend = config.check_backend(backend)
         if worker_setup is not None and not callable(worker_setup):
-            raise InvalidArgumentType(f"worker_setup must be a callable taking no arguments, got "
-                            f"{worker_setup!r}")
+            raise InvalidArgumentType(f"worker_setup must be a callable taking no arguments, "
+                                      f"got {worker_setup!r}")
         self.worker_setup = worker_setup
         if mlflow_tracking not in (None, True, False):
-            raise InvalidArgumentType(f"mlflow_tracking must be True, False or None, got {mlflow_tracking!r}")
+            raise InvalidArgumentType(f"mlflow_tracking must be True, False or None, got "
+                                      f"{mlflow_tracking!r}")
         self.mlflow_tracking = mlflow_tracking
         self.checkpoint = (checkpoint_module.check_path("checkpoint", checkpoint)
                            if checkpoint is not None else None)
+        self.resource_profile = config.check_resource_profile(resource_profile)
         super().__init__()
-        self._spark = None
+        self._spark: Any = None
+        self._runner: Any = None
         if self.backend != "local":
-            from hyperspark.backends.spark_session import get_or_create_session
-
-            self._spark = get_or_create_session(spark_session)
+            self._connect(spark_session)
         self._fmin_cancelled_reason: Optional[str] = None
         self._space: Any = None
         self.last_search_id: Optional[str] = None
@@ -105,11 +114,27 @@ class SparkTrials(base.Trials):
         self.last_tracker: Any = None
         """The MlflowTracker of the last fmin (its parent_run_id and fmin_uuid), or None."""
 
+    def _connect(self, spark_session: Any = None) -> None:
+        """Find the session and its runner; drop a resource profile the master cannot use."""
+        from hyperspark.backends.spark import get_or_create_session, runner_for
+
+        self._spark = get_or_create_session(spark_session)
+        self._runner = runner_for(self._spark)
+        if self.resource_profile is not None:
+            why_not = config.stage_level_scheduling_unsupported(self._runner.master())
+            if why_not:
+                logger.warning("SparkTrials(resource_profile=...) is ignored: %s. Trials run "
+                               "as plain tasks (spark.task.cpus each, no custom resources).",
+                               why_not)
+                self.resource_profile = None
+
     # ---------------------------------------------------------------- pickling
     def __getstate__(self) -> Dict[str, Any]:
         state = self.__dict__.copy()
         state["_spark"] = None  # a session does not travel; a loaded object finds one again
+        state["_runner"] = None
         state["last_tracker"] = None
+        state["resource_profile"] = None
         return state
 
     # ---------------------------------------------------------------- counts (hyperopt's names)
@@ -242,8 +267,8 @@ class SparkTrials(base.Trials):
         except Exception as exc:  # tracking never stops a search
             logger.warning("MLflow tracking is off: %s", exc)
             return None
-        if self._spark is not None and is_local_store(tracker.tracking_uri):
-            master = self._spark.sparkContext.master
+        if self._runner is not None and is_local_store(tracker.tracking_uri):
+            master = self._runner.master()
             if not master.startswith("local"):
                 logger.warning("MLflow store %s is a local path but the master is %s: executors "
                                "on other machines cannot log to it; use a tracking server",
@@ -255,11 +280,11 @@ class SparkTrials(base.Trials):
             return self.mlflow_tracking
         if not config.env_flag("HYPERSPARK_MLFLOW", True):
             return False
-        if self._spark is not None:
-            from hyperspark.backends.spark_session import conf_flag
+        if self._runner is not None:
+            from hyperspark.backends.spark.session import conf_flag
 
             for key in config.TRACKING_CONF_KEYS:
-                if conf_flag(self._spark, key) is False:
+                if conf_flag(self._runner, key) is False:
                     return False
         import importlib.util
 
@@ -293,14 +318,13 @@ class SparkTrials(base.Trials):
     def _decide_parallelism(self, remaining: int) -> int:
         requested = self.user_specified_parallelism
         slots = None
-        if self._spark is not None:
-            from hyperspark.backends.spark_session import task_slots
-
-            slots = task_slots(self._spark)
+        if self._runner is not None:
+            slots = self._runner.task_slots(self.resource_profile)
         parallelism = requested or slots or os.cpu_count() or 1
         if requested and slots and requested > slots:
             logger.warning("parallelism=%d exceeds the %d task slots the cluster has now: trials "
-                           "beyond that wait for a free slot", requested, slots)
+                           "beyond that wait for a free slot (waiting is not running: their "
+                           "trial_timeout starts when their objective does)", requested, slots)
         self.actual_parallelism = max(1, min(parallelism, max(remaining, 1)))
         return self.actual_parallelism
 
@@ -309,17 +333,15 @@ class SparkTrials(base.Trials):
             from hyperspark.backends.local import LocalBackend
 
             return LocalBackend()
-        if self._spark is None:  # e.g. unpickled: find a session again
-            from hyperspark.backends.spark_session import get_or_create_session
-
-            self._spark = get_or_create_session()
+        if self._runner is None:  # e.g. unpickled: find a session again
+            self._connect()
         if self.backend == "actors":
             from hyperspark.backends.actors import ActorsBackend
 
-            return ActorsBackend(self._spark, parallelism)
+            return ActorsBackend(self._runner, parallelism, profile=self.resource_profile)
         from hyperspark.backends.jobs import JobsBackend
 
-        return JobsBackend(self._spark, parallelism)
+        return JobsBackend(self._runner, parallelism, profile=self.resource_profile)
 
     def _answer(self, space: Any, return_argmin: bool) -> Any:
         if self.count_successful_trials() > 0:

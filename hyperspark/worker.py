@@ -6,6 +6,7 @@ be pickled still reaches the driver as its type name, message and formatted trac
 """
 from __future__ import annotations
 
+import collections
 import math
 import numbers
 import os
@@ -57,6 +58,32 @@ def ensure_worker_setup(search_id: str, setup: Optional[Callable[[], Any]]) -> N
             del _WORKER_STATE[old]  # keep one search's state at a time
         _WORKER_STATE[search_id] = setup()
     _WORKER_STATE["current"] = _WORKER_STATE[search_id]
+
+
+_SEARCHES: "collections.OrderedDict[str, Any]" = collections.OrderedDict()
+_SEARCHES_KEPT = 4
+
+
+def load_search(search_id: str, payload: Any) -> Any:
+    """The search's objective (a hyperopt ``Domain``), unpickled once per worker process from
+    ``payload`` (anything with ``read() -> bytes``), with its ``worker_setup`` run once there
+    too. A few recent searches stay cached."""
+    import cloudpickle
+
+    domain = _SEARCHES.get(search_id)
+    if domain is None:
+        domain, setup = cloudpickle.loads(payload.read())
+        ensure_worker_setup(search_id, setup)
+        _SEARCHES[search_id] = domain
+        while len(_SEARCHES) > _SEARCHES_KEPT:
+            _SEARCHES.popitem(last=False)
+    return domain
+
+
+def setup_failure(exc: BaseException) -> Outcome:
+    """The outcome of a trial whose worker could not load the objective or run worker_setup."""
+    return Outcome.failed(FailureKind.SETUP, exc, prefix="the objective or worker_setup could "
+                          "not be loaded on the executor: ")
 
 
 class InvalidResult(ValueError):
@@ -168,14 +195,23 @@ def evaluate(domain: Any, spec: Mapping[str, Any], tid: int) -> Any:
 
 def run_attempt(domain: Any, spec: Mapping[str, Any], tid: int,
                 retry_on: Tuple[Type[BaseException], ...] = (),
-                env: Optional[Mapping[str, str]] = None) -> Outcome:
+                env: Optional[Mapping[str, str]] = None,
+                on_start: Optional[Callable[[], None]] = None) -> Outcome:
     """Evaluate one attempt of trial ``tid``: whatever happens, the ``Outcome`` says it.
 
     A failure is ``retryable`` when the objective raised one of the types in ``retry_on``.
+    ``on_start`` is called just before the objective (its errors are ignored): the moment the
+    trial's ``trial_timeout`` starts to count.
     """
-    start = time.time()
+    start: Optional[float] = None
     try:
         with trial_environment(env or {}):
+            if on_start is not None:
+                try:
+                    on_start()
+                except Exception:
+                    pass
+            start = time.time()
             raw = evaluate(domain, spec, tid)
         result = normalize_result(raw)
     except InvalidResult as exc:
@@ -191,3 +227,16 @@ def unpicklable_result(outcome: Outcome, exc: BaseException) -> Outcome:
     return Outcome.failed(FailureKind.INVALID_RESULT,
                           TypeError(f"the result cannot be pickled: {exc}"),
                           outcome.start, outcome.end)
+
+
+def pack(value: Any) -> bytes:
+    """``value`` pickled for the driver. An ``Outcome`` whose result cannot be pickled becomes
+    an invalid-result failure that can."""
+    import cloudpickle
+
+    try:
+        return cloudpickle.dumps(value)
+    except Exception as exc:
+        if not isinstance(value, Outcome):
+            raise
+        return cloudpickle.dumps(unpicklable_result(value, exc))

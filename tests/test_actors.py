@@ -11,6 +11,7 @@ from hyperopt import hp, rand
 
 from hyperspark import AllTrialsFailedError, SparkTrials, worker_state
 from hyperspark.backends.actors import ActorsBackend
+from hyperspark.backends.spark import runner_for
 
 from conftest import no_active_jobs
 
@@ -60,9 +61,12 @@ def test_hung_trial_is_cancelled_alone_and_its_actor_replaced(spark, counter_dir
                          trial_timeout=3, worker_setup=load, mlflow_tracking=False)
     from hyperspark.api import _insert_points
 
-    _insert_points(trials, SPACE, [{"x": 0.95}] + [{"x": v / 20} for v in range(15)])
+    # 23 quick trials of 0.5 s keep the other actor busy for 11 s: the killed actor's
+    # replacement (Spark frees its slot after spark.python.task.killTimeout, then a new Python
+    # worker starts) is surely ready before they run out
+    _insert_points(trials, SPACE, [{"x": 0.95}] + [{"x": v / 30} for v in range(23)])
     began = time.monotonic()
-    run(trials, objective, max_evals=16)
+    run(trials, objective, max_evals=24)
     assert time.monotonic() - began < 60
     frame = trials.to_pandas().set_index("tid")
     print(frame[["state", "attempts", "error"]].to_string())
@@ -93,7 +97,7 @@ def test_wrong_key_and_raw_connections_are_rejected(spark, caplog):
     captured = {}
 
     def make_backend(parallelism):
-        captured["backend"] = ActorsBackend(spark, parallelism)
+        captured["backend"] = ActorsBackend(runner_for(spark), parallelism)
         return captured["backend"]
 
     outcomes = {}

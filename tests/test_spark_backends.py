@@ -239,7 +239,7 @@ def test_parallelism_defaults_to_slots_and_warns_above_them(spark, caplog):
 
 
 def test_executor_environment_check(spark):
-    from hyperspark.backends import spark_session
+    from hyperspark.backends.spark import session as spark_session
 
     spark_session._checked_apps.discard(spark.sparkContext.applicationId)
     assert spark_session.check_executors_can_import(spark) == []

@@ -71,6 +71,24 @@ class TrialCancelled:
     attempts: int
 
 
+@dataclasses.dataclass(frozen=True)
+class TrialRunning:
+    """Attempt ``attempt`` of trial ``tid`` has begun running its objective on a worker: its
+    ``trial_timeout`` counts from now. Until then (Spark's queue, a Python worker starting,
+    the objective loading, ``worker_setup``) the trial is waiting, and no clock runs."""
+
+    tid: int
+    attempt: int
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialWaiting:
+    """Trial ``tid`` is waiting again: its attempt ``attempt`` is queued after a lost one."""
+
+    tid: int
+    attempt: int
+
+
 def event_from_outcome(tid: int, outcome: Outcome, attempts: int) -> Any:
     """The scheduler event for the last attempt's outcome."""
     if outcome.ok:
@@ -83,11 +101,15 @@ def event_from_outcome(tid: int, outcome: Outcome, attempts: int) -> Any:
 class TrialState:
     """What a backend's trial thread and the loop's ``cancel`` share for one trial."""
 
-    def __init__(self) -> None:
+    def __init__(self, tid: int = -1) -> None:
         import threading
 
+        self.tid = tid
         self.cancelled = threading.Event()
         self.reason = ""
+        self.done = threading.Event()  # the trial's thread has ended
+        self.attempt = 0  # the attempt running or waiting now
+        self.worker: Any = None  # what runs the attempt now, for the backend (an actor)
 
     def request_cancel(self, reason: str) -> bool:
         """Mark the trial cancelled; False when it already was (cancel is idempotent)."""
@@ -118,7 +140,8 @@ def run_trial_attempts(tid: int, attempt: Callable[[int], Outcome], *, max_retri
 
 
 Event = Any
-"""TrialFinished | TrialFailed | TrialCancelled, or the scheduler's own internal events."""
+"""TrialFinished | TrialFailed | TrialCancelled | TrialRunning | TrialWaiting, or the
+scheduler's own internal events."""
 Post = Callable[[Event], None]
 
 

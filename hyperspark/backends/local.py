@@ -11,7 +11,8 @@ import threading
 from typing import Any, Dict, Optional
 
 from hyperspark import worker
-from hyperspark.backends.base import Post, SearchContext, TrialCancelled, run_trial_attempts
+from hyperspark.backends.base import (Post, SearchContext, TrialCancelled, TrialRunning,
+                                      run_trial_attempts)
 from hyperspark.outcome import FailureKind, Outcome
 
 
@@ -46,7 +47,8 @@ class LocalBackend:
         search = self._search
         if self._setup_error is not None:
             return Outcome.failed(FailureKind.SETUP, self._setup_error)
-        return worker.run_attempt(search.domain, spec, tid, search.retry_on, env)
+        return worker.run_attempt(search.domain, spec, tid, search.retry_on, env,
+                                  on_start=lambda: self._post(TrialRunning(tid, attempt)))
 
     def _run(self, tid: int, spec: Dict[str, Any], cancelled: threading.Event) -> None:
         # No trial environment here (search.env_for is not called): trials share this process

@@ -1,0 +1,94 @@
+"""The seam between hyperspark and Spark: "run this function as one Spark task, in its own
+cancellable group". Everything above it (the jobs, actors and driver backends) is the same on
+classic Spark and on Spark Connect; only the two runners below know the difference:
+
+- ``ClassicRunner``: a one-partition RDD job; the group is a job group set on the calling
+  thread (interrupt on cancel); cancel is ``cancelJobGroup``.
+- ``ConnectRunner``: a one-partition DataFrame job (``mapInArrow``); the group is a tag added
+  on the calling thread; cancel is ``interruptTag``.
+
+A task body is a picklable callable that takes no argument and runs on an executor. What it
+returns comes back from ``run_task``. Every task starts with the same preamble (``task_entry``).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Iterator, Optional, Protocol
+
+import cloudpickle
+
+from hyperspark import worker
+from hyperspark.outcome import Lost
+
+
+class SparkJobFailed(Exception):
+    """Spark failed or cancelled the job of a task (executor lost, task killed, interrupted).
+    The message is one line; the Spark exception is the ``__cause__``."""
+
+
+class Shipped(Protocol):
+    """Bytes made readable by tasks once per search (a broadcast, or a session artifact)."""
+
+    def read(self) -> bytes:
+        """The bytes, on an executor (cached by the caller)."""
+
+
+class SparkRunner(Protocol):
+    """What a backend may ask of Spark. Blocking calls block only the calling thread."""
+
+    kind: str
+    """``"classic"`` or ``"connect"``."""
+
+    def run_task(self, group: str, description: str, body: Callable[[], Any],
+                 profile: Any = None) -> Any:
+        """Run ``body()`` as one Spark task in group ``group`` (set on the calling thread),
+        wait for it and return what it returned, or ``Lost`` when Spark re-ran a task whose
+        first try died. Raises ``SparkJobFailed``. ``profile``: a ``ResourceProfile``."""
+
+    def cancel(self, group: str) -> None:
+        """Cancel every job of ``group`` now, interrupting (killing) its running tasks."""
+
+    @contextlib.contextmanager
+    def grouped(self, group: str, description: str) -> Iterator[None]:
+        """Inside the block, every job the calling thread starts belongs to ``group``."""
+
+    def ship(self, name: str, data: bytes) -> Shipped:
+        """Make ``data`` readable by this session's tasks; ``name`` is unique per search."""
+
+    def task_slots(self, profile: Any = None) -> int:
+        """How many tasks (each holding ``profile``, if given) the cluster runs at once now."""
+
+    def conf(self, key: str, default: Optional[str] = None) -> Optional[str]:
+        """A Spark conf value (runtime or static), or ``default``."""
+
+    def master(self) -> str:
+        """The master URL, as the cluster sees it (``local[2]``, ``spark://...``)."""
+
+    def channel_host(self) -> str:
+        """An address of this process that executors should be able to reach."""
+
+    def check_executors(self) -> Optional[list]:
+        """What trials need that the executors cannot import (None when unknown)."""
+
+
+def task_entry(body: Callable[[], Any], rows: Any) -> bytes:
+    """The preamble of every hyperspark task: consume the input, refuse to run twice, run the
+    body, pickle what it returned (an Outcome whose result cannot be pickled is replaced by an
+    invalid-result failure)."""
+    from pyspark import TaskContext
+
+    for _ in rows:
+        pass  # Spark reuses a Python worker only when its task consumed its whole input
+    context = TaskContext.get()
+    if context is not None and context.attemptNumber() > 0:
+        # Spark retried the task: the previous try died (worker or executor lost). Say so
+        # instead of running again, so hyperspark's own policy counts and limits attempts.
+        return cloudpickle.dumps(Lost(
+            f"Spark task attempt {context.attemptNumber()}: the previous try of this task died "
+            f"(its Python worker or executor was lost)"))
+    return worker.pack(body())
+
+
+def result_of(data: bytes) -> Any:
+    """What ``task_entry`` returned, on the driver."""
+    return cloudpickle.loads(data)

@@ -1,0 +1,90 @@
+"""Classic Spark (a session with a SparkContext): a task is a one-partition RDD job in a job
+group set on the calling thread, with interrupt on cancel (which kills the task's Python
+worker); a payload is a broadcast variable."""
+from __future__ import annotations
+
+import contextlib
+import functools
+from typing import Any, Callable, Iterator, Optional
+
+from hyperspark.backends.spark.base import SparkJobFailed, result_of, task_entry
+from hyperspark.errors import summarize
+
+CHANNEL_HOST_CONF = "spark.hyperspark.channel.host"
+LEGACY_HOST_CONF = "spark.hyperspark.actors.host"
+
+
+def _entry(body: Callable[[], Any], rows: Any) -> Iterator[bytes]:
+    yield task_entry(body, rows)
+
+
+class BroadcastPayload:
+    """A payload shipped as a broadcast variable."""
+
+    def __init__(self, broadcast: Any) -> None:
+        self._broadcast = broadcast
+
+    def read(self) -> bytes:
+        return self._broadcast.value
+
+
+class ClassicRunner:
+    """The ``SparkRunner`` of a classic session."""
+
+    kind = "classic"
+
+    def __init__(self, spark: Any) -> None:
+        self.spark = spark
+        self._sc = spark.sparkContext
+
+    def run_task(self, group: str, description: str, body: Callable[[], Any],
+                 profile: Any = None) -> Any:
+        self._sc.setJobGroup(group, description, interruptOnCancel=True)
+        rdd = self._sc.parallelize([0], 1)
+        if profile is not None:
+            rdd = rdd.withResources(profile)
+        try:
+            rows = rdd.mapPartitions(functools.partial(_entry, body)).collect()
+        except Exception as exc:
+            raise SparkJobFailed(summarize(exc, limit=500)) from exc
+        return result_of(rows[0])
+
+    def cancel(self, group: str) -> None:
+        self._sc.cancelJobGroup(group)
+
+    @contextlib.contextmanager
+    def grouped(self, group: str, description: str) -> Iterator[None]:
+        self._sc.setJobGroup(group, description, interruptOnCancel=True)
+        try:
+            yield
+        finally:
+            self._sc.clearJobGroup()
+
+    def ship(self, name: str, data: bytes) -> BroadcastPayload:
+        return BroadcastPayload(self._sc.broadcast(data))
+
+    def task_slots(self, profile: Any = None) -> int:
+        cpus = task_cpus(profile) or int(self._sc.getConf().get("spark.task.cpus", "1"))
+        return max(1, self._sc.defaultParallelism // max(1, cpus))
+
+    def conf(self, key: str, default: Optional[str] = None) -> Optional[str]:
+        value = self.spark.conf.get(key, None)
+        return value if value is not None else self._sc.getConf().get(key, default)
+
+    def master(self) -> str:
+        return self._sc.master
+
+    def channel_host(self) -> str:
+        return (self.conf(CHANNEL_HOST_CONF) or self.conf(LEGACY_HOST_CONF)
+                or self.conf("spark.driver.host") or "127.0.0.1")
+
+    def application_id(self) -> str:
+        return self._sc.applicationId
+
+
+def task_cpus(profile: Any) -> Optional[int]:
+    """The cpus each task of ``profile`` asks for (None when it does not say)."""
+    if profile is None:
+        return None
+    request = (getattr(profile, "taskResources", None) or {}).get("cpus")
+    return int(request.amount) if request is not None else None

@@ -1,0 +1,132 @@
+"""Spark Connect (a session with no SparkContext): a task is a one-partition DataFrame job
+(``spark.range(1, numPartitions=1).mapInArrow``) carrying a tag added on the calling thread;
+cancel is ``interruptTag``, which interrupts exactly that tag's jobs and kills their Python
+workers. A payload is a session artifact (``addArtifacts(file=True)``), read on the executor
+with ``SparkFiles``."""
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import os
+import re
+import socket
+import tempfile
+from typing import Any, Callable, Iterator, Optional
+
+from hyperspark.backends.spark.base import SparkJobFailed, result_of, task_entry
+from hyperspark.backends.spark.classic import CHANNEL_HOST_CONF, LEGACY_HOST_CONF, task_cpus
+from hyperspark.errors import summarize
+
+_SPLITS = re.compile(r"splits=(\d+)")
+
+
+def _entry(body: Callable[[], Any], batches: Any) -> Iterator[Any]:
+    import pyarrow
+
+    yield pyarrow.RecordBatch.from_pydict({"result": [task_entry(body, batches)]},
+                                          schema=pyarrow.schema([("result", pyarrow.binary())]))
+
+
+class ArtifactPayload:
+    """A payload shipped as a file artifact of the Connect session."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def read(self) -> bytes:
+        from pyspark import SparkFiles
+
+        with open(SparkFiles.get(self.name), "rb") as handle:
+            return handle.read()
+
+
+class ConnectRunner:
+    """The ``SparkRunner`` of a Spark Connect session."""
+
+    kind = "connect"
+
+    def __init__(self, spark: Any) -> None:
+        self.spark = spark
+
+    def run_task(self, group: str, description: str, body: Callable[[], Any],
+                 profile: Any = None) -> Any:
+        self.spark.addTag(group)
+        try:
+            frame = self.spark.range(1, numPartitions=1).mapInArrow(
+                functools.partial(_entry, body), "result binary", profile=profile)
+            rows = frame.collect()
+        except Exception as exc:
+            raise SparkJobFailed(summarize(exc, limit=500)) from exc
+        finally:
+            self.spark.removeTag(group)
+        return result_of(rows[0][0])
+
+    def cancel(self, group: str) -> None:
+        self.spark.interruptTag(group)
+
+    @contextlib.contextmanager
+    def grouped(self, group: str, description: str) -> Iterator[None]:
+        self.spark.addTag(group)
+        try:
+            yield
+        finally:
+            self.spark.removeTag(group)
+
+    def ship(self, name: str, data: bytes) -> ArtifactPayload:
+        folder = tempfile.mkdtemp(prefix="hyperspark-")
+        path = os.path.join(folder, name)
+        with open(path, "wb") as handle:
+            handle.write(data)
+        try:
+            self.spark.addArtifacts(path, file=True)
+        finally:
+            os.unlink(path)
+            os.rmdir(folder)
+        return ArtifactPayload(name)
+
+    def task_slots(self, profile: Any = None) -> int:
+        """Spark Connect has no ``defaultParallelism``; a one-row range without a partition
+        count is split into exactly that many partitions, which its plan shows (no job)."""
+        cpus = task_cpus(profile) or int(self.conf("spark.task.cpus", "1") or 1)
+        return max(1, self.default_parallelism() // max(1, cpus))
+
+    def default_parallelism(self) -> int:
+        frame = self.spark.range(1)
+        explain = getattr(frame, "_explain_string", None)
+        if explain is not None:
+            plan = explain(extended=False)
+        else:  # only the printed form is public
+            buffer = io.StringIO()
+            with contextlib.redirect_stdout(buffer):
+                frame.explain()
+            plan = buffer.getvalue()
+        match = _SPLITS.search(plan)
+        return int(match.group(1)) if match else 1
+
+    def conf(self, key: str, default: Optional[str] = None) -> Optional[str]:
+        try:
+            value = self.spark.conf.get(key, None)
+        except Exception:  # a static key the server refuses to show
+            value = None
+        return value if value is not None else default
+
+    def master(self) -> str:
+        return self.conf("spark.master", "") or ""
+
+    def channel_host(self) -> str:
+        """The configured host, else the address this machine uses to reach the Connect server
+        (a UDP socket's own address after connect(): no packet is sent)."""
+        configured = self.conf(CHANNEL_HOST_CONF) or self.conf(LEGACY_HOST_CONF)
+        if configured:
+            return configured
+        server = self.spark.client.host.strip("[]")
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.connect((server, 9))
+                return probe.getsockname()[0]
+        except OSError:
+            return socket.gethostbyname(socket.gethostname())
+
+    def application_id(self) -> str:
+        return self.conf("spark.app.id", "") or ""
