@@ -344,16 +344,24 @@ class SparkTrials(base.Trials):
         return JobsBackend(self._runner, parallelism, profile=self.resource_profile)
 
     def _answer(self, space: Any, return_argmin: bool) -> Any:
+        """What fmin returns, as hyperopt's SparkTrials would: with no successful trial,
+        ``return_argmin=False`` returns None when no trial is left that hyperopt counts (every
+        one failed or was cancelled), and everything else raises, with the failures shown."""
         if self.count_successful_trials() > 0:
             return self.argmin if return_argmin else space_eval(space, self.argmin)
-        failed = [d for d in internals.all_docs(self) if d["state"] == base.JOB_STATE_ERROR]
+        self.refresh()
+        if not return_argmin and len(self.trials) == 0:
+            logger.warning("no trial succeeded (%d finished); fmin returns None, as hyperopt "
+                           "does with return_argmin=False", self.count_total_trials())
+            return None
+        failed = [d for d in internals.all_docs(self) if d["state"] == base.JOB_STATE_ERROR
+                  or (d["state"] == base.JOB_STATE_DONE
+                      and d["result"].get("status") != base.STATUS_OK)]
         total = self.count_total_trials()
-        if failed and (len(failed) == total or return_argmin):
+        if failed:
             raise AllTrialsFailedError(failed, total)
-        if return_argmin:
-            raise AllTrialsFailed(f"no trial succeeded ({total} finished; stopped: "
-                                  f"{self._fmin_cancelled_reason or 'max_evals reached'})")
-        return None
+        raise AllTrialsFailed(f"no trial succeeded ({total} finished; stopped: "
+                              f"{self._fmin_cancelled_reason or 'max_evals reached'})")
 
     # ---------------------------------------------------------------- reports
     def to_pandas(self) -> Any:

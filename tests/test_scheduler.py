@@ -13,6 +13,7 @@ from hyperopt.exceptions import AllTrialsFailed
 from hypothesis import given, settings, strategies as st
 
 from hyperspark import AllTrialsFailedError, ObjectiveNotSerializable, SparkTrials, fmin
+from hyperspark import search as hyperspark_search
 from hyperspark.backends.local import LocalBackend
 from hyperspark.retries import AttemptLost
 from hyperspark.serialization import dumps_objective
@@ -410,3 +411,70 @@ def test_progress_bar_and_summary_line(capsys, caplog):
     assert "hyperspark" in capsys.readouterr().err
     assert any("5 trials: 5 succeeded, 0 failed, 0 cancelled in" in r.message
                for r in caplog.records)
+
+
+class SlowToStart(LocalBackend):
+    """Each attempt waits ``delay`` before its objective starts, as a trial waits in Spark's
+    queue or for a Python worker: that time must not count against trial_timeout."""
+
+    delay = 0.6
+
+    def call_worker(self, tid, spec, attempt, env):
+        time.sleep(self.delay)
+        return super().call_worker(tid, spec, attempt, env)
+
+
+class PhaseWatch(hyperspark_search.Listener):
+    def __init__(self):
+        self.seen = []
+
+    def trial_started(self, doc, progress):
+        self.seen.append(("started", doc["tid"], progress.running, progress.waiting))
+
+    def trial_running(self, doc, progress):
+        self.seen.append(("running", doc["tid"], progress.running, progress.waiting))
+
+
+def test_trial_timeout_starts_when_the_objective_does():
+    trials = SparkTrials(backend="local", parallelism=2, trial_timeout=0.4)
+    trials._make_backend = lambda parallelism: SlowToStart()
+    watch = PhaseWatch()
+
+    def objective(x):
+        if x > 0.5:
+            time.sleep(5)  # runs past its 0.4 s
+        time.sleep(0.1)  # waited 0.6 s, ran 0.1 s: inside its 0.4 s
+        return x
+
+    from hyperspark.api import _insert_points
+
+    _insert_points(trials, SPACE, [{"x": 0.1}, {"x": 0.9}])
+    trials.fmin(objective, SPACE, algo=rand.suggest, max_evals=2, show_progressbar=False,
+                listeners=[watch])
+    frame = trials.to_pandas().set_index("tid")
+    assert frame.loc[0, "state"] == "done"
+    assert frame.loc[1, "state"] == "cancelled" and "trial_timeout" in frame.loc[1, "error"]
+    waited = [d["misc"]["hyperspark"]["waited"] for d in trials._dynamic_trials]
+    assert all(w >= SlowToStart.delay * 0.9 for w in waited), waited
+    # both handed over at once (waiting 1, then 2); each counted running when it started
+    assert watch.seen[:2] == [("started", 0, 0, 1), ("started", 1, 0, 2)]
+    assert sorted(entry[2] + entry[3] for entry in watch.seen[2:]) == [2, 2]
+    assert {entry[1] for entry in watch.seen[2:]} == {0, 1}
+
+
+def test_no_success_return_argmin_false_like_hyperopt():
+    """None when hyperopt's fmin counts no trial (all failed or cancelled); an error when a
+    trial returned status 'fail' (hyperopt's argmin raises there too)."""
+    trials = SparkTrials(backend="local", parallelism=2, trial_timeout=0.2)
+    from hyperspark.api import _insert_points
+
+    _insert_points(trials, SPACE, [{"x": 0.1}, {"x": 0.9}])
+    best = hyperopt.fmin(lambda x: 1 / 0 if x < 0.5 else time.sleep(3), SPACE,
+                         algo=rand.suggest, max_evals=2, trials=trials, show_progressbar=False,
+                         return_argmin=False)
+    assert best is None
+    assert trials.count_failed_trials() == 1 and trials.count_cancelled_trials() == 1
+    with pytest.raises(AllTrialsFailed):
+        hyperopt.fmin(lambda x: {"status": "fail"}, SPACE, algo=rand.suggest, max_evals=2,
+                      trials=SparkTrials(backend="local"), show_progressbar=False,
+                      return_argmin=False)

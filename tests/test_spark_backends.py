@@ -243,3 +243,57 @@ def test_executor_environment_check(spark):
 
     spark_session._checked_apps.discard(spark.sparkContext.applicationId)
     assert spark_session.check_executors_can_import(spark) == []
+
+
+def test_trial_timeout_counts_running_time_only_on_a_busy_cluster(spark, backend, counter_dir,
+                                                                  mlflow_store):
+    """Twice as many trials in flight as task slots, most of them hanging: quick trials wait
+    behind hung ones (Spark frees a killed task's slot only after its Python worker is gone),
+    and waiting never counts against their trial_timeout."""
+    def objective(params):
+        open(counter_dir / f"call-{params['x']!r}-{time.time_ns()}", "w").close()
+        if params["slow"]:
+            time.sleep(60)
+        return params["x"]
+
+    hanging = [{"slow": 1, "x": v / 100} for v in range(1, 7)]
+    quick = [{"slow": 0, "x": v / 10} for v in range(1, 4)]
+    points = hanging[:4] + quick[:1] + hanging[4:] + quick[1:]  # quick ones queue behind
+    _, trials = search(spark, objective, max_evals=len(points), space=FLAGGED, backend=backend,
+                       parallelism=4, trial_timeout=2, points=points)
+    docs = {d["misc"]["vals"]["x"][0]: d for d in trials._dynamic_trials}
+    for point in quick:
+        assert docs[point["x"]]["state"] == 2, docs[point["x"]]["result"]  # never cancelled
+    for point in hanging:
+        assert docs[point["x"]]["state"] == 4
+        assert "trial_timeout of 2 s exceeded" in docs[point["x"]]["result"]["error"]
+    for point in points:  # each objective ran exactly once
+        assert calls_in(counter_dir, f"call-{point['x']!r}-") == 1, point
+    assert any(d["misc"]["hyperspark"].get("waited", 0) > 1.0 for d in docs.values())
+
+    client = MlflowClient(mlflow_store)
+    parent = client.get_run(trials.last_tracker.parent_run_id)
+    children = client.search_runs([parent.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    by_tid = {int(c.data.tags["trial_id"]): c for c in children}
+    assert sorted(by_tid) == sorted(d["tid"] for d in docs.values())  # one run per trial
+    for doc in docs.values():
+        run = by_tid[doc["tid"]]
+        if doc["state"] == 2:
+            assert (run.info.status, run.data.tags["trial_status"]) == ("FINISHED", "success")
+        else:
+            assert (run.info.status, run.data.tags["trial_status"]) == ("KILLED", "cancelled")
+    assert no_active_jobs(spark)
+
+
+def test_every_trial_failed_with_return_argmin_false_returns_none(spark, backend):
+    """As hyperopt's SparkTrials does (its own test suite checks it); with return_argmin=True
+    the rich error stays."""
+    trials = SparkTrials(spark_session=spark, backend=backend, parallelism=1)
+    best = hyperopt.fmin(lambda x: 1 / 0, SPACE, algo=rand.suggest, max_evals=1, trials=trials,
+                         show_progressbar=False, return_argmin=False)
+    assert best is None and trials.count_failed_trials() == 1
+    trials = SparkTrials(spark_session=spark, backend=backend, parallelism=2)
+    with pytest.raises(AllTrialsFailedError, match="ZeroDivisionError"):
+        hyperopt.fmin(lambda x: 1 / 0, SPACE, algo=rand.suggest, max_evals=2, trials=trials,
+                      show_progressbar=False, return_argmin=True)
