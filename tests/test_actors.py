@@ -168,3 +168,38 @@ def test_worker_state_outside_a_worker_is_a_clear_error():
     _WORKER_STATE.pop("current", None)
     with pytest.raises(RuntimeError, match="worker_setup"):
         worker_state()
+
+
+QUIET_SCRIPT = """
+import os, sys
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+from hyperopt import hp, rand
+from pyspark.sql import SparkSession
+import hyperspark
+spark = (SparkSession.builder.master("local[2]").appName("quiet-actors")
+         .config("spark.driver.host", "127.0.0.1").config("spark.ui.enabled", "false")
+         .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+for _ in range(int(sys.argv[1])):  # Spark's default log level: what a user's script shows
+    trials = hyperspark.SparkTrials(parallelism=2, backend="actors", spark_session=spark,
+                                    mlflow_tracking=False)
+    trials.fmin(lambda x: x, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=50,
+                show_progressbar=False)
+    assert trials.count_successful_trials() == 50
+print("searches done")
+spark.stop()
+"""
+
+
+@pytest.mark.slow
+def test_actors_searches_end_without_stack_traces():
+    """An actor whose channel closes because the search is over ends its task quietly and
+    successfully: nothing on stderr at Spark's default log level."""
+    import subprocess
+    import sys
+
+    clean = {k: v for k, v in os.environ.items() if k != "MLFLOW_EXPERIMENT_ID"}
+    done = subprocess.run([sys.executable, "-c", QUIET_SCRIPT, "4"], capture_output=True,
+                          text=True, timeout=300, env=clean)
+    assert done.returncode == 0 and "searches done" in done.stdout, done.stderr[-3000:]
+    for noise in ("Exception in task", "Lost task", "Traceback", "ConnectionResetError"):
+        assert noise not in done.stderr, done.stderr[-3000:]

@@ -293,17 +293,18 @@ class ActorsBackend(ThreadedBackend):
             logger.debug("cancelling actor %s failed: %s", actor.actor_id, exc)
 
     def close(self) -> None:
-        """Idle actors are told to stop and end their tasks normally (so Spark keeps their
-        Python workers, and nothing is logged as a failure); busy ones (a cancelled or hung
-        trial) are killed now. The channel closes once the actors have hung up, or after
-        STOP_GRACE_S, when whatever still runs is cancelled."""
+        """End every actor before returning, so the application may stop Spark right after
+        fmin. Idle actors are told to stop and end their tasks normally (Spark keeps their
+        Python workers, and logs nothing); busy ones (a cancelled or hung trial) are killed
+        now. An actor still starting finds the channel closed and ends quietly. Whatever runs
+        after STOP_GRACE_S (an actor still queued in Spark) is cancelled."""
         super().close()
         with self._lock:
             actors = list(self._actors.values())
             self._lock.notify_all()
         for actor in actors:
             if actor.peer is None:
-                continue  # not connected yet: the closing channel refuses it, it ends quietly
+                continue
             if actor.busy:
                 self._cancel_job(actor)
                 continue
@@ -311,18 +312,16 @@ class ActorsBackend(ThreadedBackend):
                 actor.peer.send(("stop",))
             except Exception:
                 self._cancel_job(actor)
-        threading.Thread(target=self._wind_down, args=(actors,), daemon=True,
-                         name="hyperspark-actors-close").start()
-        self._holders.shutdown(wait=False, cancel_futures=True)
-        self._payload = None
-
-    def _wind_down(self, actors: List[_Actor]) -> None:
+        self._channel.stop_accepting()
         deadline = time.monotonic() + STOP_GRACE_S
-        self._channel.close(grace_s=STOP_GRACE_S)
         for actor in actors:
             actor.ended.wait(max(0.0, deadline - time.monotonic()))
+        for actor in actors:
             if not actor.ended.is_set():
                 self._cancel_job(actor)
+        self._channel.close()
+        self._holders.shutdown(wait=False, cancel_futures=True)
+        self._payload = None
 
 
 def _fatal(message: str) -> Outcome:

@@ -113,17 +113,24 @@ class Channel:
                 self._lock.notify_all()
             self._on_closed(peer)
 
-    def close(self, grace_s: float = 0.0) -> None:
-        """Stop accepting; give peers ``grace_s`` to hang up on their side first (a peer
-        told to stop closes its end, and then nothing is ever reset mid-message), then close
-        what remains."""
+    def stop_accepting(self) -> None:
+        """Refuse new connections (a peer that connects from now on sees the channel closed);
+        the connected ones go on."""
         with self._lock:
+            if self._closing:
+                return
             self._closing = True
         try:  # closing a listening socket does not wake accept(); a connection does
             socket.create_connection(self.address, timeout=1).close()
         except OSError:
             pass
         self._listener.close()
+
+    def close(self, grace_s: float = 0.0) -> None:
+        """Stop accepting; give peers ``grace_s`` to hang up on their side first (a peer
+        told to stop closes its end, and then nothing is ever reset mid-message), then close
+        what remains."""
+        self.stop_accepting()
         deadline = time.monotonic() + grace_s
         with self._lock:
             while self._peers and time.monotonic() < deadline:
