@@ -1,7 +1,8 @@
 """``python -m benchmarks NAME [options]``: run one benchmark of this folder."""
 import sys
 
-from benchmarks import checkpoint, overhead, sweep, throughput
+from benchmarks import checkpoint, overhead, throughput
+from hyperspark.bench import sweep
 
 COMMANDS = {"checkpoint": checkpoint.main, "overhead": overhead.main, "throughput": throughput.main, "sweep": sweep.main}
 

@@ -39,14 +39,8 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def bench(argv: List[str]) -> int:
-    """Run the sizing sweep of ``benchmarks/sweep.py`` from the source checkout."""
-    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if not os.path.isfile(os.path.join(checkout, "benchmarks", "sweep.py")):
-        print("hyperspark bench runs the benchmarks/ folder of a source checkout: clone the "
-              "repository and `pip install -e '.[bench]'` there", file=sys.stderr)
-        return 2
-    sys.path.insert(0, checkout)
-    from benchmarks import sweep
+    """Run the sizing sweep (``hyperspark.bench.sweep``)."""
+    from hyperspark.bench import sweep
 
     return sweep.main(argv)
 

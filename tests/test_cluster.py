@@ -47,9 +47,9 @@ def test_executor_jvm_killed_mid_search_loses_nothing(tmp_path, backend):
     assert_nothing_left(summary)
 
 
-@pytest.fixture
-def standalone(tmp_path):
-    cluster = StandaloneCluster(tmp_path).start()
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory):
+    cluster = StandaloneCluster(tmp_path_factory.mktemp("standalone")).start()
     yield cluster
     cluster.stop()
 
@@ -73,3 +73,9 @@ def test_tracked_search_on_a_standalone_cluster(tmp_path, standalone, backend):
     assert sorted(int(c.data.tags["trial_id"]) for c in children) == list(range(8))
     assert {c.info.status for c in children} == {"FINISHED"}
     assert_nothing_left(summary)
+
+
+def test_bench_runs_against_a_standalone_master(tmp_path, standalone):
+    from test_sweep import run_bench_elsewhere
+
+    run_bench_elsewhere(tmp_path, standalone.master_url)

@@ -42,7 +42,7 @@ def test_tiny_sweep_outputs_are_sane(spark, tmp_path, capsys):
 
 
 def test_ctrl_c_keeps_the_points_finished_so_far(spark, tmp_path, monkeypatch):
-    from benchmarks import sweep
+    from hyperspark.bench import sweep
 
     real, calls = sweep.run_point, []
 
@@ -64,8 +64,42 @@ def test_ctrl_c_keeps_the_points_finished_so_far(spark, tmp_path, monkeypatch):
     (["--backends", "threads"], "--backends"),
 ])
 def test_bad_bench_arguments_are_refused_by_name(bad, words, capsys):
-    from benchmarks import sweep
+    from hyperspark.bench import sweep
 
     with pytest.raises(SystemExit) as exit_info:
         sweep.main(bad)
     assert exit_info.value.code == 2 and words in capsys.readouterr().err
+
+
+BENCH_TINY = ["--parallelism", "1", "2", "--durations", "0", "--repeats", "1",
+              "--seconds-per-point", "0.3", "--min-trials", "2", "--baselines", "in-process",
+              "--scaling-trials", "0"]
+
+
+def run_bench_elsewhere(tmp_path, master):
+    """``hyperspark bench`` as a user runs it: the installed command, from a folder that is
+    not the checkout (nothing there to import), against ``master``."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    command = shutil.which("hyperspark", path=os.path.dirname(sys.executable))
+    assert command, "the hyperspark command is installed with the package"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",
+                                                           "MLFLOW_EXPERIMENT_ID")}
+    probe = subprocess.run([sys.executable, "-c", "import benchmarks"], cwd=tmp_path, env=env,
+                           capture_output=True)
+    assert probe.returncode != 0  # the checkout's benchmarks/ folder is out of reach here
+    done = subprocess.run([command, "bench", "--master", master, *BENCH_TINY, "--out",
+                           str(tmp_path / "out")], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-4000:]
+    rows = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    measured = {(r["backend"], r["parallelism"]) for r in rows if r["trials_per_s_median"] > 0}
+    assert {("actors", 1), ("actors", 2), ("jobs", 1), ("jobs", 2)} <= measured
+    return rows
+
+
+def test_bench_from_an_install_in_any_directory_on_local_cluster(tmp_path):
+    run_bench_elsewhere(tmp_path, "local-cluster[2,1,1024]")

@@ -6,7 +6,7 @@ Sweeps parallelism x trial duration x backend x algorithm x tracking, with in-pr
 point: trials/s (min/median/max over repeats, after a warm-up run), efficiency against the ideal
 (P / duration), per-trial overhead p50/p95 split into suggest, dispatch, run and record, and the
 driver's peak RSS. Writes JSON, CSV, a Markdown table and a PNG plot, fits the sizing model
-(benchmarks/sizing.py) and prints its advice. Ctrl-C keeps the points finished so far.
+(``hyperspark.bench.sizing``) and prints its advice. Ctrl-C keeps the points finished so far.
 
     hyperspark bench --quick                       # a small sweep, about a minute
     hyperspark bench --master spark://host:7077 --parallelism 8 16 32 --durations 0.1 1
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import os
 import statistics
@@ -24,23 +25,17 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from benchmarks import sizing
-from benchmarks.common import TimedAlgo, quiet_logs, start_spark
+from hyperspark.bench import sizing
+from hyperspark.bench.common import TimedAlgo, noop, quiet_logs, sleep_then, start_spark
 from hyperspark.hyperopt_internals import all_docs
 
 SPACE_KEY = "x"
 
 
 def objective_for(duration_s: float) -> Callable[[float], float]:
-    """A no-op (0), or an objective that sleeps ``duration_s`` seconds."""
-    if duration_s <= 0:
-        return lambda x: x
-
-    def sleepy(x: float) -> float:
-        time.sleep(duration_s)
-        return x
-
-    return sleepy
+    """A no-op (0), or an objective that sleeps ``duration_s`` seconds; both importable by
+    name on the executors."""
+    return noop if duration_s <= 0 else functools.partial(sleep_then, duration_s)
 
 
 class PeakRss:
@@ -177,7 +172,8 @@ def write_outputs(rows: List[Dict[str, Any]], out: str) -> Dict[str, str]:
         writer.writerows(flat)
     with open(paths["md"], "w") as handle:
         handle.write(markdown(rows) + "\n")
-    plot(rows, paths["png"])
+    if not plot(rows, paths["png"]):
+        del paths["png"]
     return paths
 
 
@@ -211,10 +207,16 @@ def markdown(rows: List[Dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def plot(rows: List[Dict[str, Any]], path: str) -> None:
+def plot(rows: List[Dict[str, Any]], path: str) -> bool:
     """Throughput against parallelism, one panel per trial duration, one line per backend
-    (first algorithm, tracking off), the ideal dashed."""
-    import matplotlib
+    (first algorithm, tracking off), the ideal dashed. False (and no file) without
+    matplotlib: ``pip install 'hyperspark[bench]'`` adds it."""
+    try:
+        import matplotlib
+    except ImportError:
+        print("no plot: matplotlib is not installed (pip install 'hyperspark[bench]')",
+              file=sys.stderr)
+        return False
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -249,6 +251,7 @@ def plot(rows: List[Dict[str, Any]], path: str) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+    return True
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -277,7 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--efficiency-threshold", type=float, default=0.8)
     parser.add_argument("--scaling-trials", type=int, default=2000,
                         help="the driver scaling check (TPE, actors); 0 to skip")
-    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--out", default="hyperspark-bench",
+                        help="folder for the results (created; default ./hyperspark-bench)")
     parser.add_argument("--quick", action="store_true",
                         help="a small sweep: P 1 2, durations 0 0.05, 1 repeat")
     return parser

@@ -1,5 +1,5 @@
 """The sizing model: fit from sweep measurements, predict wall time at each parallelism, and
-check the driver scales. Used by ``benchmarks/sweep.py``.
+check the driver scales. Used by ``hyperspark.bench.sweep``.
 
 Model, per backend: seconds per trial = s + (d + o) / P, where d is the trial's duration,
 s the serial part on the driver (suggesting and recording: it does not shrink with more
@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from benchmarks.common import SPACE, TimedAlgo, noop
+from hyperspark.bench.common import SPACE, TimedAlgo, noop
 from hyperspark.hyperopt_internals import all_docs
 
 

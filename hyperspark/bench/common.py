@@ -1,0 +1,70 @@
+"""What the benchmarks share: a quiet Spark session, a timed search through the public API, and
+the objectives they time. The objectives are module-level functions of the installed package,
+so Spark's executors import them by name from any working directory."""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from typing import Any, Callable
+
+from hyperopt import fmin, hp, rand
+
+SPACE = hp.uniform("x", 0, 1)
+
+
+def noop(x: float) -> float:
+    """The no-op objective: the loss is the point."""
+    return x
+
+
+def sleep_then(duration_s: float, x: float) -> float:
+    """An objective that sleeps ``duration_s`` (use with ``functools.partial``)."""
+    time.sleep(duration_s)
+    return x
+
+
+def quiet_logs() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    for noisy in ("py4j", "hyperopt", "hyperspark", "mlflow", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def start_spark(master: str, app: str) -> Any:
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    spark = (SparkSession.builder.master(master).appName(app)
+             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def timed_search(trials_object: Any, trials: int, objective: Callable = noop,
+                 algo: Callable = rand.suggest) -> float:
+    """Wall seconds of a whole ``fmin`` of ``trials`` trials with ``trials_object``."""
+    began = time.perf_counter()
+    fmin(objective, SPACE, algo=algo, max_evals=trials, trials=trials_object,
+         show_progressbar=False)
+    elapsed = time.perf_counter() - began
+    succeeded = (trials_object.count_successful_trials()
+                 if hasattr(trials_object, "count_successful_trials")
+                 else sum(r.get("status") == "ok" for r in trials_object.results))
+    assert succeeded == trials, f"{succeeded} of {trials} trials succeeded"
+    return elapsed
+
+
+class TimedAlgo:
+    """Wraps a hyperopt algorithm; records seconds spent suggesting, per trial suggested."""
+
+    def __init__(self, algo: Callable) -> None:
+        self.algo, self.per_trial = algo, []
+
+    def __call__(self, new_ids: Any, domain: Any, trials: Any, seed: int) -> Any:
+        began = time.perf_counter()
+        docs = self.algo(new_ids, domain, trials, seed)
+        spent = time.perf_counter() - began
+        self.per_trial.extend([spent / max(1, len(docs))] * len(docs))
+        return docs
