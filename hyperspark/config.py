@@ -18,6 +18,12 @@ TRACKING_CONF_KEYS = ("spark.databricks.mlflow.trackHyperopt.enabled",
                       "spark.hyperspark.mlflow.enabled")
 """Spark conf keys that turn automatic MLflow tracking off when set to false."""
 
+CHANNEL_HOST_CONF = "spark.hyperspark.channel.host"
+"""Spark conf: the address executors use to reach this process (the channel of actors and of
+the jobs backend's start signal). Default: spark.driver.host; on Spark Connect, the address
+this machine uses to reach the server. ``spark.hyperspark.actors.host`` is its old name."""
+LEGACY_CHANNEL_HOST_CONF = "spark.hyperspark.actors.host"
+
 DEFAULT_MAX_RETRIES = 2
 RETRY_BACKOFF_S = 0.2
 """First wait between two attempts of one trial; doubles at each retry."""

@@ -3,6 +3,9 @@ standalone master): runs one search and prints a JSON summary as its last line.
 
     python cluster_driver.py MASTER BACKEND MAX_EVALS SLEEP_S EXECUTORS [KILL_EXECUTOR_AFTER]
 
+MASTER may be ``sc://host:port``: the search then runs on a Spark Connect session to that
+server (the caller checks the server's running jobs itself).
+
 With KILL_EXECUTOR_AFTER, once that many trials have finished, the executor JVM running a trial
 at that moment is SIGKILLed (each trial leaves a file named after its executor's pid in a folder while it runs).
 """
@@ -64,18 +67,29 @@ def main() -> None:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    spark = (SparkSession.builder.master(master).appName("hyperspark-cluster-test")
-             .config("spark.driver.host", "127.0.0.1")
-             .config("spark.driver.bindAddress", "127.0.0.1")
-             .config("spark.executor.memory", "512m")
-             .config("spark.ui.enabled", "false")
-             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
-    spark.sparkContext.setLogLevel("ERROR")
-    deadline = time.monotonic() + 120  # executors register a few seconds after the session
-    while spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() < executors + 1:
-        if time.monotonic() > deadline:
-            raise SystemExit("executors did not register within 120 s")
-        time.sleep(0.5)
+    connect = master.startswith("sc://")
+    if connect:
+        spark = SparkSession.builder.remote(master).getOrCreate()
+        from hyperspark.backends.spark import runner_for
+
+        deadline = time.monotonic() + 120  # executors register a few seconds after the server
+        while runner_for(spark).task_slots() < executors:
+            if time.monotonic() > deadline:
+                raise SystemExit("executors did not register within 120 s")
+            time.sleep(0.5)
+    else:
+        spark = (SparkSession.builder.master(master).appName("hyperspark-cluster-test")
+                 .config("spark.driver.host", "127.0.0.1")
+                 .config("spark.driver.bindAddress", "127.0.0.1")
+                 .config("spark.executor.memory", "512m")
+                 .config("spark.ui.enabled", "false")
+                 .config("spark.ui.showConsoleProgress", "false").getOrCreate())
+        spark.sparkContext.setLogLevel("ERROR")
+        deadline = time.monotonic() + 120  # executors register a few seconds after the session
+        while spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size() < executors + 1:
+            if time.monotonic() > deadline:
+                raise SystemExit("executors did not register within 120 s")
+            time.sleep(0.5)
 
     busy_dir = tempfile.mkdtemp(prefix="busy-executors-")
 
@@ -96,7 +110,7 @@ def main() -> None:
     ended = time.monotonic()
     while hyperspark_threads() and time.monotonic() < ended + 10:  # actors wind down async
         time.sleep(0.1)
-    active = spark.sparkContext.statusTracker().getActiveJobsIds()
+    active = [] if connect else spark.sparkContext.statusTracker().getActiveJobsIds()
     threads = hyperspark_threads()
     print(json.dumps({
         "killed_executor": killer.killed if killer else None,

@@ -25,7 +25,7 @@ logging.getLogger("hyperopt").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
-def spark():
+def classic_spark():
     """A real ``local[2,3]`` session: 2 task slots, and Spark's own task retries on (3 tries),
     so tests can prove hyperspark never lets Spark re-run an objective."""
     from pyspark.sql import SparkSession
@@ -41,6 +41,40 @@ def spark():
     session.stop()
 
 
+@pytest.fixture(scope="session")
+def spark(classic_spark):
+    """The classic session (a module may override ``spark`` to run on Spark Connect too)."""
+    return classic_spark
+
+
+@pytest.fixture(scope="session")
+def connect_server(tmp_path_factory):
+    """A real Spark Connect server (pyspark's start-connect-server.sh) in front of
+    ``local[2,3]``, like the classic session: 2 slots, Spark's own task retries on."""
+    from benchmarks.servers import ConnectServer
+
+    server = ConnectServer(tmp_path_factory.mktemp("connect"), master="local[2,3]",
+                           conf={"spark.python.task.killTimeout": "2s"}).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def connect_spark(connect_server):
+    """A Spark Connect client session: no SparkContext, no RDDs, tags instead of job groups."""
+    session = connect_server.session()
+    session._hyperspark_test_server = connect_server  # for no_active_jobs
+    yield session
+    session.stop()
+
+
+@pytest.fixture(params=["classic", "connect"])
+def any_spark(request):
+    """The same test on a classic session and on a Spark Connect session."""
+    return request.getfixturevalue("classic_spark" if request.param == "classic"
+                                   else "connect_spark")
+
+
 @pytest.fixture
 def counter_dir(tmp_path):
     """A folder where objectives leave one file per call, to count calls across processes."""
@@ -48,14 +82,17 @@ def counter_dir(tmp_path):
 
 
 def no_active_jobs(spark, within_s: float = 15) -> bool:
-    """True once Spark runs no job (waiting up to ``within_s`` for cancellations to land)."""
+    """True once Spark runs no job (waiting up to ``within_s`` for cancellations to land). On
+    Spark Connect, asks the server's Spark UI."""
     import time
 
-    tracker = spark.sparkContext.statusTracker()
+    server = getattr(spark, "_hyperspark_test_server", None)
+    active = (server.running_jobs if server is not None
+              else spark.sparkContext.statusTracker().getActiveJobsIds)
     deadline = time.monotonic() + within_s
-    while tracker.getActiveJobsIds() and time.monotonic() < deadline:
+    while active() and time.monotonic() < deadline:
         time.sleep(0.2)
-    return tracker.getActiveJobsIds() == []
+    return list(active()) == []
 
 
 def calls_in(folder, prefix: str = "call") -> int:

@@ -8,7 +8,7 @@ import sys
 import pytest
 from mlflow.tracking import MlflowClient
 
-from servers import Server, StandaloneCluster
+from benchmarks.servers import ConnectServer, Server, StandaloneCluster
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -79,3 +79,41 @@ def test_bench_runs_against_a_standalone_master(tmp_path, standalone):
     from test_sweep import run_bench_elsewhere
 
     run_bench_elsewhere(tmp_path, standalone.master_url)
+
+
+@pytest.mark.parametrize("backend", ["jobs", "actors"])
+def test_connect_server_in_front_of_a_cluster_executor_killed_tracked(tmp_path, backend):
+    """A Spark Connect server (start-connect-server.sh) in front of local-cluster[2,1,1024];
+    the client runs a tracked search against a real mlflow server, and an executor JVM is
+    SIGKILLed mid-search: nothing is lost, every trial is a child run."""
+    server = Server(tmp_path).start()
+    connect = ConnectServer(tmp_path, master="local-cluster[2,1,1024]").start()
+    try:
+        summary = drive(connect.url, backend, max_evals=12, sleep_s=1.0, executors=2,
+                        kill_after=3, env={"MLFLOW_TRACKING_URI": server.uri})
+        assert connect.running_jobs() == [] or _no_jobs_within(connect, 15)
+        client = MlflowClient(server.uri)
+        parent = client.get_run(summary["parent_run_id"])
+        children = client.search_runs([parent.info.experiment_id],
+                                      f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    finally:
+        connect.stop()
+        server.stop()
+    assert summary["killed_executor"] is not None
+    trials = summary["trials"]
+    assert sorted(t["tid"] for t in trials) == list(range(12))  # none lost, none twice
+    assert all(t["state"] == 2 for t in trials), [t for t in trials if t["state"] != 2]
+    assert any(t["attempts"] > 1 for t in trials)  # the trial on the dead executor, again
+    assert parent.info.status == "FINISHED"
+    assert sorted(int(c.data.tags["trial_id"]) for c in children) == list(range(12))
+    assert {c.info.status for c in children} == {"FINISHED"}
+    assert summary["hyperspark_threads"] == []
+
+
+def _no_jobs_within(connect, seconds):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while connect.running_jobs() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return connect.running_jobs() == []

@@ -1,5 +1,7 @@
 """The Spark backends (jobs and actors) on a real local SparkSession (``local[2,3]``: Spark's
-own task retries are on). Most tests run on both backends: they must mean the same thing."""
+own task retries are on), classic and Spark Connect (a real Connect server in front of
+``local[2,3]``). Most tests run on both backends and both kinds of session: they must mean the
+same thing."""
 import logging
 import os
 import signal
@@ -26,6 +28,12 @@ def backend(request):
     return request.param
 
 
+@pytest.fixture
+def spark(any_spark):
+    """Every test here that takes ``spark`` runs on classic Spark and on Spark Connect."""
+    return any_spark
+
+
 def search(spark, objective, *, max_evals, space=SPACE, points=None, backend="jobs",
            **trial_kwargs):
     trials = SparkTrials(spark_session=spark, backend=backend,
@@ -45,9 +53,9 @@ def test_search_with_hyperopt_fmin(spark, backend):
     assert trials.actual_parallelism == 2
 
 
-def test_each_trial_has_its_own_job_group(spark):
-    _, trials = search(spark, lambda x: x, max_evals=4)
-    tracker = spark.sparkContext.statusTracker()
+def test_each_trial_has_its_own_job_group(classic_spark):
+    _, trials = search(classic_spark, lambda x: x, max_evals=4)
+    tracker = classic_spark.sparkContext.statusTracker()
     for tid in range(4):
         group = f"hyperspark-{trials.last_search_id}-{tid}"
         assert len(tracker.getJobIdsForGroup(group)) == 1, group
@@ -239,9 +247,9 @@ def test_parallelism_defaults_to_slots_and_warns_above_them(spark, caplog):
 
 
 def test_executor_environment_check(spark):
-    from hyperspark.backends.spark import session as spark_session
+    from hyperspark.backends.spark import runner_for, session as spark_session
 
-    spark_session._checked_apps.discard(spark.sparkContext.applicationId)
+    spark_session._checked_apps.discard(runner_for(spark).application_id())
     assert spark_session.check_executors_can_import(spark) == []
 
 

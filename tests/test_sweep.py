@@ -76,9 +76,10 @@ BENCH_TINY = ["--parallelism", "1", "2", "--durations", "0", "--repeats", "1",
               "--scaling-trials", "0"]
 
 
-def run_bench_elsewhere(tmp_path, master):
+def run_bench_elsewhere(tmp_path, master, remote=None):
     """``hyperspark bench`` as a user runs it: the installed command, from a folder that is
-    not the checkout (nothing there to import), against ``master``."""
+    not the checkout (nothing there to import), against ``master`` (or a Spark Connect
+    server at ``remote``)."""
     import os
     import shutil
     import subprocess
@@ -91,7 +92,8 @@ def run_bench_elsewhere(tmp_path, master):
     probe = subprocess.run([sys.executable, "-c", "import benchmarks"], cwd=tmp_path, env=env,
                            capture_output=True)
     assert probe.returncode != 0  # the checkout's benchmarks/ folder is out of reach here
-    done = subprocess.run([command, "bench", "--master", master, *BENCH_TINY, "--out",
+    where = ["--remote", remote] if remote else ["--master", master]
+    done = subprocess.run([command, "bench", *where, *BENCH_TINY, "--out",
                            str(tmp_path / "out")], cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-4000:]

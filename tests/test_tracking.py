@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from hyperspark import AllTrialsFailedError, SparkTrials
 
-from servers import Server
+from benchmarks.servers import Server
 
 pytestmark = pytest.mark.spark
 
@@ -259,6 +259,35 @@ def test_tracking_through_a_real_server(spark, remote):
     assert len(children) == 4
     assert all("from_executor" in c.data.metrics and c.data.tags["trial_status"] == "success"
                for c in children)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jobs", "actors"])
+def test_tracking_over_spark_connect_through_a_real_server(connect_spark, remote, backend):
+    """The same run tree from a Spark Connect session: the objective logs from the executor
+    into its child run, and the tracking switch is read through spark.conf."""
+    def objective(params):
+        import mlflow as mf
+
+        mf.log_metric("from_executor", params["x"])
+        return params["x"]
+
+    trials = SparkTrials(spark_session=connect_spark, parallelism=2, backend=backend)
+    search(trials, objective, max_evals=4)
+    parent = remote.get_run(trials.last_tracker.parent_run_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["runSource"] == "hyperoptAutoTracking"
+    children = children_of(remote, parent)
+    assert [int(c.data.tags["trial_id"]) for c in children] == [0, 1, 2, 3]
+    assert all("from_executor" in c.data.metrics and c.data.tags["trial_status"] == "success"
+               for c in children)
+    connect_spark.conf.set("spark.databricks.mlflow.trackHyperopt.enabled", "false")
+    try:
+        off = SparkTrials(spark_session=connect_spark, parallelism=2, backend=backend)
+        search(off, lambda p: p["x"], max_evals=2)
+        assert off.last_tracker is None
+    finally:
+        connect_spark.conf.unset("spark.databricks.mlflow.trackHyperopt.enabled")
 
 
 @pytest.fixture

@@ -26,10 +26,11 @@ import cloudpickle
 
 from hyperspark import worker
 from hyperspark.backends.base import Post, SearchContext, TrialState
-from hyperspark.backends.channel import Channel, Peer, connect
+from hyperspark.backends.channel import Channel, Peer, connect, unreachable_reason
 from hyperspark.backends.spark.base import SparkRunner
+from hyperspark.config import CHANNEL_HOST_CONF
 from hyperspark.backends.threaded import ThreadedBackend
-from hyperspark.errors import summarize
+from hyperspark.errors import ChannelUnreachable, summarize
 from hyperspark.outcome import FailureKind, Outcome
 from hyperspark.retries import AttemptLost
 
@@ -115,6 +116,8 @@ class ActorsBackend(ThreadedBackend):
         self._start_failures = 0
         self._ready_count = 0
         self._fatal: Optional[Outcome] = None
+        self._channel: Optional[Channel] = None
+        self._holders: Optional[ThreadPoolExecutor] = None
         self.setups_started = 0
         """Actors that became ready (loaded the objective, ran worker_setup), replacements
         included."""
@@ -128,6 +131,16 @@ class ActorsBackend(ThreadedBackend):
         super().open(search, post)
         self._channel = Channel(self._runner.channel_host(), self._on_message,
                                 self._on_closed)
+        why = unreachable_reason(self._runner, self._channel,
+                                 f"hyperspark-{search.search_id}-probe")
+        if why is not None:
+            self._channel.close()
+            raise ChannelUnreachable(
+                f"the actors backend needs executors to connect back to this process, and "
+                f"they cannot reach it at {self._channel.address[0]}:"
+                f"{self._channel.address[1]} ({why}). Use backend='jobs', which works without "
+                f"it, or set the Spark conf {CHANNEL_HOST_CONF} to an address of this machine "
+                f"that executors can reach.")
         self._payload = self._runner.ship(f"hyperspark-{search.search_id}.payload",
                                           search.payload)
         self._no_ready_since = time.monotonic()
@@ -299,6 +312,8 @@ class ActorsBackend(ThreadedBackend):
         now. An actor still starting finds the channel closed and ends quietly. Whatever runs
         after STOP_GRACE_S (an actor still queued in Spark) is cancelled."""
         super().close()
+        if self._holders is None:  # open() failed before any actor started
+            return
         with self._lock:
             actors = list(self._actors.values())
             self._lock.notify_all()

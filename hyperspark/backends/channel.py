@@ -12,7 +12,9 @@ Driver side: ``Channel``. Worker side: ``connect`` (a fresh connection) and ``sh
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import secrets
 import socket
 import threading
@@ -21,10 +23,13 @@ from multiprocessing.connection import (Connection, Listener, answer_challenge,
                                         deliver_challenge)
 from typing import Any, Callable, Optional, Tuple
 
+from hyperspark.errors import summarize
+
 logger = logging.getLogger("hyperspark")
 
 AUTH_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 10.0
+PROBE_TIMEOUT_S = 5.0
 
 
 class Peer:
@@ -42,7 +47,14 @@ class Peer:
             self.connection.send(message)
 
     def close(self) -> None:
+        """Close the connection and wake the thread reading it (closing a descriptor does not
+        wake a blocked read; shutting the socket down does)."""
         self.closed.set()
+        try:
+            with socket.socket(fileno=os.dup(self.connection.fileno())) as view:
+                view.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         try:
             self.connection.close()
         except OSError:
@@ -187,3 +199,32 @@ def drop_shared_link() -> None:
         except OSError:
             pass
         _link = None
+
+
+# ---------------------------------------------------------------- can executors reach us?
+@dataclasses.dataclass(frozen=True)
+class ReachProbe:
+    """A task body: try to connect back to the channel; None when it worked, else why not."""
+
+    address: Tuple[str, int]
+    authkey: bytes
+
+    def __call__(self) -> Optional[str]:
+        try:
+            connect(self.address, self.authkey, timeout_s=PROBE_TIMEOUT_S).close()
+        except Exception as exc:
+            return summarize(exc)
+        return None
+
+
+def unreachable_reason(runner: Any, channel: Channel, group: str) -> Optional[str]:
+    """Why executors cannot connect to ``channel``, or None when they can. Only a Spark
+    Connect client can be out of the cluster's reach (a laptop driving a remote cluster):
+    on classic Spark the driver is, by construction, where executors connect; no job runs."""
+    if runner.kind != "connect":
+        return None
+    try:
+        return runner.run_task(group, "hyperspark: can executors reach the driver?",
+                               ReachProbe(channel.address, channel.authkey))
+    except Exception as exc:
+        return summarize(exc)

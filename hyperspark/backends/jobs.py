@@ -20,8 +20,10 @@ from typing import Any, Dict, Optional, Tuple, Type
 
 from hyperspark import worker
 from hyperspark.backends.base import Post, SearchContext, TrialState
-from hyperspark.backends.channel import Channel, Peer, drop_shared_link, shared_link
+from hyperspark.backends.channel import (Channel, Peer, drop_shared_link, shared_link,
+                                         unreachable_reason)
 from hyperspark.backends.spark.base import SparkJobFailed, SparkRunner
+from hyperspark.config import CHANNEL_HOST_CONF
 from hyperspark.backends.threaded import ThreadedBackend
 from hyperspark.outcome import Lost, Outcome
 from hyperspark.retries import AttemptLost
@@ -85,6 +87,17 @@ class JobsBackend(ThreadedBackend):
         self._payload = self._runner.ship(f"hyperspark-{search.search_id}.payload",
                                           search.payload)
         self._channel = Channel(self._runner.channel_host(), self._on_message)
+        why = unreachable_reason(self._runner, self._channel,
+                                 f"hyperspark-{search.search_id}-probe")
+        if why is not None:
+            logger.warning(
+                "executors cannot connect back to this process at %s:%s (%s): each trial's "
+                "trial_timeout counts from the moment Spark starts its task (Python worker "
+                "start-up and loading the objective included). Set the Spark conf %s to an "
+                "address of this machine that executors can reach to count the objective's "
+                "time alone.", *self._channel.address, why, CHANNEL_HOST_CONF)
+            self._channel.close()
+            self._channel = None
 
     def _on_message(self, peer: Peer, message: Any) -> None:
         if message[0] == "started":
@@ -94,14 +107,18 @@ class JobsBackend(ThreadedBackend):
                 self.running(state, attempt)
 
     def attempt(self, state: TrialState, spec: Dict[str, Any], env: Dict[str, str]) -> Outcome:
-        channel = (self._channel.address, self._channel.authkey)
+        attempt = state.attempt
+        if self._channel is not None:  # the task says when its objective starts
+            channel, on_start = (self._channel.address, self._channel.authkey), None
+        else:  # the runner says when Spark starts the task
+            channel, on_start = None, lambda: self.running(state, attempt)
         task = TrialTask(self._search.search_id, self._payload, self._search.retry_on,
-                         state.tid, state.attempt, spec, env, channel)
+                         state.tid, attempt, spec, env, channel)
         try:
             outcome = self._runner.run_task(
                 self.group_id(state.tid),
                 f"hyperspark search {self._search.search_id}: trial {state.tid}", task,
-                self._profile)
+                self._profile, on_start)
         except SparkJobFailed as exc:
             raise AttemptLost("cancelled" if state.cancelled.is_set() else str(exc)) from exc
         if isinstance(outcome, Lost):

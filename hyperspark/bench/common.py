@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from hyperopt import fmin, hp, rand
 
@@ -17,6 +17,17 @@ SPACE = hp.uniform("x", 0, 1)
 def noop(x: float) -> float:
     """The no-op objective: the loss is the point."""
     return x
+
+
+def arrow_noop(batches: Any) -> Any:
+    """A raw one-row ``mapInArrow`` task (consumes its input, yields one binary row): the floor
+    for one Spark Connect job per trial."""
+    import pyarrow
+
+    for _ in batches:
+        pass
+    yield pyarrow.RecordBatch.from_pydict({"result": [b""]},
+                                          schema=pyarrow.schema([("result", pyarrow.binary())]))
 
 
 def sleep_then(duration_s: float, x: float) -> float:
@@ -31,11 +42,17 @@ def quiet_logs() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def start_spark(master: str, app: str) -> Any:
+def start_spark(master: str, app: str, remote: Optional[str] = None) -> Any:
+    """A classic session on ``master``, or, with ``remote``, a Spark Connect session: to a
+    server at ``sc://host:port``, or to a local Connect server started here (``local`` or
+    ``local[N]``)."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
+    if remote:
+        url = "local[*]" if remote == "local" else remote
+        return SparkSession.builder.remote(url).appName(app).getOrCreate()
     spark = (SparkSession.builder.master(master).appName(app)
              .config("spark.ui.showConsoleProgress", "false").getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")

@@ -10,6 +10,7 @@ driver's peak RSS. Writes JSON, CSV, a Markdown table and a PNG plot, fits the s
 
     hyperspark bench --quick                       # a small sweep, about a minute
     hyperspark bench --master spark://host:7077 --parallelism 8 16 32 --durations 0.1 1
+    hyperspark bench --remote sc://host:15002      # a Spark Connect cluster
 """
 from __future__ import annotations
 
@@ -259,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--master", default="local[8]",
                         help="local[N], local-cluster[...] or spark://host:port")
+    parser.add_argument("--remote", default=None,
+                        help="size a Spark Connect cluster instead: sc://host:port, or "
+                             "'local' for a local Connect server (hyperopt's SparkTrials "
+                             "baseline cannot run there and is left out)")
     parser.add_argument("--parallelism", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--durations", type=float, nargs="+", default=[0, 0.01, 0.1, 1.0],
                         help="seconds per trial (0: no-op)")
@@ -302,6 +307,9 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error(f"--efficiency-threshold must be in (0, 1], got {args.efficiency_threshold}")
     if args.seconds_per_point <= 0 or args.target_duration < 0:
         parser.error("--seconds-per-point must be > 0 and --target-duration >= 0")
+    if args.remote is not None and not (args.remote.startswith("sc://")
+                                        or args.remote.startswith("local")):
+        parser.error(f"--remote must be sc://host:port, local or local[N], got {args.remote!r}")
 
 
 def main(argv: Sequence[str] = ()) -> int:
@@ -313,8 +321,12 @@ def main(argv: Sequence[str] = ()) -> int:
     if args.quick:
         args.parallelism, args.durations, args.repeats = [1, 2], [0.0, 0.05], 1
         args.seconds_per_point, args.hyperopt_trials, args.scaling_trials = 1.0, 2, 200
+    if args.remote and "hyperopt-sparktrials" in args.baselines:
+        args.baselines = [b for b in args.baselines if b != "hyperopt-sparktrials"]
+        print("Spark Connect: hyperopt's SparkTrials baseline left out (it needs a "
+              "SparkContext)", file=sys.stderr)
     quiet_logs()
-    spark = start_spark(args.master, "hyperspark-bench")
+    spark = start_spark(args.master, "hyperspark-bench", args.remote)
     points, rows = plan(args), []
     interrupted = False
     import mlflow

@@ -40,10 +40,12 @@ class SparkRunner(Protocol):
     """``"classic"`` or ``"connect"``."""
 
     def run_task(self, group: str, description: str, body: Callable[[], Any],
-                 profile: Any = None) -> Any:
+                 profile: Any = None, on_start: Optional[Callable[[], None]] = None) -> Any:
         """Run ``body()`` as one Spark task in group ``group`` (set on the calling thread),
         wait for it and return what it returned, or ``Lost`` when Spark re-ran a task whose
-        first try died. Raises ``SparkJobFailed``. ``profile``: a ``ResourceProfile``."""
+        first try died. Raises ``SparkJobFailed``. ``profile``: a ``ResourceProfile``.
+        ``on_start``: called once, on the calling thread, when Spark reports the task
+        running, where the runner can see that (Spark Connect's progress reports)."""
 
     def cancel(self, group: str) -> None:
         """Cancel every job of ``group`` now, interrupting (killing) its running tasks."""

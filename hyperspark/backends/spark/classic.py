@@ -8,10 +8,9 @@ import functools
 from typing import Any, Callable, Iterator, Optional
 
 from hyperspark.backends.spark.base import SparkJobFailed, result_of, task_entry
+from hyperspark.config import CHANNEL_HOST_CONF, LEGACY_CHANNEL_HOST_CONF
 from hyperspark.errors import summarize
 
-CHANNEL_HOST_CONF = "spark.hyperspark.channel.host"
-LEGACY_HOST_CONF = "spark.hyperspark.actors.host"
 
 
 def _entry(body: Callable[[], Any], rows: Any) -> Iterator[bytes]:
@@ -38,7 +37,7 @@ class ClassicRunner:
         self._sc = spark.sparkContext
 
     def run_task(self, group: str, description: str, body: Callable[[], Any],
-                 profile: Any = None) -> Any:
+                 profile: Any = None, on_start: Optional[Callable[[], None]] = None) -> Any:
         self._sc.setJobGroup(group, description, interruptOnCancel=True)
         rdd = self._sc.parallelize([0], 1)
         if profile is not None:
@@ -75,7 +74,7 @@ class ClassicRunner:
         return self._sc.master
 
     def channel_host(self) -> str:
-        return (self.conf(CHANNEL_HOST_CONF) or self.conf(LEGACY_HOST_CONF)
+        return (self.conf(CHANNEL_HOST_CONF) or self.conf(LEGACY_CHANNEL_HOST_CONF)
                 or self.conf("spark.driver.host") or "127.0.0.1")
 
     def application_id(self) -> str:

@@ -12,10 +12,12 @@ import os
 import re
 import socket
 import tempfile
-from typing import Any, Callable, Iterator, Optional
+import threading
+from typing import Any, Callable, Dict, Iterator, Optional
 
 from hyperspark.backends.spark.base import SparkJobFailed, result_of, task_entry
-from hyperspark.backends.spark.classic import CHANNEL_HOST_CONF, LEGACY_HOST_CONF, task_cpus
+from hyperspark.backends.spark.classic import task_cpus
+from hyperspark.config import CHANNEL_HOST_CONF, LEGACY_CHANNEL_HOST_CONF
 from hyperspark.errors import summarize
 
 _SPLITS = re.compile(r"splits=(\d+)")
@@ -41,6 +43,24 @@ class ArtifactPayload:
             return handle.read()
 
 
+class _TaskStarts:
+    """One progress handler per session: Spark Connect reports progress on the thread that
+    runs the query, so a thread-local callback says which task started."""
+
+    def __init__(self) -> None:
+        self.local = threading.local()
+
+    def __call__(self, stages: Any, inflight_tasks: int, operation_id: Any, done: bool) -> None:
+        callback = getattr(self.local, "callback", None)
+        if callback is not None and (inflight_tasks > 0 or done):
+            self.local.callback = None
+            callback()
+
+
+_task_starts: Dict[int, _TaskStarts] = {}
+_task_starts_lock = threading.Lock()
+
+
 class ConnectRunner:
     """The ``SparkRunner`` of a Spark Connect session."""
 
@@ -49,8 +69,19 @@ class ConnectRunner:
     def __init__(self, spark: Any) -> None:
         self.spark = spark
 
+    def _task_starts(self) -> _TaskStarts:
+        with _task_starts_lock:
+            handler = _task_starts.get(id(self.spark))
+            if handler is None:
+                handler = _task_starts[id(self.spark)] = _TaskStarts()
+                self.spark.registerProgressHandler(handler)
+            return handler
+
     def run_task(self, group: str, description: str, body: Callable[[], Any],
-                 profile: Any = None) -> Any:
+                 profile: Any = None, on_start: Optional[Callable[[], None]] = None) -> Any:
+        starts = self._task_starts() if on_start is not None else None
+        if starts is not None:
+            starts.local.callback = on_start
         self.spark.addTag(group)
         try:
             frame = self.spark.range(1, numPartitions=1).mapInArrow(
@@ -60,6 +91,8 @@ class ConnectRunner:
             raise SparkJobFailed(summarize(exc, limit=500)) from exc
         finally:
             self.spark.removeTag(group)
+            if starts is not None:
+                starts.local.callback = None
         return result_of(rows[0][0])
 
     def cancel(self, group: str) -> None:
@@ -117,7 +150,7 @@ class ConnectRunner:
     def channel_host(self) -> str:
         """The configured host, else the address this machine uses to reach the Connect server
         (a UDP socket's own address after connect(): no packet is sent)."""
-        configured = self.conf(CHANNEL_HOST_CONF) or self.conf(LEGACY_HOST_CONF)
+        configured = self.conf(CHANNEL_HOST_CONF) or self.conf(LEGACY_CHANNEL_HOST_CONF)
         if configured:
             return configured
         server = self.spark.client.host.strip("[]")

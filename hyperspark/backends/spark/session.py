@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from typing import Any, List, Optional
 
 from hyperspark.backends.spark.base import SparkRunner
@@ -94,11 +95,23 @@ def check_executors_can_import(spark: Any) -> Optional[List[str]]:
     if application in _checked_apps:
         return None
     _checked_apps.add(application)
-    try:
-        missing = runner.run_task("hyperspark-check", "hyperspark: executor environment check",
-                                  _missing_modules)
-    except Exception as exc:
-        logger.warning("could not check the executors' Python environment: %s", summarize(exc))
+    answer: List[Any] = []
+
+    def check() -> None:  # on its own thread: the caller's thread keeps its job group
+        try:
+            answer.append(runner.run_task("hyperspark-check",
+                                          "hyperspark: executor environment check",
+                                          _missing_modules))
+        except Exception as exc:
+            answer.append(exc)
+
+    thread = threading.Thread(target=check, name="hyperspark-check", daemon=True)
+    thread.start()
+    thread.join()
+    missing = answer[0] if answer else RuntimeError("no answer")
+    if isinstance(missing, BaseException):
+        logger.warning("could not check the executors' Python environment: %s",
+                       summarize(missing))
         return None
     if missing:
         logger.warning(

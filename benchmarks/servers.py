@@ -1,5 +1,5 @@
-"""Real servers for tests: an ``mlflow server`` and a Spark standalone master with a worker,
-each on loopback, each stoppable."""
+"""Real servers for tests and benchmarks, each on loopback, each stoppable: an ``mlflow
+server``, a Spark standalone master with a worker, and a Spark Connect server."""
 import os
 import signal
 import socket
@@ -109,3 +109,77 @@ class StandaloneCluster:
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait()
+
+
+class ConnectServer:
+    """A Spark Connect server (pyspark's own ``sbin/start-connect-server.sh``) in front of
+    ``master``, on loopback, with its Spark UI on (its REST API lists running jobs)."""
+
+    def __init__(self, folder, master="local[2]", conf=None):
+        import pyspark
+
+        self.folder, self.master, self.conf = folder, master, dict(conf or {})
+        self.spark_home = os.path.dirname(pyspark.__file__)
+        self.port, self.ui_port = _free_port(), _free_port()
+        self.url = f"sc://127.0.0.1:{self.port}"
+        self.process = None
+
+    def start(self, within_s=120):
+        log = self.folder / "connect-server.log"
+        conf = {"spark.connect.grpc.binding.address": "127.0.0.1",
+                "spark.connect.grpc.binding.port": str(self.port),
+                "spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1",
+                "spark.ui.port": str(self.ui_port), "spark.ui.showConsoleProgress": "false",
+                "spark.executor.memory": "512m", **self.conf}
+        args = [os.path.join(self.spark_home, "sbin", "start-connect-server.sh"), "--wait",
+                "--master", self.master]
+        for key, value in conf.items():
+            args += ["--conf", f"{key}={value}"]
+        env = {**os.environ, "SPARK_HOME": self.spark_home, "SPARK_LOCAL_IP": "127.0.0.1",
+               "PYSPARK_PYTHON": sys.executable, "SPARK_LOG_DIR": str(self.folder / "logs"),
+               "SPARK_PID_DIR": str(self.folder / "pids"),
+               "SPARK_WORKER_DIR": str(self.folder / "work")}
+        env.pop("SPARK_REMOTE", None)
+        env.pop("SPARK_CONNECT_MODE_ENABLED", None)
+        self.process = subprocess.Popen(args, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+                                        env=env, start_new_session=True)
+        _wait_for_port(self.port, self.process, log, within_s)
+        return self
+
+    def session(self):
+        """A Spark Connect client session to this server."""
+        return self.session_at(self.url)
+
+    @staticmethod
+    def session_at(url):
+        """A Spark Connect client session to ``url`` (the classic builder refuses one while
+        this process also holds a classic session; the Connect builder does not)."""
+        from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+        return ConnectSession.builder.remote(url).create()
+
+    def _jobs(self, query=""):
+        import json
+
+        base = f"http://127.0.0.1:{self.ui_port}/api/v1/applications"
+        with urllib.request.urlopen(base, timeout=10) as answer:
+            application = json.load(answer)[0]["id"]
+        with urllib.request.urlopen(f"{base}/{application}/jobs{query}", timeout=10) as answer:
+            return json.load(answer)
+
+    def running_jobs(self):
+        """Ids of the jobs running now, from the server's Spark UI REST API."""
+        return [job["jobId"] for job in self._jobs("?status=running")]
+
+    def job_tags(self):
+        """The tags of every job the server ran (one list per job)."""
+        return [job.get("jobTags", []) for job in self._jobs()]
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
