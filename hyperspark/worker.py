@@ -138,13 +138,20 @@ _env_original: Dict[str, Optional[str]] = {}  # its value before the first of th
 
 
 @contextmanager
-def trial_environment(env: Mapping[str, str]) -> Iterator[None]:
+def trial_environment(env: Mapping[str, str], *, own_process: bool = False) -> Iterator[None]:
     """Set ``env`` for the duration of one attempt and restore the previous values after.
 
     Python workers are reused between tasks, so nothing of one trial may leak into the next.
     Attempts that overlap in one process (the local backend's threads) share ``os.environ``:
     each variable gets its original value back when the last of them ends.
+
+    ``own_process``: the attempt runs in a worker process that serves nothing else (an
+    executor's Python worker, an actor). Every MLflow run left active there is then ended
+    before and after the attempt: a run the objective started while tracking was off would
+    otherwise catch the next trial's ``mlflow.log_*`` calls, even a tracked trial's.
     """
+    if own_process:
+        _end_mlflow_runs()
     with _env_lock:
         for key in env:
             if _env_users.get(key, 0) == 0:
@@ -154,7 +161,7 @@ def trial_environment(env: Mapping[str, str]) -> Iterator[None]:
     try:
         yield
     finally:
-        if "MLFLOW_RUN_ID" in env:
+        if own_process or "MLFLOW_RUN_ID" in env:
             _end_mlflow_runs()
         with _env_lock:
             for key in env:
@@ -196,16 +203,17 @@ def evaluate(domain: Any, spec: Mapping[str, Any], tid: int) -> Any:
 def run_attempt(domain: Any, spec: Mapping[str, Any], tid: int,
                 retry_on: Tuple[Type[BaseException], ...] = (),
                 env: Optional[Mapping[str, str]] = None,
-                on_start: Optional[Callable[[], None]] = None) -> Outcome:
+                on_start: Optional[Callable[[], None]] = None,
+                own_process: bool = False) -> Outcome:
     """Evaluate one attempt of trial ``tid``: whatever happens, the ``Outcome`` says it.
 
     A failure is ``retryable`` when the objective raised one of the types in ``retry_on``.
     ``on_start`` is called just before the objective (its errors are ignored): the moment the
-    trial's ``trial_timeout`` starts to count.
+    trial's ``trial_timeout`` starts to count. ``own_process``: see ``trial_environment``.
     """
     start: Optional[float] = None
     try:
-        with trial_environment(env or {}):
+        with trial_environment(env or {}, own_process=own_process):
             if on_start is not None:
                 try:
                     on_start()

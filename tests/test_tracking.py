@@ -161,6 +161,31 @@ def test_objective_logging_lands_in_its_child_run(spark, experiment, tmp_path, s
     assert len(client.search_runs([experiment_id])) == 1 + 4  # no stray runs
 
 
+@pytest.mark.parametrize("backend", ["jobs", "actors"])
+def test_a_run_left_by_an_untracked_search_never_catches_a_tracked_trials_logs(
+        spark, experiment, tmp_path, backend, monkeypatch):
+    """Python workers outlive searches. An objective that logs while tracking is off leaves
+    an active MLflow run in its worker; the next, tracked trial there must still log into its
+    own child run (found on Spark Connect: the metric went to the stray run)."""
+    client, _ = experiment
+    monkeypatch.chdir(tmp_path)  # where an untracked objective's own runs land (local[2])
+
+    def objective(params):
+        import mlflow as mf
+
+        mf.log_metric("seen", params["x"])
+        return params["x"]
+
+    for tracked in (False, True):
+        trials = SparkTrials(spark_session=spark, parallelism=2, backend=backend,
+                             mlflow_tracking=tracked)
+        search(trials, objective, max_evals=6)
+    children = children_of(client, client.get_run(trials.last_tracker.parent_run_id))
+    assert len(children) == 6
+    for child in children:
+        assert child.data.metrics.get("seen") == pytest.approx(float(child.data.params["x"]))
+
+
 def test_two_fmin_calls_inside_one_active_run(spark, experiment):
     client, _ = experiment
     os.environ.pop("MLFLOW_RUN_ID", None)

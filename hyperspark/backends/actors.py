@@ -83,7 +83,8 @@ class ActorTask:
             if message[0] != "run":
                 return  # "stop"
             _, tid, spec, env = message
-            outcome = worker.run_attempt(domain, spec, tid, self.retry_on, env)
+            outcome = worker.run_attempt(domain, spec, tid, self.retry_on, env,
+                                         own_process=True)
             connection.send(("done", tid, worker.pack(outcome)))
 
 

@@ -56,7 +56,7 @@ class TrialTask:
         except Exception as exc:  # e.g. a module the objective needs is missing here
             return worker.setup_failure(exc)
         return worker.run_attempt(domain, self.spec, self.tid, self.retry_on, self.env,
-                                  on_start=self._announce)
+                                  on_start=self._announce, own_process=True)
 
     def _announce(self) -> None:
         if self.channel is None:
