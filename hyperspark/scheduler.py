@@ -106,8 +106,8 @@ class Scheduler:
         start = time.monotonic()
         self._global_deadline = start + (self._settings.timeout or float("inf"))
         self._notify("search_started", self._search, self._settings)
-        self._backend.open(self._search, self._events.put)
         try:
+            self._backend.open(self._search, self._events.put)  # Ctrl-C may come here too
             while True:
                 if self._stop_reason is None:
                     self._start_queued_trials()

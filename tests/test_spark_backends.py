@@ -14,6 +14,7 @@ from hyperopt import hp, rand
 from mlflow.tracking import MlflowClient
 
 from hyperspark import AllTrialsFailedError, ObjectiveNotSerializable, SparkTrials
+from hyperspark import search as search_module
 
 from conftest import calls_in, no_active_jobs
 
@@ -190,24 +191,45 @@ def test_unpicklable_objective_fails_before_any_job(spark, backend):
         search(spark, backend=backend, objective=objective, max_evals=2)
 
 
+class InterruptWhenRunning(search_module.Listener):
+    """Sends this process SIGINT once ``count`` trials run their objective."""
+
+    def __init__(self, count):
+        self.count, self.sent_at = count, None
+
+    def trial_running(self, doc, progress):
+        if self.sent_at is None and progress.running >= self.count:
+            self.sent_at = time.monotonic()
+            os.kill(os.getpid(), signal.SIGINT)
+
+
 def test_ctrl_c_raises_quickly_and_leaves_no_job(spark, backend):
     trials = SparkTrials(spark_session=spark, parallelism=2, backend=backend)
-    timer = threading.Timer(4, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    began = time.monotonic()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            hyperopt.fmin(lambda x: time.sleep(60), SPACE, algo=rand.suggest, max_evals=10,
-                          trials=trials, show_progressbar=False)
-    finally:
-        timer.cancel()
-    assert time.monotonic() - began < 4 + 5
+    interrupt = InterruptWhenRunning(2)
+    with pytest.raises(KeyboardInterrupt):
+        trials.fmin(lambda x: time.sleep(60), SPACE, algo=rand.suggest, max_evals=10,
+                    show_progressbar=False, listeners=[interrupt])
+    assert interrupt.sent_at is not None and time.monotonic() - interrupt.sent_at < 5
     assert trials.count_cancelled_trials() == 2
     assert no_active_jobs(spark)
     assert not [t.name for t in threading.enumerate() if t.name.startswith("hyperspark")
                 and _wait_dead(t)]  # no trial, actor, channel, writer or checkpoint thread
     parent = MlflowClient().get_run(trials.last_tracker.parent_run_id)
     assert parent.info.status == "KILLED"
+
+
+def test_ctrl_c_while_the_backend_opens_still_cleans_up(spark):
+    """Ctrl-C before any trial runs (the actors are starting): nothing is left behind."""
+    trials = SparkTrials(spark_session=spark, parallelism=2, backend="actors",
+                         mlflow_tracking=False)
+    timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        trials.fmin(lambda x: time.sleep(60), SPACE, algo=rand.suggest, max_evals=4,
+                    show_progressbar=False)
+    assert no_active_jobs(spark)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("hyperspark")
+                and _wait_dead(t)]
 
 
 BAD_RESULTS = [

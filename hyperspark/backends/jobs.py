@@ -141,7 +141,7 @@ class JobsBackend(ThreadedBackend):
 
     def close(self) -> None:
         super().close()
-        for state in self._states.values():  # one last cancel now, for any trial still on
+        for state in list(self._states.values()):  # one last cancel now, for any trial still on
             if not state.done.is_set():
                 try:
                     self._runner.cancel(self.group_id(state.tid))

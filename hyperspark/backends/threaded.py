@@ -60,7 +60,7 @@ class ThreadedBackend:
 
     def close(self) -> None:
         self._closed.set()
-        for state in self._states.values():
+        for state in list(self._states.values()):
             if not state.done.is_set() and state.request_cancel("the search ended"):
                 try:
                     self.interrupt(state)
