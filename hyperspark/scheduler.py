@@ -105,9 +105,9 @@ class Scheduler:
     def run(self) -> Optional[str]:
         start = time.monotonic()
         self._global_deadline = start + (self._settings.timeout or float("inf"))
-        self._notify("search_started", self._search, self._settings)
-        try:
-            self._backend.open(self._search, self._events.put)  # Ctrl-C may come here too
+        try:  # Ctrl-C may come anywhere, opening the backend too
+            self._notify("search_started", self._search, self._settings)
+            self._backend.open(self._search, self._events.put)
             while True:
                 if self._stop_reason is None:
                     self._start_queued_trials()

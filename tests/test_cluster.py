@@ -81,24 +81,31 @@ def test_bench_runs_against_a_standalone_master(tmp_path, standalone):
     run_bench_elsewhere(tmp_path, standalone.master_url)
 
 
+@pytest.fixture(scope="module")
+def connect_cluster(tmp_path_factory):
+    """A Spark Connect server (start-connect-server.sh) in front of local-cluster[2,1,1024],
+    and a real mlflow server, shared by both backends' runs."""
+    folder = tmp_path_factory.mktemp("connect-cluster")
+    mlflow_server = Server(folder).start()
+    connect = ConnectServer(folder, master="local-cluster[2,1,1024]").start()
+    yield connect, mlflow_server
+    connect.stop()
+    mlflow_server.stop()
+
+
 @pytest.mark.parametrize("backend", ["jobs", "actors"])
-def test_connect_server_in_front_of_a_cluster_executor_killed_tracked(tmp_path, backend):
-    """A Spark Connect server (start-connect-server.sh) in front of local-cluster[2,1,1024];
-    the client runs a tracked search against a real mlflow server, and an executor JVM is
-    SIGKILLed mid-search: nothing is lost, every trial is a child run."""
-    server = Server(tmp_path).start()
-    connect = ConnectServer(tmp_path, master="local-cluster[2,1,1024]").start()
-    try:
-        summary = drive(connect.url, backend, max_evals=12, sleep_s=1.0, executors=2,
-                        kill_after=3, env={"MLFLOW_TRACKING_URI": server.uri})
-        assert connect.running_jobs() == [] or _no_jobs_within(connect, 15)
-        client = MlflowClient(server.uri)
-        parent = client.get_run(summary["parent_run_id"])
-        children = client.search_runs([parent.info.experiment_id],
-                                      f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
-    finally:
-        connect.stop()
-        server.stop()
+def test_connect_server_in_front_of_a_cluster_executor_killed_tracked(connect_cluster, backend):
+    """The client runs a tracked search on the Connect server, and an executor JVM is
+    SIGKILLed mid-search: nothing is lost, every trial is a child run. (Killed executors are
+    replaced by the cluster before the next backend's run.)"""
+    connect, server = connect_cluster
+    summary = drive(connect.url, backend, max_evals=12, sleep_s=1.0, executors=2,
+                    kill_after=3, env={"MLFLOW_TRACKING_URI": server.uri})
+    assert _no_jobs_within(connect, 15)
+    client = MlflowClient(server.uri)
+    parent = client.get_run(summary["parent_run_id"])
+    children = client.search_runs([parent.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert summary["killed_executor"] is not None
     trials = summary["trials"]
     assert sorted(t["tid"] for t in trials) == list(range(12))  # none lost, none twice

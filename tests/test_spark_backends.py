@@ -219,11 +219,23 @@ def test_ctrl_c_raises_quickly_and_leaves_no_job(spark, backend):
 
 
 def test_ctrl_c_while_the_backend_opens_still_cleans_up(spark):
-    """Ctrl-C before any trial runs (the actors are starting): nothing is left behind."""
+    """Ctrl-C before any trial runs, just as the actors start: nothing is left behind."""
     trials = SparkTrials(spark_session=spark, parallelism=2, backend="actors",
                          mlflow_tracking=False)
-    timer = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
+    make_backend = trials._make_backend
+
+    def interrupted_while_opening(parallelism):
+        backend = make_backend(parallelism)
+        open_backend = backend.open
+
+        def open_then_interrupt(search, post):
+            open_backend(search, post)  # the channel listens, the actors' jobs are submitted
+            os.kill(os.getpid(), signal.SIGINT)  # KeyboardInterrupt here, inside open()
+
+        backend.open = open_then_interrupt
+        return backend
+
+    trials._make_backend = interrupted_while_opening
     with pytest.raises(KeyboardInterrupt):
         trials.fmin(lambda x: time.sleep(60), SPACE, algo=rand.suggest, max_evals=4,
                     show_progressbar=False)

@@ -301,10 +301,13 @@ class ActorsBackend(ThreadedBackend):
             threading.Thread(target=self._cancel_job, args=(actor,), daemon=True).start()
 
     def _cancel_job(self, actor: _Actor) -> None:
+        self._cancel_group(actor.group)
+
+    def _cancel_group(self, group: str) -> None:
         try:
-            self._runner.cancel(actor.group)
+            self._runner.cancel(group)
         except Exception as exc:
-            logger.debug("cancelling actor %s failed: %s", actor.actor_id, exc)
+            logger.debug("cancelling %s failed: %s", group, exc)
 
     def close(self) -> None:
         """End every actor before returning, so the application may stop Spark right after
@@ -313,7 +316,10 @@ class ActorsBackend(ThreadedBackend):
         now. An actor still starting finds the channel closed and ends quietly. Whatever runs
         after STOP_GRACE_S (an actor still queued in Spark) is cancelled."""
         super().close()
-        if self._holders is None:  # open() failed before any actor started
+        if self._holders is None:  # open() stopped before any actor started
+            if self._channel is not None:
+                self._channel.close()
+                self._cancel_group(f"hyperspark-{self._search.search_id}-probe")
             return
         with self._lock:
             actors = list(self._actors.values())

@@ -132,8 +132,9 @@ class Channel:
             if self._closing:
                 return
             self._closing = True
-        try:  # closing a listening socket does not wake accept(); a connection does
-            socket.create_connection(self.address, timeout=1).close()
+        try:  # closing a listening socket does not wake accept(); a connection does (to
+            # where it really listens, whatever address is advertised to executors)
+            socket.create_connection(self._listener.address, timeout=1).close()
         except OSError:
             pass
         self._listener.close()

@@ -149,6 +149,10 @@ class JobsBackend(ThreadedBackend):
                     pass
         if self._channel is not None:
             self._channel.close()
+        try:  # a reachability probe cut short by Ctrl-C
+            self._runner.cancel(f"hyperspark-{self._search.search_id}-probe")
+        except Exception:
+            pass
         # The payload is not removed here: a cancelled task may still be unwinding and read
         # it. Dropping the reference lets Spark free a broadcast once unused.
         self._payload = None
