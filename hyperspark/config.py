@@ -11,8 +11,12 @@ from typing import Any, Iterable, Optional, Tuple, Type
 
 from hyperspark.errors import InvalidArgument, InvalidArgumentType
 
-BACKENDS = ("jobs", "actors", "local")
+BACKENDS = ("jobs", "actors", "driver", "local")
 """Names accepted by ``SparkTrials(backend=...)``."""
+DRIVER_DEFAULT_PARALLELISM = 2
+"""The driver backend's parallelism when none is given: each of its trials already fans out
+over the whole cluster, so a few at once fill the gaps between their jobs; more would only
+make them compete for the same executors."""
 
 TRACKING_CONF_KEYS = ("spark.databricks.mlflow.trackHyperopt.enabled",
                       "spark.hyperspark.mlflow.enabled")

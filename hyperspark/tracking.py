@@ -165,7 +165,9 @@ class MlflowTracker(Listener):
                 tid = int(run.data.tags.get("trial_id", -1))
                 if tid in finished and tid not in self._resumed_runs:
                     self._resumed_runs[tid] = run.info.run_id
-                    if run.info.status == "RUNNING":  # its end was not logged before the crash
+                    if run.info.status == "RUNNING" or "trial_status" not in run.data.tags:
+                        # its end was not logged before the crash (the worker may have ended
+                        # the run FINISHED already, but the result is hyperspark's to write)
                         self._unfinished.append((finished[tid], run.info.run_id))
                 elif tid in tids and tid not in self._resumed_runs:
                     self._resumed_runs[tid] = run.info.run_id

@@ -44,8 +44,8 @@ class SparkTrials(base.Trials):
         trials.to_pandas()
 
     Args:
-        parallelism: trials run at once; None means the session's default parallelism. Trimmed
-            to ``max_evals``; a warning says when it exceeds the cluster's task slots.
+        parallelism: trials run at once; None means the cluster's task slots (the driver
+            backend: 2). Trimmed to ``max_evals``; a warning says when it exceeds the slots.
         timeout: seconds for the whole ``fmin``; running trials are cancelled at the deadline,
             finished results are kept. ``fmin(timeout=...)`` may also set one; the smaller wins.
         loss_threshold: stop as soon as a trial's loss is below this.
@@ -61,8 +61,10 @@ class SparkTrials(base.Trials):
         max_retries: extra attempts for a trial whose attempt the infrastructure lost.
         retry_on: exception types raised by the objective that are retried too.
         backend: ``"jobs"`` (one Spark job per trial), ``"actors"`` (long-lived workers held
-            by Spark jobs, fed over an authenticated channel: milliseconds per trial) or
-            ``"local"`` (threads in this process, no Spark).
+            by Spark jobs, fed over an authenticated channel: milliseconds per trial),
+            ``"driver"`` (trials on driver threads, for objectives that run Spark jobs
+            themselves, e.g. MLlib: each trial's jobs carry its own group) or ``"local"``
+            (threads in this process, no Spark).
         worker_setup: a function run once per worker (actor, or Python worker of the jobs
             backend) before its first trial; the objective gets its value from
             ``hyperspark.worker_state()``.
@@ -102,6 +104,11 @@ class SparkTrials(base.Trials):
         self.checkpoint = (checkpoint_module.check_path("checkpoint", checkpoint)
                            if checkpoint is not None else None)
         self.resource_profile = config.check_resource_profile(resource_profile)
+        if self.resource_profile is not None and self.backend in ("driver", "local"):
+            logger.warning("SparkTrials(resource_profile=...) is ignored with backend=%r: it "
+                           "applies to the tasks hyperspark runs trials in (jobs, actors); "
+                           "here the objective starts its own Spark jobs", self.backend)
+            self.resource_profile = None
         super().__init__()
         self._spark: Any = None
         self._runner: Any = None
@@ -196,7 +203,7 @@ class SparkTrials(base.Trials):
                                                         tracker)
             writer.write_now()
             extra.append(writer)
-        remote = self.backend != "local"
+        remote = self.backend in ("jobs", "actors")  # trials run in other processes
         search = SearchContext(search_id=uuid.uuid4().hex[:12], domain=domain,
                                max_retries=self.max_retries, retry_on=self.retry_on,
                                payload=(dumps_objective(domain, fn, self.worker_setup)
@@ -318,7 +325,9 @@ class SparkTrials(base.Trials):
     def _decide_parallelism(self, remaining: int) -> int:
         requested = self.user_specified_parallelism
         slots = None
-        if self._runner is not None:
+        if self.backend == "driver":
+            requested = requested or config.DRIVER_DEFAULT_PARALLELISM
+        elif self._runner is not None:
             slots = self._runner.task_slots(self.resource_profile)
         parallelism = requested or slots or os.cpu_count() or 1
         if requested and slots and requested > slots:
@@ -339,6 +348,10 @@ class SparkTrials(base.Trials):
             from hyperspark.backends.actors import ActorsBackend
 
             return ActorsBackend(self._runner, parallelism, profile=self.resource_profile)
+        if self.backend == "driver":
+            from hyperspark.backends.driver import DriverBackend
+
+            return DriverBackend(self._runner, parallelism)
         from hyperspark.backends.jobs import JobsBackend
 
         return JobsBackend(self._runner, parallelism, profile=self.resource_profile)

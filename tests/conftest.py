@@ -103,6 +103,8 @@ def pytest_collection_finish(session):
     """Test modules are not importable on executors: objectives defined at module level in them
     travel by value, as they would from a notebook."""
     import cloudpickle
+    from pyspark import cloudpickle as spark_cloudpickle  # Spark pickles UDFs with its own copy
 
     for module in {item.module for item in session.items if hasattr(item, "module")}:
         cloudpickle.register_pickle_by_value(module)
+        spark_cloudpickle.register_pickle_by_value(module)

@@ -146,6 +146,8 @@ class DriverBackend(ThreadedBackend):
                     INTERRUPT_AFTER_S if self._runner is not None else 0.0):
                 window = self._windows.get(state.tid)
                 interrupted = window is not None and window.interrupt()
+                if interrupted and self._runner is None:
+                    return  # no Spark work to cancel again: the exception does the rest
             state.done.wait(RECANCEL_EVERY_S)
 
 

@@ -50,6 +50,10 @@ class ThreadedBackend:
     def start(self, tid: int, spec: Dict[str, Any]) -> None:
         state = TrialState(tid)
         self._states[tid] = state
+        self.spawn(state, spec)
+
+    def spawn(self, state: TrialState, spec: Dict[str, Any]) -> None:
+        """Run the trial's thread (one of ``parallelism`` pooled threads)."""
         self._pool.submit(self._run_trial, state, spec)
 
     def cancel(self, tid: int, reason: str) -> None:

@@ -73,6 +73,19 @@ class SparkRunner(Protocol):
         """What trials need that the executors cannot import (None when unknown)."""
 
 
+INFRASTRUCTURE_SIGNS = ("ExecutorLostFailure", "Executor heartbeat timed out",
+                        "Python worker exited unexpectedly", "FetchFailedException",
+                        "Remote RPC client disassociated")
+"""Words in a failed Spark job's error that say an executor or worker was lost: the job's
+failure is the infrastructure's, not the code's (classic and Spark Connect errors alike)."""
+
+
+def lost_to_infrastructure(message: str) -> bool:
+    """True when a Spark job failed because an executor or worker died (retry it), not
+    because of the code it ran (do not)."""
+    return any(sign in message for sign in INFRASTRUCTURE_SIGNS)
+
+
 def task_entry(body: Callable[[], Any], rows: Any) -> bytes:
     """The preamble of every hyperspark task: consume the input, refuse to run twice, run the
     body, pickle what it returned (an Outcome whose result cannot be pickled is replaced by an

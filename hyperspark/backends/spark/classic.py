@@ -13,6 +13,10 @@ from hyperspark.errors import summarize
 
 
 
+_GROUP_PROPERTIES = ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel")
+"""The thread-local properties setJobGroup sets."""
+
+
 def _entry(body: Callable[[], Any], rows: Any) -> Iterator[bytes]:
     yield task_entry(body, rows)
 
@@ -53,11 +57,13 @@ class ClassicRunner:
 
     @contextlib.contextmanager
     def grouped(self, group: str, description: str) -> Iterator[None]:
+        before = {key: self._sc.getLocalProperty(key) for key in _GROUP_PROPERTIES}
         self._sc.setJobGroup(group, description, interruptOnCancel=True)
         try:
             yield
-        finally:
-            self._sc.clearJobGroup()
+        finally:  # the thread's own group again (None clears a property)
+            for key, value in before.items():
+                self._sc.setLocalProperty(key, value)
 
     def ship(self, name: str, data: bytes) -> BroadcastPayload:
         return BroadcastPayload(self._sc.broadcast(data))

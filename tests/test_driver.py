@@ -1,0 +1,197 @@
+"""The driver backend: trials on driver threads whose objectives are Spark programs (MLlib,
+DataFrame jobs), each trial's jobs in its own group. On the shared ``local[2,3]`` session and,
+where it applies, on Spark Connect."""
+import os
+import signal
+import threading
+import time
+
+import hyperopt
+import mlflow
+import pytest
+from hyperopt import hp, rand
+from mlflow.tracking import MlflowClient
+
+from hyperspark import SparkTrials
+from hyperspark import search as search_module
+
+from conftest import no_active_jobs
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="module")
+def frames(spark):
+    """A small binary classification problem, as train and test DataFrames (cached)."""
+    import pyspark.sql.functions as F
+    from pyspark.ml.feature import VectorAssembler
+
+    data = spark.range(600).select(F.rand(1).alias("a"), F.rand(2).alias("b"))
+    data = data.withColumn("label", (F.col("a") + 0.5 * F.col("b") + 0.3 * F.rand(3) > 0.9)
+                           .cast("double"))
+    data = VectorAssembler(inputCols=["a", "b"], outputCol="features").transform(data)
+    train, test = data.randomSplit([0.7, 0.3], seed=1)
+    return train.cache(), test.cache()
+
+
+def mllib_objective(frames):
+    train, test = frames
+
+    def objective(params):
+        from pyspark.ml.classification import LogisticRegression
+        from pyspark.ml.evaluation import BinaryClassificationEvaluator
+
+        start = time.time()
+        model = LogisticRegression(regParam=params["reg"], maxIter=10).fit(train)
+        auc = BinaryClassificationEvaluator().evaluate(model.transform(test))
+        mlflow.log_metric("auc", auc)  # lands in this trial's child run
+        with mlflow.start_run(nested=True, run_name="inner"):  # nests under the child run
+            mlflow.log_param("inner", "yes")
+        return {"loss": 1 - auc, "status": "ok", "start": start, "end": time.time()}
+
+    return objective
+
+
+def test_mllib_trials_overlap_and_log_into_their_child_runs(spark, frames, mlflow_store):
+    mlflow.set_tracking_uri(mlflow_store)
+    experiment = mlflow.set_experiment(f"driver-{time.time_ns()}").experiment_id
+    trials = SparkTrials(spark_session=spark, backend="driver", parallelism=2)
+    hyperopt.fmin(mllib_objective(frames), {"reg": hp.loguniform("reg", -6, 0)},
+                  algo=rand.suggest, max_evals=4, trials=trials, show_progressbar=False)
+    assert trials.count_successful_trials() == 4 and trials.actual_parallelism == 2
+    results = trials.results
+    assert any(a["start"] < b["end"] and b["start"] < a["end"]  # two trials at once
+               for i, a in enumerate(results) for b in results[i + 1:])
+
+    client = MlflowClient(mlflow_store)
+    parent_id = trials.last_tracker.parent_run_id
+    runs = client.search_runs([experiment])
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent_id]
+    assert sorted(int(c.data.tags["trial_id"]) for c in children) == [0, 1, 2, 3]
+    losses = {doc["tid"]: doc["result"]["loss"] for doc in trials.trials}
+    for child in children:
+        tid = int(child.data.tags["trial_id"])
+        assert child.data.metrics["auc"] == pytest.approx(1 - losses[tid])
+        assert child.info.status == "FINISHED"
+        inner = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == child.info.run_id]
+        assert len(inner) == 1 and inner[0].data.params["inner"] == "yes"
+    assert len(runs) == 1 + 4 + 4  # the parent, a child per trial, one nested each
+
+
+def _hang(batches):
+    time.sleep(3600)
+    yield from batches
+
+
+def _sleep_4s(batches):
+    time.sleep(4)
+    yield from batches
+
+
+@pytest.mark.parametrize("session", ["classic", "connect"])
+def test_trial_timeout_cancels_exactly_that_trials_spark_jobs(session, request):
+    """Trial 0's Spark job never ends: cancelled at its trial_timeout, and its job is gone.
+    Trial 2 runs a job across that moment: untouched, it succeeds."""
+    spark = request.getfixturevalue("classic_spark" if session == "classic"
+                                    else "connect_spark")
+
+    def objective(x):
+        job = _hang if x > 0.5 else _sleep_4s
+        spark.range(1, numPartitions=1).mapInPandas(job, "id long").collect()
+        return x
+
+    from hyperspark.api import _insert_points
+
+    trials = SparkTrials(spark_session=spark, backend="driver", parallelism=2, trial_timeout=7,
+                         mlflow_tracking=False)
+    _insert_points(trials, hp.uniform("x", 0, 1), [{"x": 0.9}, {"x": 0.1}, {"x": 0.2}])
+    began = time.monotonic()
+    hyperopt.fmin(objective, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=3,
+                  trials=trials, show_progressbar=False)
+    took = time.monotonic() - began
+    frame = trials.to_pandas().set_index("tid")
+    assert frame.loc[0, "state"] == "cancelled" and "trial_timeout" in frame.loc[0, "error"]
+    assert (frame.loc[[1, 2], "state"] == "done").all()  # trial 2's job spanned the cancel
+    assert frame.loc[2, "end"] > frame.loc[1, "end"]
+    assert took < 7 + 10  # cancelled within its timeout plus a few seconds
+    assert no_active_jobs(spark, within_s=5)  # nothing keeps running after fmin returns
+
+
+class InterruptWhenRunning(search_module.Listener):
+    def __init__(self, count):
+        self.count, self.sent_at = count, None
+
+    def trial_running(self, doc, progress):
+        if self.sent_at is None and progress.running >= self.count:
+            self.sent_at = time.monotonic()
+            threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()  # mid-fit
+
+
+def test_ctrl_c_during_an_mllib_search_cancels_every_trial(spark, frames, mlflow_store):
+    mlflow.set_tracking_uri(mlflow_store)
+    mlflow.set_experiment(f"driver-ctrl-c-{time.time_ns()}")
+    fit_once = mllib_objective(frames)
+
+    def objective(params):
+        for _ in range(1000):  # fits until interrupted
+            result = fit_once(params)
+        return result
+
+    trials = SparkTrials(spark_session=spark, backend="driver", parallelism=2)
+    interrupt = InterruptWhenRunning(2)
+    with pytest.raises(KeyboardInterrupt):
+        trials.fmin(objective, {"reg": hp.loguniform("reg", -6, 0)}, algo=rand.suggest,
+                    max_evals=4, show_progressbar=False, listeners=[interrupt])
+    assert time.monotonic() - interrupt.sent_at < 1.5 + 10
+    assert trials.count_cancelled_trials() == 2
+    assert no_active_jobs(spark)
+    deadline = time.monotonic() + 10
+    while [t for t in threading.enumerate() if t.name.startswith("hyperspark")] and \
+            time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("hyperspark")]
+    parent = MlflowClient(mlflow_store).get_run(trials.last_tracker.parent_run_id)
+    assert parent.info.status == "KILLED"
+
+
+def test_driver_backend_defaults_to_a_small_parallelism(spark):
+    trials = SparkTrials(spark_session=spark, backend="driver")
+    assert trials._decide_parallelism(100) == 2
+
+
+def test_user_errors_are_not_retried_on_the_driver_backend(spark):
+    calls = []
+
+    def objective(params):
+        calls.append(1)
+        spark.range(1, numPartitions=1).mapInPandas(_fails, "id long").collect()
+
+    trials = SparkTrials(spark_session=spark, backend="driver", parallelism=1, max_retries=2,
+                         mlflow_tracking=False)
+    with pytest.raises(hyperopt.exceptions.AllTrialsFailed, match="no good point"):
+        hyperopt.fmin(objective, hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=1,
+                      trials=trials, show_progressbar=False)
+    assert len(calls) == 1 and trials.to_pandas().loc[0, "attempts"] == 1
+
+
+def _fails(batches):
+    raise ValueError("no good point")
+    yield from batches
+
+
+@pytest.mark.slow
+def test_a_trial_whose_executor_died_is_retried(tmp_path):
+    """On a real multi-JVM cluster, a trial's own Spark job loses its executor (SIGKILL), so
+    the job fails: the trial is retried, and succeeds."""
+    import json
+    import subprocess
+    import sys
+
+    driver = os.path.join(os.path.dirname(__file__), "driver_retry_driver.py")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_EXPERIMENT_ID"}
+    done = subprocess.run([sys.executable, driver, str(tmp_path)], capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-4000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (tmp_path / "killed").exists()
+    assert summary["state"] == 2 and summary["attempts"] == 2, summary
