@@ -1,11 +1,11 @@
 """``python -m benchmarks NAME [options]``: run one benchmark of this folder."""
 import sys
 
-from benchmarks import checkpoint, connect, overhead, throughput
+from benchmarks import checkpoint, connect, driver, overhead, throughput
 from hyperspark.bench import sweep
 
-COMMANDS = {"checkpoint": checkpoint.main, "connect": connect.main, "overhead": overhead.main,
-            "throughput": throughput.main, "sweep": sweep.main}
+COMMANDS = {"checkpoint": checkpoint.main, "connect": connect.main, "driver": driver.main,
+            "overhead": overhead.main, "throughput": throughput.main, "sweep": sweep.main}
 
 
 def main(argv=None) -> int:

@@ -20,8 +20,12 @@ from conftest import no_active_jobs
 pytestmark = pytest.mark.spark
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def frames(spark):
+    return make_frames(spark)
+
+
+def make_frames(spark):
     """A small binary classification problem, as train and test DataFrames (cached)."""
     import pyspark.sql.functions as F
     from pyspark.ml.feature import VectorAssembler
@@ -52,7 +56,17 @@ def mllib_objective(frames):
     return objective
 
 
-def test_mllib_trials_overlap_and_log_into_their_child_runs(spark, frames, mlflow_store):
+def test_mllib_trials_overlap_and_log_into_their_child_runs(any_spark, mlflow_store,
+                                                            monkeypatch):
+    """On classic Spark and on Spark Connect (where MLlib finds its session through the
+    thread's active session, which a trial's thread gets from hyperspark)."""
+    spark = any_spark
+    if type(spark).__module__.startswith("pyspark.sql.connect"):
+        # What SparkSession.builder.remote() sets in a Connect user's process, and pyspark.ml
+        # and pyspark.sql.functions read; the tests' mixed process builds its Connect session
+        # without it, beside the classic one.
+        monkeypatch.setenv("SPARK_CONNECT_MODE_ENABLED", "1")
+    frames = make_frames(spark)
     mlflow.set_tracking_uri(mlflow_store)
     experiment = mlflow.set_experiment(f"driver-{time.time_ns()}").experiment_id
     trials = SparkTrials(spark_session=spark, backend="driver", parallelism=2)

@@ -30,6 +30,24 @@ def _entry(body: Callable[[], Any], batches: Any) -> Iterator[Any]:
                                           schema=pyarrow.schema([("result", pyarrow.binary())]))
 
 
+@contextlib.contextmanager
+def _active_on_this_thread(spark: Any) -> Iterator[None]:
+    """Make ``spark`` the calling thread's active session for the block. pyspark's Connect
+    client keeps the active session per thread, and a new thread has none; MLlib on Connect
+    finds its session with ``SparkSession.getActiveSession()`` and fails on a trial's thread
+    without this. (The holder is a private attribute: when absent, nothing is set.)"""
+    holder = getattr(type(spark), "_active_session", None)
+    if holder is None:
+        yield
+        return
+    before = getattr(holder, "session", None)
+    holder.session = spark
+    try:
+        yield
+    finally:
+        holder.session = before
+
+
 class ArtifactPayload:
     """A payload shipped as a file artifact of the Connect session."""
 
@@ -100,11 +118,12 @@ class ConnectRunner:
 
     @contextlib.contextmanager
     def grouped(self, group: str, description: str) -> Iterator[None]:
-        self.spark.addTag(group)
-        try:
-            yield
-        finally:
-            self.spark.removeTag(group)
+        with _active_on_this_thread(self.spark):
+            self.spark.addTag(group)
+            try:
+                yield
+            finally:
+                self.spark.removeTag(group)
 
     def ship(self, name: str, data: bytes) -> ArtifactPayload:
         folder = tempfile.mkdtemp(prefix="hyperspark-")
