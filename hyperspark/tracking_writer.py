@@ -7,6 +7,13 @@ nothing: the queue waits and drains when it is back. A call MLflow refuses for g
 value) is dropped at once. A dropped call is a warning, never an error: tracking never fails a
 search. If the server stays away past RETRY_FOR_S, later calls get one try each (no queue of
 two-minute waits) until one succeeds again.
+
+Writes to one run are merged while they wait: a run's pending params, metrics and tags go out
+in one ``log_batch``. A new child run's params wait behind the queued writes of finished
+trials (when the queue is empty, that is at once), so under load a short trial's params, loss
+and status tags reach the store in one call, and ending it in a second: three calls per trial
+(create, log, end) instead of four. A merged call the store refuses for good is tried again
+part by part, so one bad value never drops the rest.
 """
 from __future__ import annotations
 
@@ -17,7 +24,8 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
-from typing import Any, Callable, Dict, Optional
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional
 
 import tenacity
 
@@ -32,7 +40,43 @@ RETRY_FOR_S = float(os.environ.get("HYPERSPARK_TRACKING_RETRY_S", "120"))
 _FINAL_ERRORS = ("INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST",
                  "BAD_REQUEST", "INVALID_STATE", "PERMISSION_DENIED", "UNAUTHENTICATED",
                  "ENDPOINT_NOT_FOUND", "NOT_FOUND")
-_URGENT, _NORMAL, _LAST = 0, 1, 2
+_URGENT, _NORMAL, _IDLE, _LAST = 0, 1, 2, 3
+MAX_PARAMS, MAX_TAGS, MAX_ENTITIES = 100, 100, 1000
+"""MLflow's limits for one log_batch call: params, tags, and metrics + params + tags."""
+
+
+@dataclass
+class PendingBatch:
+    """What waits to be logged to one run: merged until it is written."""
+
+    params: Dict[str, str] = field(default_factory=dict)
+    tags: Dict[str, str] = field(default_factory=dict)
+    metrics: List[Any] = field(default_factory=list)  # mlflow.entities.Metric
+    priority: int = _IDLE  # the most urgent write queued for it
+
+    def empty(self) -> bool:
+        return not (self.params or self.tags or self.metrics)
+
+    def merge(self, other: "PendingBatch") -> None:
+        self.params.update(other.params)
+        self.tags.update(other.tags)
+        self.metrics.extend(other.metrics)
+
+    def calls(self) -> List[Dict[str, list]]:
+        """The batch as log_batch keyword arguments, split to fit MLflow's limits."""
+        from mlflow.entities import Param, RunTag
+
+        params = [Param(k, v) for k, v in self.params.items()]
+        tags = [RunTag(k, v) for k, v in self.tags.items()]
+        metrics = list(self.metrics)
+        chunks: List[Dict[str, list]] = []
+        while params or tags or metrics or not chunks:
+            chunk_params, params = params[:MAX_PARAMS], params[MAX_PARAMS:]
+            chunk_tags, tags = tags[:MAX_TAGS], tags[MAX_TAGS:]
+            room = MAX_ENTITIES - len(chunk_params) - len(chunk_tags)
+            chunk_metrics, metrics = metrics[:room], metrics[room:]
+            chunks.append(dict(params=chunk_params, metrics=chunk_metrics, tags=chunk_tags))
+        return chunks
 
 
 class TrackingWriter:
@@ -43,6 +87,8 @@ class TrackingWriter:
         self._client = client
         self._queue: "queue.PriorityQueue[Any]" = queue.PriorityQueue()
         self._order = itertools.count()
+        self._pending: Dict[str, PendingBatch] = {}
+        self._pending_lock = threading.Lock()
         retry_for_s = RETRY_FOR_S if retry_for_s is None else retry_for_s
         self._retry_for_s = retry_for_s
         self._retrying = tenacity.Retrying(
@@ -70,23 +116,25 @@ class TrackingWriter:
                 future.set_result(None)
                 raise
             future.set_result(run.info.run_id)
-            if params:
-                self.log_batch(run.info.run_id, params=params)
+            if params:  # behind queued writes: a finished trial's log may take them along
+                self.log_batch(run.info.run_id, params=params, priority=_IDLE)
 
         self._put(_URGENT, create, "create a child run")
         return future
 
     def log_batch(self, run_id: str, *, params: Optional[Dict[str, str]] = None,
                   metrics: Optional[Dict[str, float]] = None,
-                  tags: Optional[Dict[str, str]] = None, step: int = 0) -> None:
-        from mlflow.entities import Metric, Param, RunTag
+                  tags: Optional[Dict[str, str]] = None, step: int = 0,
+                  priority: int = _NORMAL) -> None:
+        """Log to a run, merged with whatever else waits for that run."""
+        from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        batch = dict(params=[Param(k, v) for k, v in (params or {}).items()],
-                     metrics=[Metric(k, v, now, step) for k, v in (metrics or {}).items()],
-                     tags=[RunTag(k, v) for k, v in (tags or {}).items()])
-        self._put(_NORMAL, lambda: self._call(lambda: self._client.log_batch(run_id, **batch)),
-                  f"log to run {run_id}")
+        batch = PendingBatch(params=dict(params or {}), tags=dict(tags or {}),
+                             metrics=[Metric(k, v, now, step) for k, v in (metrics or {}).items()],
+                             priority=priority)
+        if self._merge(run_id, batch):
+            self._put(priority, lambda: self._write_pending(run_id), f"log to run {run_id}")
 
     def finish_run(self, run: "Future[Optional[str]]", metrics: Dict[str, float],
                    tags: Dict[str, str], status: str) -> None:
@@ -94,8 +142,15 @@ class TrackingWriter:
             run_id = run.result()
             if run_id is None:
                 return
-            self.log_batch(run_id, metrics=metrics, tags=tags)
-            self.terminate(run_id, status)
+            from mlflow.entities import Metric
+
+            now = int(time.time() * 1000)
+            self._merge(run_id, PendingBatch(  # with its params, if they are still waiting
+                tags=dict(tags), metrics=[Metric(k, v, now, 0) for k, v in metrics.items()]))
+            try:
+                self._write_pending(run_id)
+            finally:  # a refused value never leaves the run RUNNING
+                self._call(lambda: self._client.set_terminated(run_id, status))
 
         self._put(_NORMAL, finish, "finish a child run")
 
@@ -140,6 +195,45 @@ class TrackingWriter:
             logger.warning("MLflow: %d write(s) failed and were dropped", self.failed_writes)
 
     # ---------------------------------------------------------------- the thread
+    def _merge(self, run_id: str, batch: PendingBatch) -> bool:
+        """Add ``batch`` to what waits for ``run_id``; True when a write must be queued for it
+        (none is queued yet, or only a later one)."""
+        with self._pending_lock:
+            pending = self._pending.get(run_id)
+            if pending is None:
+                self._pending[run_id] = batch
+                return True
+            pending.merge(batch)
+            if batch.priority >= pending.priority:
+                return False
+            pending.priority = batch.priority
+            return True
+
+    def _write_pending(self, run_id: str) -> None:
+        with self._pending_lock:
+            batch = self._pending.pop(run_id, None)
+        if batch is None:
+            return  # written with an earlier call
+        parts = [PendingBatch(params=batch.params), PendingBatch(tags=batch.tags),
+                 PendingBatch(metrics=list(batch.metrics))]
+        try:
+            for call in batch.calls():
+                self._call(lambda: self._client.log_batch(run_id, **call))
+        except Exception as exc:
+            if is_transient(exc) or sum(1 for part in parts if not part.empty()) < 2:
+                raise
+            refused = 0  # the store refused the merged call: each part alone, so only the
+            for part in parts:  # part with the bad value is lost
+                if part.empty():
+                    continue
+                try:
+                    for call in part.calls():
+                        self._call(lambda: self._client.log_batch(run_id, **call))
+                except Exception:
+                    refused += 1
+            if refused:
+                raise
+
     def _put(self, priority: int, action: Optional[Callable[[], None]], what: str) -> None:
         self._queue.put((priority, next(self._order), action, what))
 
