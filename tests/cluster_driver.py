@@ -17,7 +17,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 
 from hyperopt import hp, rand
 
@@ -41,10 +40,11 @@ def hyperspark_threads() -> list:
 
 
 class ExecutorKiller(hyperspark.search.Listener):
-    """Kills a busy executor once ``after`` trials have finished."""
+    """Kills a busy executor once ``after`` trials have finished; remembers the point ``x`` of
+    the trial that was running there (busy markers are named ``<executor pid>-<x>``)."""
 
     def __init__(self, busy_dir: str, after: int) -> None:
-        self.busy_dir, self.after, self.killed = busy_dir, after, None
+        self.busy_dir, self.after, self.killed, self.hit_x = busy_dir, after, None, None
 
     def trial_ended(self, doc, progress) -> None:
         if self.killed is not None or progress.finished < self.after:
@@ -54,7 +54,8 @@ class ExecutorKiller(hyperspark.search.Listener):
             time.sleep(0.05)
         busy = os.listdir(self.busy_dir)
         if busy:
-            self.killed = int(busy[0].split("-")[0])
+            pid, x = busy[0].split("-", 1)
+            self.killed, self.hit_x = int(pid), float(x)
             os.kill(self.killed, signal.SIGKILL)
 
 
@@ -94,7 +95,7 @@ def main() -> None:
     busy_dir = tempfile.mkdtemp(prefix="busy-executors-")
 
     def objective(params):
-        marker = os.path.join(busy_dir, f"{executor_jvm_pid()}-{uuid.uuid4().hex}")
+        marker = os.path.join(busy_dir, f"{executor_jvm_pid()}-{params['x']!r}")
         open(marker, "w").close()
         time.sleep(sleep_s)
         os.unlink(marker)
@@ -114,6 +115,8 @@ def main() -> None:
     threads = hyperspark_threads()
     print(json.dumps({
         "killed_executor": killer.killed if killer else None,
+        "hit_tid": next((d["tid"] for d in trials._dynamic_trials
+                         if killer and d["misc"]["vals"]["x"] == [killer.hit_x]), None),
         "parent_run_id": tracker.parent_run_id if tracker else None,
         "tracking_uri": tracker.tracking_uri if tracker else None,
         "active_jobs": list(active), "hyperspark_threads": threads,

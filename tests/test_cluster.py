@@ -30,6 +30,17 @@ def drive(master, backend, max_evals, sleep_s, executors, kill_after=None, env=N
     return summary
 
 
+def assert_the_hit_trial_ran_once(summary, backend):
+    """The trial running on the killed executor ended done, exactly once. On jobs its attempt
+    was lost with the executor and ran again. On actors it may also have finished where it was:
+    its Python worker can outlive the JVM by a moment, and its result travels over hyperspark's
+    own socket, not through Spark; either way it is recorded once."""
+    hit = next(t for t in summary["trials"] if t["tid"] == summary["hit_tid"])
+    assert hit["state"] == 2, hit
+    if backend == "jobs":
+        assert hit["attempts"] > 1, hit
+
+
 def assert_nothing_left(summary):
     assert summary["active_jobs"] == [], "a Spark job outlived the search"
     assert summary["hyperspark_threads"] == [], "a hyperspark thread outlived the search"
@@ -43,7 +54,7 @@ def test_executor_jvm_killed_mid_search_loses_nothing(tmp_path, backend):
     trials = summary["trials"]
     assert sorted(t["tid"] for t in trials) == list(range(12))  # none lost, none twice
     assert all(t["state"] == 2 for t in trials), [t for t in trials if t["state"] != 2]
-    assert any(t["attempts"] > 1 for t in trials)  # the trial on the dead executor, again
+    assert_the_hit_trial_ran_once(summary, backend)
     assert_nothing_left(summary)
 
 
@@ -110,7 +121,7 @@ def test_connect_server_in_front_of_a_cluster_executor_killed_tracked(connect_cl
     trials = summary["trials"]
     assert sorted(t["tid"] for t in trials) == list(range(12))  # none lost, none twice
     assert all(t["state"] == 2 for t in trials), [t for t in trials if t["state"] != 2]
-    assert any(t["attempts"] > 1 for t in trials)  # the trial on the dead executor, again
+    assert_the_hit_trial_ran_once(summary, backend)
     assert parent.info.status == "FINISHED"
     assert sorted(int(c.data.tags["trial_id"]) for c in children) == list(range(12))
     assert {c.info.status for c in children} == {"FINISHED"}
