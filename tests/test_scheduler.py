@@ -478,3 +478,25 @@ def test_no_success_return_argmin_false_like_hyperopt():
         hyperopt.fmin(lambda x: {"status": "fail"}, SPACE, algo=rand.suggest, max_evals=2,
                       trials=SparkTrials(backend="local"), show_progressbar=False,
                       return_argmin=False)
+
+
+def test_worker_setup_runs_once_and_every_trial_thread_sees_it():
+    """On the local (and driver) backend, trials run on several threads of this process: the
+    setup runs once per search, and each trial reads its value."""
+    import hyperspark
+
+    calls = []
+
+    def setup():
+        calls.append(threading.get_ident())
+        return {"data": 41}
+
+    def objective(params):
+        return hyperspark.worker_state()["data"] + params["x"]
+
+    trials = SparkTrials(backend="local", parallelism=2, worker_setup=setup,
+                         mlflow_tracking=False)
+    hyperopt.fmin(objective, {"x": hp.choice("x", [1])}, algo=rand.suggest, max_evals=6,
+                  trials=trials, show_progressbar=False)
+    assert len(calls) == 1
+    assert sorted(trials.losses()) == [42] * 6
