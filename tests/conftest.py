@@ -121,29 +121,3 @@ def pytest_collection_finish(session):
     for module in {item.module for item in session.items if hasattr(item, "module")}:
         cloudpickle.register_pickle_by_value(module)
         spark_cloudpickle.register_pickle_by_value(module)
-
-
-def _listener_base():
-    from hyperspark.search import Listener
-
-    return Listener
-
-
-class InterruptWhenRunning(_listener_base()):
-    """A search listener that sends this process SIGINT once ``count`` trials run their
-    objective: at once, or ``delay_s`` later (say, in the middle of a fit)."""
-
-    def __init__(self, count, delay_s=0.0):
-        self.count, self.delay_s, self.sent_at = count, delay_s, None
-
-    def trial_running(self, doc, progress):
-        import signal
-        import threading
-        import time
-
-        if self.sent_at is None and progress.running >= self.count:
-            self.sent_at = time.monotonic()
-            if self.delay_s:
-                threading.Timer(self.delay_s, os.kill, (os.getpid(), signal.SIGINT)).start()
-            else:
-                os.kill(os.getpid(), signal.SIGINT)

@@ -2,6 +2,7 @@
 DataFrame jobs), each trial's jobs in its own group. On the shared ``local[2,3]`` session and,
 where it applies, on Spark Connect."""
 import os
+import signal
 import threading
 import time
 
@@ -12,8 +13,9 @@ from hyperopt import hp, rand
 from mlflow.tracking import MlflowClient
 
 from hyperspark import SparkTrials
+from hyperspark import search as search_module
 
-from conftest import InterruptWhenRunning, no_active_jobs
+from conftest import no_active_jobs
 
 pytestmark = pytest.mark.spark
 
@@ -129,6 +131,16 @@ def test_trial_timeout_cancels_exactly_that_trials_spark_jobs(session, request):
     assert no_active_jobs(spark, within_s=5)  # nothing keeps running after fmin returns
 
 
+class InterruptWhenRunning(search_module.Listener):
+    def __init__(self, count):
+        self.count, self.sent_at = count, None
+
+    def trial_running(self, doc, progress):
+        if self.sent_at is None and progress.running >= self.count:
+            self.sent_at = time.monotonic()
+            threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()  # mid-fit
+
+
 def test_ctrl_c_during_an_mllib_search_cancels_every_trial(spark, frames, mlflow_store):
     mlflow.set_tracking_uri(mlflow_store)
     mlflow.set_experiment(f"driver-ctrl-c-{time.time_ns()}")
@@ -140,7 +152,7 @@ def test_ctrl_c_during_an_mllib_search_cancels_every_trial(spark, frames, mlflow
         return result
 
     trials = SparkTrials(spark_session=spark, backend="driver", parallelism=2)
-    interrupt = InterruptWhenRunning(2, delay_s=1.5)
+    interrupt = InterruptWhenRunning(2)
     with pytest.raises(KeyboardInterrupt):
         trials.fmin(objective, {"reg": hp.loguniform("reg", -6, 0)}, algo=rand.suggest,
                     max_evals=4, show_progressbar=False, listeners=[interrupt])

@@ -14,8 +14,9 @@ from hyperopt import hp, rand
 from mlflow.tracking import MlflowClient
 
 from hyperspark import AllTrialsFailedError, ObjectiveNotSerializable, SparkTrials
+from hyperspark import search as search_module
 
-from conftest import InterruptWhenRunning, calls_in, no_active_jobs
+from conftest import calls_in, no_active_jobs
 
 pytestmark = pytest.mark.spark
 
@@ -188,6 +189,18 @@ def test_unpicklable_objective_fails_before_any_job(spark, backend):
 
     with pytest.raises(ObjectiveNotSerializable, match="captured variable 'lock'"):
         search(spark, backend=backend, objective=objective, max_evals=2)
+
+
+class InterruptWhenRunning(search_module.Listener):
+    """Sends this process SIGINT once ``count`` trials run their objective."""
+
+    def __init__(self, count):
+        self.count, self.sent_at = count, None
+
+    def trial_running(self, doc, progress):
+        if self.sent_at is None and progress.running >= self.count:
+            self.sent_at = time.monotonic()
+            os.kill(os.getpid(), signal.SIGINT)
 
 
 def test_ctrl_c_raises_quickly_and_leaves_no_job(spark, backend):
