@@ -91,14 +91,16 @@ def test_suggestions_see_every_result_finished_so_far():
 
 
 def test_never_more_than_parallelism_trials_at_once():
-    lock, running, peak = threading.Lock(), [0], [0]
+    changed, running, peak = threading.Condition(), [0], [0]
 
     def objective(x):
-        with lock:
+        with changed:
             running[0] += 1
             peak[0] = max(peak[0], running[0])
-        time.sleep(0.05)  # long beside a trial's start (its MLflow child run is made first)
-        with lock:
+            changed.notify_all()
+            changed.wait_for(lambda: peak[0] >= 3, timeout=10)  # however slowly trials start
+        time.sleep(0.01)
+        with changed:
             running[0] -= 1
         return x
 
@@ -149,7 +151,7 @@ def test_global_timeout_cancels_running_and_keeps_finished():
             RELEASE.wait(20)
         return x
 
-    trials = SparkTrials(backend="local", parallelism=2, timeout=0.5)
+    trials = SparkTrials(backend="local", parallelism=2, timeout=2)
     began = time.monotonic()
     try:
         best, _ = run(objective, trials=trials, max_evals=200,
@@ -172,7 +174,7 @@ def test_fmin_timeout_and_constructor_timeout_smaller_wins():
 
 
 def test_timeout_without_max_evals_runs_until_deadline():
-    trials = SparkTrials(backend="local", parallelism=2, timeout=0.3)
+    trials = SparkTrials(backend="local", parallelism=2, timeout=1.5)
     run(lambda x: time.sleep(0.01) or x, trials=trials, max_evals=None)
     assert trials.count_successful_trials() > 2
     assert trials.fmin_cancelled_reason == "fmin run timeout"
@@ -328,7 +330,7 @@ def test_any_result_ends_its_trial_and_never_the_loop(results):
 
 
 def test_second_fmin_continues_to_new_max_evals():
-    trials = SparkTrials(backend="local", parallelism=2, timeout=0.2)
+    trials = SparkTrials(backend="local", parallelism=2, timeout=1.0)
     run(lambda x: time.sleep(0.03) or x, trials=trials, max_evals=10_000)
     first = trials.count_total_trials()
     trials.timeout = None

@@ -100,10 +100,10 @@ def test_global_timeout_returns_best_so_far_and_leaves_no_job(spark, backend):
             threading.Event().wait()  # never returns
         return x
 
-    began = time.monotonic()
-    best, trials = search(spark, backend=backend, objective=objective, max_evals=40, timeout=6,
+    began = time.monotonic()  # the deadline leaves room for a slow start on a loaded machine
+    best, trials = search(spark, backend=backend, objective=objective, max_evals=40, timeout=12,
                           points=[{"x": 0.1}, {"x": 0.2}])  # two fast trials, surely
-    assert time.monotonic() - began < 6 + 5  # returns within seconds of the deadline
+    assert time.monotonic() - began < 12 + 5  # returns within seconds of the deadline
     assert trials.fmin_cancelled_reason == "fmin run timeout"
     assert trials.count_successful_trials() >= 1 and best["x"] <= 0.6
     assert no_active_jobs(spark)
