@@ -7,16 +7,19 @@
 """
 import logging
 
+from hyperspark import pruners
 from hyperspark.api import fmin
 from hyperspark.errors import (AllTrialsFailedError, ChannelUnreachable, CheckpointError,
                                CheckpointMismatch, HypersparkError, InvalidArgument,
-                               InvalidArgumentType, ObjectiveNotSerializable)
+                               InvalidArgumentType, ObjectiveNotSerializable, TrialPruned)
+from hyperspark.reporting import report
 from hyperspark.trials import SparkTrials
 from hyperspark.worker import worker_state
 
 __version__ = "0.1.0"
-__all__ = ["SparkTrials", "fmin", "worker_state", "HypersparkError", "AllTrialsFailedError",
-           "ChannelUnreachable", "CheckpointError", "CheckpointMismatch", "InvalidArgument",
-           "InvalidArgumentType", "ObjectiveNotSerializable", "__version__"]
+__all__ = ["SparkTrials", "fmin", "report", "pruners", "worker_state", "HypersparkError",
+           "AllTrialsFailedError", "ChannelUnreachable", "CheckpointError", "CheckpointMismatch",
+           "InvalidArgument", "InvalidArgumentType", "ObjectiveNotSerializable", "TrialPruned",
+           "__version__"]
 
 logging.getLogger("hyperspark").addHandler(logging.NullHandler())

@@ -47,6 +47,13 @@ class ChannelUnreachable(HypersparkError, RuntimeError):
     remote Spark Connect cluster): the actors backend cannot work there."""
 
 
+class TrialPruned(HypersparkError):
+    """Raised by ``hyperspark.report()`` once the search's pruner has decided to stop the
+    running trial. Let it propagate out of the objective: the trial is recorded pruned (status
+    ``ok``, its last reported loss, ``"pruned": True``). An objective may also raise it itself
+    to stop early on its own terms."""
+
+
 class AllTrialsFailedError(HypersparkError, AllTrialsFailed):
     """No trial of the search succeeded; the message shows the first failures' tracebacks.
 

@@ -28,6 +28,9 @@ class FailureKind(str, enum.Enum):
     """The worker could not load the objective or run ``worker_setup``; retrying cannot help."""
     INFRASTRUCTURE = "infrastructure"
     """Every allowed attempt was lost to the infrastructure (worker or executor died)."""
+    PRUNED = "pruned"
+    """The objective raised ``TrialPruned`` (after the pruner's decision, or on its own): the
+    loop records the trial pruned, with its last reported loss."""
 
 
 @dataclasses.dataclass(frozen=True)

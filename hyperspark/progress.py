@@ -18,8 +18,9 @@ def summary_line(progress: Progress, seconds: float) -> str:
     """>>> summary_line(Progress(succeeded=3, failed=1), 2.0)
     '4 trials: 3 succeeded, 1 failed, 0 cancelled in 2.0 s'
     """
-    return (f"{progress.finished} trials: {progress.succeeded} succeeded, {progress.failed} "
-            f"failed, {progress.cancelled} cancelled in {seconds:.1f} s")
+    pruned = f", {progress.pruned} pruned" if progress.pruned else ""
+    return (f"{progress.finished} trials: {progress.succeeded} succeeded{pruned}, "
+            f"{progress.failed} failed, {progress.cancelled} cancelled in {seconds:.1f} s")
 
 
 class ProgressReporter(Listener):
@@ -53,6 +54,8 @@ class ProgressReporter(Listener):
             return
         postfix = {"running": progress.running, "waiting": progress.waiting,
                    "failed": progress.failed, "cancelled": progress.cancelled}
+        if progress.pruned:
+            postfix["pruned"] = progress.pruned
         if progress.best_loss is not None:
             postfix["best"] = f"{progress.best_loss:.4g}"
         self._bar.set_postfix(postfix, refresh=False)

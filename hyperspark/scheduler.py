@@ -25,8 +25,10 @@ from hyperopt.utils import coarse_utcnow
 
 from hyperspark import hyperopt_internals as internals
 from hyperspark.backends.base import (Backend, SearchContext, TrialCancelled, TrialFailed,
-                                      TrialFinished, TrialRunning, TrialWaiting)
+                                      TrialFinished, TrialReported, TrialRunning, TrialWaiting)
 from hyperspark.outcome import FailureKind
+from hyperspark.pruners import grace_of
+from hyperspark.pruning import PruningBook
 from hyperspark.search import Listener, Progress, Settings
 
 logger = logging.getLogger("hyperspark")
@@ -66,6 +68,7 @@ class _Running:
     attempt: int = 1
     cancel_by: Optional[float] = None  # set once cancelled: give up waiting for the backend then
     cancel_reason: str = ""
+    prune_by: Optional[float] = None  # set once pruned: cancel it then if it goes on
 
 
 class Scheduler:
@@ -99,6 +102,7 @@ class Scheduler:
             elif doc["state"] == base.JOB_STATE_DONE:
                 self._history.append(doc)
         self._to_create = max(0, settings.max_evals - len(internals.all_docs(trials)))
+        self._pruning = PruningBook(settings.pruner, internals.all_docs(trials))
         self._suggester = ThreadPoolExecutor(1, thread_name_prefix="hyperspark-suggest")
 
     # ---------------------------------------------------------------- the loop
@@ -155,7 +159,8 @@ class Scheduler:
     def _nearest_deadline(self) -> float:
         nearest = self._global_deadline if self._stop_reason is None else float("inf")
         for run in self._running.values():
-            nearest = min(nearest, run.deadline if run.cancel_by is None else run.cancel_by)
+            nearest = min(nearest, run.deadline if run.cancel_by is None else run.cancel_by,
+                          run.prune_by or float("inf"))
         return nearest
 
     def _wait_for_cancellations(self) -> None:
@@ -222,6 +227,9 @@ class Scheduler:
         if isinstance(event, (TrialRunning, TrialWaiting)):
             self._apply_phase(event)
             return
+        if isinstance(event, TrialReported):
+            self._apply_report(event)
+            return
         if isinstance(event, _SuggestionsReady):
             self._suggesting = False
             if self._stop_reason is not None:
@@ -245,7 +253,9 @@ class Scheduler:
         info = doc["misc"].setdefault("hyperspark", {})
         info["attempts"] = event.attempts
         info["recorded"] = time.time()  # with "booked", start and end: where a trial's time went
-        if isinstance(event, TrialFinished):
+        if self._is_pruned(event):
+            self._record_pruned(doc, event)
+        elif isinstance(event, TrialFinished):
             self._record_result(doc, event)
         elif isinstance(event, TrialFailed):
             doc["state"] = base.JOB_STATE_ERROR
@@ -259,7 +269,7 @@ class Scheduler:
         else:
             self._record_cancelled(doc, event.reason or running.cancel_reason)
         self._notify("trial_ended", doc, self.progress)
-        if isinstance(event, TrialFinished):
+        if doc["state"] == base.JOB_STATE_DONE:
             self._check_result_stop_rules(doc)
 
     def _apply_phase(self, event: Any) -> None:
@@ -275,6 +285,8 @@ class Scheduler:
             if run.cancel_by is None:
                 run.deadline = float("inf")
         elif started:
+            if event.attempt > 1 and not self._pruning.decided(event.tid):
+                self._pruning.forget(run.doc)  # a retry starts its reports over
             run.attempt, run.running = event.attempt, True
             waited = now - run.waiting_since
             if run.cancel_by is None and self._settings.trial_timeout:
@@ -288,6 +300,40 @@ class Scheduler:
         if started:
             self._notify("trial_running", run.doc, self.progress)
 
+    def _apply_report(self, event: TrialReported) -> None:
+        """Record a report; ask the pruner; tell a pruned trial, and cancel it after its grace
+        period if it goes on. Reports of an older attempt, or of a cancelled trial, are dropped."""
+        run = self._running.get(event.tid)
+        if run is None or event.attempt < run.attempt or run.cancel_by is not None:
+            return
+        prune = self._pruning.add(run.doc, event.report)
+        self._notify("trial_reported", run.doc, event.report, self.progress)
+        if not prune:
+            return
+        grace = grace_of(self._pruning.pruner)
+        run.prune_by = time.monotonic() + grace
+        logger.info("trial %s pruned at step %s (loss %.6g)", event.tid, event.report.step,
+                    event.report.loss)
+        try:
+            self._backend.prune(event.tid)
+        except Exception:
+            logger.exception("could not tell trial %s it is pruned", event.tid)
+
+    def _is_pruned(self, event: Any) -> bool:
+        """A trial ends pruned when its objective raised TrialPruned, or when the pruner decided
+        and it did not return a result of its own first."""
+        if isinstance(event, TrialFailed) and event.kind is FailureKind.PRUNED:
+            return True
+        return self._pruning.decided(event.tid) and not isinstance(event, TrialFinished)
+
+    def _record_pruned(self, doc: Dict[str, Any], event: Any) -> None:
+        doc["state"] = base.JOB_STATE_DONE
+        doc["result"] = self._pruning.pruned_result(doc)
+        doc["misc"]["hyperspark"].update(start=getattr(event, "start", None),
+                                         end=getattr(event, "end", None))
+        self.progress.pruned += 1
+        self._count_loss(doc)
+
     def _record_result(self, doc: Dict[str, Any], event: TrialFinished) -> None:
         result = dict(event.result)
         for name, value in (result.pop("attachments", None) or {}).items():
@@ -295,14 +341,19 @@ class Scheduler:
         doc["state"] = base.JOB_STATE_DONE
         doc["result"] = result
         doc["misc"]["hyperspark"].update(start=event.start, end=event.end)
-        self._history.append(doc)
         if result.get("status") == base.STATUS_OK:
             self.progress.succeeded += 1
-            best = self.progress.best_loss
-            if best is None or result["loss"] < best:
-                self.progress.best_loss = result["loss"]
         else:
             self.progress.failed += 1
+        self._count_loss(doc)
+
+    def _count_loss(self, doc: Dict[str, Any]) -> None:
+        """A done trial reaches the algorithm (and the best loss, when it has one)."""
+        self._history.append(doc)
+        loss = doc["result"].get("loss")
+        if doc["result"].get("status") == base.STATUS_OK and (
+                self.progress.best_loss is None or loss < self.progress.best_loss):
+            self.progress.best_loss = loss
 
     def _record_cancelled(self, doc: Dict[str, Any], reason: str) -> None:
         doc["state"] = base.JOB_STATE_CANCEL
@@ -335,7 +386,10 @@ class Scheduler:
         if self._stop_reason is None and now >= self._global_deadline:
             self._stop(STOP_TIMEOUT)
         for tid, running in list(self._running.items()):
-            if running.cancel_by is None and now >= running.deadline:
+            if running.cancel_by is None and now >= (running.prune_by or float("inf")):
+                self._cancel(tid, "pruned, and its objective did not stop at its next report "
+                             f"within {grace_of(self._pruning.pruner):g} s")
+            elif running.cancel_by is None and now >= running.deadline:
                 self._cancel(tid, f"trial_timeout of {self._settings.trial_timeout:g} s exceeded")
             elif running.cancel_by is not None and now >= running.cancel_by:
                 logger.warning("trial %s did not confirm its cancellation; recorded cancelled", tid)

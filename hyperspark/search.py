@@ -24,6 +24,8 @@ class Settings:
     early_stop_fn: Optional[Callable] = None
     rstate: Optional[np.random.Generator] = None
     cancel_grace_s: float = config.CANCEL_GRACE_S
+    pruner: Any = None
+    """Decides on each ``hyperspark.report()`` whether to stop the trial (``hyperspark.pruners``)."""
 
 
 @dataclasses.dataclass
@@ -33,6 +35,8 @@ class Progress:
     succeeded: int = 0
     failed: int = 0
     cancelled: int = 0
+    pruned: int = 0
+    """Trials the pruner stopped (recorded done, with their last reported loss)."""
     running: int = 0
     """Started trials whose objective runs now."""
     waiting: int = 0
@@ -41,7 +45,7 @@ class Progress:
 
     @property
     def finished(self) -> int:
-        return self.succeeded + self.failed + self.cancelled
+        return self.succeeded + self.failed + self.cancelled + self.pruned
 
 
 class Listener:
@@ -55,6 +59,9 @@ class Listener:
 
     def trial_running(self, doc: Dict[str, Any], progress: Progress) -> None:
         """The trial's objective started on its worker."""
+
+    def trial_reported(self, doc: Dict[str, Any], report: Any, progress: Progress) -> None:
+        """The trial's objective called ``hyperspark.report()`` (``report``: a ``Report``)."""
 
     def trial_ended(self, doc: Dict[str, Any], progress: Progress) -> None: ...
 

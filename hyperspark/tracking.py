@@ -226,15 +226,27 @@ class MlflowTracker(Listener):
             return {}
         return {**self._worker_env, "MLFLOW_RUN_ID": run_id}
 
+    def trial_reported(self, doc: Dict[str, Any], report: Any, progress: Progress) -> None:
+        """Log the report as ``loss`` (and its other metrics) at its step: a learning curve."""
+        future = self._child_runs.get(doc["tid"])
+        if self._writer is None or future is None:
+            return
+        self._writer.log_step(future, {**report.metrics, "loss": report.loss}, report.step,
+                              int(report.time * 1000))
+
     def trial_ended(self, doc: Dict[str, Any], progress: Progress) -> None:
         future = self._child_runs.pop(doc["tid"], None)
         if self._writer is None or future is None:
             return
         metrics, tags, status = _outcome(doc)
+        reports = doc["misc"].get("hyperspark", {}).get("reports")
+        if reports and "loss" in metrics:  # ends its learning curve, at the last step
+            self._writer.log_step(future, {"loss": metrics.pop("loss")}, reports[-1][0])
         self._writer.finish_run(future, metrics, tags, status)
-        if "loss" in metrics and (self._best_loss is None or metrics["loss"] < self._best_loss):
-            self._best_loss = metrics["loss"]
-            self._writer.log_best(self.parent_run_id, future, metrics["loss"], progress.finished)
+        loss = doc["result"].get("loss") if doc["result"].get("status") == "ok" else None
+        if loss is not None and (self._best_loss is None or loss < self._best_loss):
+            self._best_loss = loss
+            self._writer.log_best(self.parent_run_id, future, loss, progress.finished)
 
     # ---------------------------------------------------------------- search end
     def search_ended(self, progress: Progress, stop_reason: Optional[str],
@@ -244,6 +256,7 @@ class MlflowTracker(Listener):
         counts = {"successful_trials_count": progress.succeeded,
                   "failed_trials_count": progress.failed,
                   "cancelled_trials_count": progress.cancelled,
+                  "pruned_trials_count": progress.pruned,
                   "total_trials_count": progress.finished}
         self._writer.log_batch(self.parent_run_id, metrics=counts)
 
@@ -262,7 +275,10 @@ def _outcome(doc: Dict[str, Any]) -> Tuple[Dict[str, float], Dict[str, str], str
     result, info = doc["result"], doc["misc"].get("hyperspark", {})
     metrics: Dict[str, float] = {}
     tags: Dict[str, str] = {}
-    if doc["state"] == base.JOB_STATE_DONE and result.get("status") == base.STATUS_OK:
+    if doc["state"] == base.JOB_STATE_DONE and result.get("pruned"):
+        tags["trial_status"], status = "pruned", "FINISHED"  # its loss is its last report
+        tags["pruned_at_step"] = str(result.get("step", ""))
+    elif doc["state"] == base.JOB_STATE_DONE and result.get("status") == base.STATUS_OK:
         metrics["loss"] = float(result["loss"])
         tags["trial_status"], status = "success", "FINISHED"
     elif doc["state"] == base.JOB_STATE_CANCEL:

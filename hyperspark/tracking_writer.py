@@ -136,6 +136,28 @@ class TrackingWriter:
         if self._merge(run_id, batch):
             self._put(priority, lambda: self._write_pending(run_id), f"log to run {run_id}")
 
+    def log_step(self, run: "Future[Optional[str]]", metrics: Dict[str, float], step: int,
+                 timestamp_ms: Optional[int] = None) -> None:
+        """Log ``metrics`` at ``step`` to a child run (an intermediate report), merged with
+        whatever else waits for that run."""
+        from mlflow.entities import Metric
+
+        at = timestamp_ms or int(time.time() * 1000)
+        batch = PendingBatch(metrics=[Metric(k, v, at, step) for k, v in metrics.items()],
+                             priority=_NORMAL)
+
+        def log() -> None:
+            run_id = run.result()
+            if run_id is not None and self._merge(run_id, batch):
+                self._write_pending(run_id)
+
+        if run.done():  # as it nearly always is: the trial waited for its run to exist
+            run_id = run.result()
+            if run_id is not None and self._merge(run_id, batch):
+                self._put(_NORMAL, lambda: self._write_pending(run_id), f"log to run {run_id}")
+        else:
+            self._put(_NORMAL, log, "log a report")
+
     def finish_run(self, run: "Future[Optional[str]]", metrics: Dict[str, float],
                    tags: Dict[str, str], status: str) -> None:
         def finish() -> None:

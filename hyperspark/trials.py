@@ -16,19 +16,16 @@ from hyperspark import checkpoint as checkpoint_module
 from hyperspark import config
 from hyperspark import hyperopt_internals as internals
 from hyperspark.backends.base import Backend, SearchContext
+from hyperspark.backends.choice import make_backend
 from hyperspark.errors import AllTrialsFailedError, InvalidArgument, InvalidArgumentType
-from hyperspark.params import ParamResolver
+from hyperspark.frame import trials_frame
 from hyperspark.progress import ProgressReporter
+from hyperspark.pruners import check_pruner
 from hyperspark.scheduler import STOP_INTERRUPTED, Scheduler
 from hyperspark.search import Listener, Settings
 from hyperspark.serialization import dumps_objective
 
 logger = logging.getLogger("hyperspark")
-
-_STATE_NAMES = {base.JOB_STATE_NEW: "new", base.JOB_STATE_RUNNING: "running",
-                base.JOB_STATE_DONE: "done", base.JOB_STATE_ERROR: "error",
-                base.JOB_STATE_CANCEL: "cancelled"}
-
 
 class SparkTrials(base.Trials):
     """Drop-in replacement for ``hyperopt.SparkTrials``: evaluates trials in parallel on Spark.
@@ -74,6 +71,10 @@ class SparkTrials(base.Trials):
         checkpoint: a file where the search's state is kept (same as ``fmin``'s
             ``trials_save_file``). If it exists when ``fmin`` starts, the search resumes from
             it: finished trials are kept, interrupted ones run again (docs/reliability.md).
+        pruner: stops losing trials early, from what their objectives pass to
+            ``hyperspark.report()``: ``hyperspark.pruners.ASHA()``, ``MedianStopping()``,
+            ``Threshold()`` or any object with ``should_prune(tid, history)``. A pruned trial
+            is done, with its last reported loss and ``"pruned": True`` (docs/pruning.md).
     """
 
     def __init__(self, parallelism: Optional[int] = None, timeout: Optional[float] = None,
@@ -84,7 +85,7 @@ class SparkTrials(base.Trials):
                  retry_on: Sequence[Type[BaseException]] = (), backend: str = "jobs",
                  mlflow_tracking: Optional[bool] = None,
                  worker_setup: Optional[Callable[[], Any]] = None,
-                 checkpoint: Optional[str] = None) -> None:
+                 checkpoint: Optional[str] = None, pruner: Any = None) -> None:
         self.user_specified_parallelism = config.check_positive_int(
             "parallelism", parallelism, allow_none=True)
         self.timeout = config.check_positive_number("timeout", timeout)
@@ -104,6 +105,7 @@ class SparkTrials(base.Trials):
         self.checkpoint = (checkpoint_module.check_path("checkpoint", checkpoint)
                            if checkpoint is not None else None)
         self.resource_profile = config.check_resource_profile(resource_profile)
+        self.pruner = check_pruner(pruner)
         if self.resource_profile is not None and self.backend in ("driver", "local"):
             logger.warning("SparkTrials(resource_profile=...) is ignored with backend=%r: it "
                            "applies to the tasks hyperspark runs trials in (jobs, actors); "
@@ -151,8 +153,15 @@ class SparkTrials(base.Trials):
         return self._fmin_cancelled_reason
 
     def count_successful_trials(self) -> int:
+        """Trials whose objective returned a result with status ``ok`` (pruned ones apart)."""
         return sum(1 for doc in internals.all_docs(self) if doc["state"] == base.JOB_STATE_DONE
-                   and doc["result"].get("status") == base.STATUS_OK)
+                   and doc["result"].get("status") == base.STATUS_OK
+                   and not doc["result"].get("pruned"))
+
+    def count_pruned_trials(self) -> int:
+        """Trials the pruner stopped (done, with their last reported loss)."""
+        return sum(1 for doc in internals.all_docs(self) if doc["state"] == base.JOB_STATE_DONE
+                   and doc["result"].get("pruned"))
 
     def count_failed_trials(self) -> int:
         """Trials that raised, returned an invalid result, or ran out of attempts."""
@@ -319,7 +328,7 @@ class SparkTrials(base.Trials):
             timeout=min(timeouts) if timeouts else None,
             trial_timeout=self.trial_timeout,
             loss_threshold=threshold if threshold is not None else self.loss_threshold,
-            early_stop_fn=early_stop_fn, rstate=rstate)
+            early_stop_fn=early_stop_fn, rstate=rstate, pruner=self.pruner)
         return settings, algo or tpe.suggest
 
     def _decide_parallelism(self, remaining: int) -> int:
@@ -338,29 +347,16 @@ class SparkTrials(base.Trials):
         return self.actual_parallelism
 
     def _make_backend(self, parallelism: int) -> Backend:
-        if self.backend == "local":
-            from hyperspark.backends.local import LocalBackend
-
-            return LocalBackend()
-        if self._runner is None:  # e.g. unpickled: find a session again
+        if self._runner is None and self.backend != "local":  # e.g. unpickled: find a session
             self._connect()
-        if self.backend == "actors":
-            from hyperspark.backends.actors import ActorsBackend
-
-            return ActorsBackend(self._runner, parallelism, profile=self.resource_profile)
-        if self.backend == "driver":
-            from hyperspark.backends.driver import DriverBackend
-
-            return DriverBackend(self._runner, parallelism)
-        from hyperspark.backends.jobs import JobsBackend
-
-        return JobsBackend(self._runner, parallelism, profile=self.resource_profile)
+        return make_backend(self.backend, self._runner, parallelism, self.resource_profile)
 
     def _answer(self, space: Any, return_argmin: bool) -> Any:
         """What fmin returns, as hyperopt's SparkTrials would: with no successful trial,
         ``return_argmin=False`` returns None when no trial is left that hyperopt counts (every
         one failed or was cancelled), and everything else raises, with the failures shown."""
-        if self.count_successful_trials() > 0:
+        if any(doc["state"] == base.JOB_STATE_DONE and doc["result"].get("status") ==
+               base.STATUS_OK for doc in internals.all_docs(self)):
             return self.argmin if return_argmin else space_eval(space, self.argmin)
         self.refresh()
         if not return_argmin and len(self.trials) == 0:
@@ -378,31 +374,9 @@ class SparkTrials(base.Trials):
 
     # ---------------------------------------------------------------- reports
     def to_pandas(self) -> Any:
-        """One row per trial: tid, state, status, loss, params (resolved), start, end, duration,
-        attempts, error.
+        """One row per trial: tid, state (``pruned`` for a pruned trial), status, loss, params
+        (resolved), start, end, duration, attempts, reports, error.
 
         >>> trials.to_pandas().sort_values("loss").head()  # doctest: +SKIP
         """
-        import pandas as pd
-
-        resolver = ParamResolver(self._space) if self._space is not None else None
-        rows: List[Dict[str, Any]] = []
-        for doc in internals.all_docs(self):
-            info = doc["misc"].get("hyperspark", {})
-            vals = doc["misc"].get("vals", {})
-            params = resolver.resolve(vals) if resolver else {
-                k: v[0] for k, v in vals.items() if v}
-            start, end = info.get("start"), info.get("end")
-            rows.append({
-                "tid": doc["tid"], "state": _STATE_NAMES.get(doc["state"], str(doc["state"])),
-                "status": doc["result"].get("status"), "loss": doc["result"].get("loss"),
-                "params": params,
-                "start": pd.to_datetime(start, unit="s") if start else pd.NaT,
-                "end": pd.to_datetime(end, unit="s") if end else pd.NaT,
-                "duration": (end - start) if start and end else None,
-                "attempts": info.get("attempts", 0),
-                "error": (doc["result"].get("error") if doc["state"] != base.JOB_STATE_DONE
-                          else None),
-            })
-        return pd.DataFrame(rows, columns=["tid", "state", "status", "loss", "params", "start",
-                                           "end", "duration", "attempts", "error"])
+        return trials_frame(internals.all_docs(self), self._space)

@@ -20,7 +20,9 @@ from hyperopt import pyll
 from hyperopt.base import STATUS_OK, STATUS_STRINGS, Ctrl
 from hyperopt.utils import use_obj_for_literal_in_memo
 
+from hyperspark.errors import TrialPruned
 from hyperspark.outcome import FailureKind, Outcome
+from hyperspark.reporting import Reporter, reporting
 
 
 _WORKER_STATE: Dict[str, Any] = {}
@@ -204,16 +206,19 @@ def run_attempt(domain: Any, spec: Mapping[str, Any], tid: int,
                 retry_on: Tuple[Type[BaseException], ...] = (),
                 env: Optional[Mapping[str, str]] = None,
                 on_start: Optional[Callable[[], None]] = None,
-                own_process: bool = False) -> Outcome:
+                own_process: bool = False,
+                reporter: Optional[Reporter] = None) -> Outcome:
     """Evaluate one attempt of trial ``tid``: whatever happens, the ``Outcome`` says it.
 
     A failure is ``retryable`` when the objective raised one of the types in ``retry_on``.
     ``on_start`` is called just before the objective (its errors are ignored): the moment the
     trial's ``trial_timeout`` starts to count. ``own_process``: see ``trial_environment``.
+    ``reporter``: where ``hyperspark.report()`` sends this attempt's reports.
     """
     start: Optional[float] = None
     try:
-        with trial_environment(env or {}, own_process=own_process):
+        with trial_environment(env or {}, own_process=own_process), \
+                reporting(reporter, own_process=own_process):
             if on_start is not None:
                 try:
                     on_start()
@@ -224,6 +229,8 @@ def run_attempt(domain: Any, spec: Mapping[str, Any], tid: int,
         result = normalize_result(raw)
     except InvalidResult as exc:
         return Outcome.failed(FailureKind.INVALID_RESULT, exc, start, time.time())
+    except TrialPruned as exc:  # never retried, whatever retry_on says
+        return Outcome.failed(FailureKind.PRUNED, exc, start, time.time())
     except Exception as exc:  # the user's code: every exception becomes data
         return Outcome.failed(FailureKind.USER, exc, start, time.time(),
                               retryable=isinstance(exc, retry_on))

@@ -11,6 +11,7 @@ from hyperopt import hp, rand
 from mlflow.tracking import MlflowClient
 
 from hyperspark import AllTrialsFailedError, SparkTrials
+from hyperspark import search as search_module
 
 from benchmarks.servers import Server
 
@@ -355,6 +356,37 @@ def test_server_restarted_mid_search_gets_everything_once_back(spark, remote, se
     assert [int(c.data.tags["trial_id"]) for c in children] == list(range(24))
     assert {c.info.status for c in children} == {"FINISHED"}
     assert all("loss" in c.data.metrics for c in children)
+
+
+@pytest.mark.slow
+def test_reports_survive_a_tracking_outage(spark, remote, server, impatient_mlflow):
+    """Learning curves logged while the server restarts land once it is back, every step."""
+    import hyperspark
+
+    def objective(params):
+        for step in range(1, 6):
+            hyperspark.report(params["x"] + 1 / step)
+            time.sleep(0.1)
+        return params["x"]
+
+    restarter = threading.Timer(1.0, lambda: (server.stop(), time.sleep(1), server.start()))
+
+    class RestartOnceStarted(search_module.Listener):
+        def search_started(self, search, settings):  # after the parent run exists
+            restarter.start()
+
+    trials = SparkTrials(spark_session=spark, parallelism=2)
+    try:
+        trials.fmin(objective, SPACE, algo=rand.suggest, max_evals=16,
+                    show_progressbar=False, listeners=[RestartOnceStarted()])
+    finally:
+        restarter.join()
+    parent = remote.get_run(trials.last_tracker.parent_run_id)
+    children = children_of(remote, parent)
+    assert len(children) == 16
+    for child in children:
+        steps = [m.step for m in remote.get_metric_history(child.info.run_id, "loss")]
+        assert sorted(set(steps)) == [1, 2, 3, 4, 5], child.data.tags["trial_id"]
 
 
 @pytest.mark.slow

@@ -10,8 +10,9 @@ actor does not fail the others), they work with dynamic allocation, and more act
 slots just wait in Spark's queue. Cancelling a trial cancels its actor's group, which kills
 the actor's Python worker; a new actor replaces it.
 
-Messages: ``("hello", actor)``, ``("ready",)``, ``("setup_failed", outcome)`` and
-``("done", tid, packed outcome)`` up; ``("run", tid, spec, env)`` and ``("stop",)`` down.
+Messages: ``("hello", actor)``, ``("ready",)``, ``("setup_failed", outcome)``,
+``("report", tid, attempt, report)`` and ``("done", tid, packed outcome)`` up;
+``("run", tid, attempt, spec, env)``, ``("prune", tid, attempt)`` and ``("stop",)`` down.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from hyperspark.config import CHANNEL_HOST_CONF
 from hyperspark.backends.threaded import ThreadedBackend
 from hyperspark.errors import ChannelUnreachable, summarize
 from hyperspark.outcome import FailureKind, Outcome
+from hyperspark.reporting import ChannelReporter
 from hyperspark.retries import AttemptLost
 
 logger = logging.getLogger("hyperspark")
@@ -80,11 +82,14 @@ class ActorTask:
         connection.send(("ready",))
         while True:
             message = connection.recv()
+            if message[0] == "prune":
+                continue  # for a trial that has ended already
             if message[0] != "run":
                 return  # "stop"
-            _, tid, spec, env = message
+            _, tid, attempt, spec, env = message
+            reporter = ChannelReporter(lambda: connection, tid, attempt)
             outcome = worker.run_attempt(domain, spec, tid, self.retry_on, env,
-                                         own_process=True)
+                                         own_process=True, reporter=reporter)
             connection.send(("done", tid, worker.pack(outcome)))
 
 
@@ -195,6 +200,10 @@ class ActorsBackend(ThreadedBackend):
             with self._lock:
                 self._fatal = message[1]
                 self._lock.notify_all()
+        elif kind == "report":
+            state = self._states.get(message[1])
+            if state is not None and state.worker is peer.tag and message[2] == state.attempt:
+                self.reported(state, message[2], message[3])
         elif kind == "done":
             result = peer.tag.result
             if result is not None and not result.done():
@@ -254,7 +263,7 @@ class ActorsBackend(ThreadedBackend):
             return self._fatal
         try:
             self.running(state, state.attempt)  # an idle actor starts the objective at once
-            actor.peer.send(("run", state.tid, spec, env))
+            actor.peer.send(("run", state.tid, state.attempt, spec, env))
             outcome = actor.result.result()
         except (OSError, EOFError) as exc:
             raise AttemptLost(f"actor {actor.actor_id} unreachable: {exc}") from exc
@@ -292,6 +301,12 @@ class ActorsBackend(ThreadedBackend):
             actor.busy, actor.result = True, Future()
             state.worker = actor
             return actor
+
+    def deliver_prune(self, state: TrialState) -> None:
+        with self._lock:
+            actor = state.worker
+        if actor is not None and actor.peer is not None:
+            actor.peer.send(("prune", state.tid, state.attempt))
 
     def interrupt(self, state: TrialState) -> None:
         with self._lock:

@@ -11,6 +11,7 @@ import logging
 from typing import Any, Callable, Dict, Optional, Protocol, Tuple, Type
 
 from hyperspark.outcome import FailureKind, Outcome
+from hyperspark.reporting import Report
 
 logger = logging.getLogger("hyperspark")
 
@@ -82,6 +83,15 @@ class TrialRunning:
 
 
 @dataclasses.dataclass(frozen=True)
+class TrialReported:
+    """Attempt ``attempt`` of trial ``tid`` called ``hyperspark.report()``."""
+
+    tid: int
+    attempt: int
+    report: Report
+
+
+@dataclasses.dataclass(frozen=True)
 class TrialWaiting:
     """Trial ``tid`` is waiting again: its attempt ``attempt`` is queued after a lost one."""
 
@@ -110,6 +120,8 @@ class TrialState:
         self.done = threading.Event()  # the trial's thread has ended
         self.attempt = 0  # the attempt running or waiting now
         self.worker: Any = None  # what runs the attempt now, for the backend (an actor)
+        self.pruned = threading.Event()  # the loop decided to prune the trial
+        self.link: Any = None  # the channel peer its reports came from (jobs)
 
     def request_cancel(self, reason: str) -> bool:
         """Mark the trial cancelled; False when it already was (cancel is idempotent)."""
@@ -140,7 +152,8 @@ def run_trial_attempts(tid: int, attempt: Callable[[int], Outcome], *, max_retri
 
 
 Event = Any
-"""TrialFinished | TrialFailed | TrialCancelled | TrialRunning | TrialWaiting, or the
+"""TrialFinished | TrialFailed | TrialCancelled | TrialRunning | TrialWaiting | TrialReported,
+or the
 scheduler's own internal events."""
 Post = Callable[[Event], None]
 
@@ -156,6 +169,10 @@ class Backend(Protocol):
 
     def cancel(self, tid: int, reason: str) -> None:
         """Stop trial ``tid`` alone; post ``TrialCancelled`` once it has stopped."""
+
+    def prune(self, tid: int) -> None:
+        """Tell trial ``tid``'s objective that it is pruned: its next ``hyperspark.report()``
+        raises ``TrialPruned``. Must not block; the loop cancels the trial if it goes on."""
 
     def close(self) -> None:
         """Release every resource; called once, after the last event the loop will read."""

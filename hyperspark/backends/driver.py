@@ -26,6 +26,7 @@ from hyperspark.backends.base import Post, SearchContext, TrialState
 from hyperspark.backends.spark.base import SparkRunner, lost_to_infrastructure
 from hyperspark.backends.threaded import ThreadedBackend
 from hyperspark.outcome import FailureKind, Outcome
+from hyperspark.reporting import InProcessReporter
 from hyperspark.retries import AttemptLost
 
 logger = logging.getLogger("hyperspark")
@@ -122,9 +123,12 @@ class DriverBackend(ThreadedBackend):
             return Outcome.failed(FailureKind.SETUP, self._setup_error)
         search = self._search
         state = self._states[tid]
+        reporter = InProcessReporter(lambda report: self.reported(state, attempt, report),
+                                     state.pruned.is_set)
         with window.window():
             return worker.run_attempt(search.domain, spec, tid, search.retry_on,
-                                      on_start=lambda: self.running(state, attempt))
+                                      on_start=lambda: self.running(state, attempt),
+                                      reporter=reporter)
 
     # ---------------------------------------------------------------- cancelling
     def interrupt(self, state: TrialState) -> None:

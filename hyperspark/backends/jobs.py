@@ -26,6 +26,7 @@ from hyperspark.backends.spark.base import SparkJobFailed, SparkRunner
 from hyperspark.config import CHANNEL_HOST_CONF
 from hyperspark.backends.threaded import ThreadedBackend
 from hyperspark.outcome import Lost, Outcome
+from hyperspark.reporting import ChannelReporter
 from hyperspark.retries import AttemptLost
 
 logger = logging.getLogger("hyperspark")
@@ -55,8 +56,11 @@ class TrialTask:
             domain = worker.load_search(self.search_id, self.payload)
         except Exception as exc:  # e.g. a module the objective needs is missing here
             return worker.setup_failure(exc)
+        reporter = (ChannelReporter(lambda: shared_link(*self.channel), self.tid, self.attempt)
+                    if self.channel is not None else None)
         return worker.run_attempt(domain, self.spec, self.tid, self.retry_on, self.env,
-                                  on_start=self._announce, own_process=True)
+                                  on_start=self._announce, own_process=True,
+                                  reporter=reporter)
 
     def _announce(self) -> None:
         if self.channel is None:
@@ -95,16 +99,25 @@ class JobsBackend(ThreadedBackend):
                 "trial_timeout counts from the moment Spark starts its task (Python worker "
                 "start-up and loading the objective included). Set the Spark conf %s to an "
                 "address of this machine that executors can reach to count the objective's "
-                "time alone.", *self._channel.address, why, CHANNEL_HOST_CONF)
+                "time alone (and to stream hyperspark.report() to the driver: without it, "
+                "reports are dropped and no trial is pruned).", *self._channel.address, why,
+                CHANNEL_HOST_CONF)
             self._channel.close()
             self._channel = None
 
     def _on_message(self, peer: Peer, message: Any) -> None:
+        state = self._states.get(message[1])
+        if state is None:
+            return
         if message[0] == "started":
-            _, tid, attempt = message
-            state = self._states.get(tid)
-            if state is not None:
-                self.running(state, attempt)
+            self.running(state, message[2])
+        elif message[0] == "report" and message[2] == state.attempt:
+            state.link = peer  # where a pruning decision for this trial goes
+            self.reported(state, message[2], message[3])
+
+    def deliver_prune(self, state: TrialState) -> None:
+        if state.link is not None:
+            state.link.send(("prune", state.tid, state.attempt))
 
     def attempt(self, state: TrialState, spec: Dict[str, Any], env: Dict[str, str]) -> Outcome:
         attempt = state.attempt

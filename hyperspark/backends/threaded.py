@@ -12,9 +12,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Optional
 
-from hyperspark.backends.base import (Post, SearchContext, TrialRunning, TrialState,
-                                      TrialWaiting, run_trial_attempts)
+from hyperspark.backends.base import (Post, SearchContext, TrialReported, TrialRunning,
+                                      TrialState, TrialWaiting, run_trial_attempts)
 from hyperspark.outcome import Outcome
+from hyperspark.reporting import Report
 from hyperspark.retries import AttemptLost
 
 logger = logging.getLogger("hyperspark")
@@ -62,6 +63,20 @@ class ThreadedBackend:
             return
         self.interrupt(state)
 
+    def prune(self, tid: int) -> None:
+        state = self._states.get(tid)
+        if state is None or state.done.is_set() or state.pruned.is_set():
+            return
+        state.pruned.set()
+        try:
+            self.deliver_prune(state)
+        except Exception as exc:  # the grace period's cancel still stops the trial
+            logger.debug("could not tell trial %s it is pruned: %s", state.tid, exc)
+
+    def deliver_prune(self, state: TrialState) -> None:
+        """Send the pruning decision to where the trial runs (nothing to do when the trial
+        reads ``state.pruned`` in this process). Called from the loop's thread."""
+
     def close(self) -> None:
         self._closed.set()
         for state in list(self._states.values()):
@@ -75,6 +90,11 @@ class ThreadedBackend:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
     # ---------------------------------------------------------------- for subclasses
+    def reported(self, state: TrialState, attempt: int, report: Report) -> None:
+        """Pass on a report of ``attempt`` of the trial (any thread)."""
+        if not state.done.is_set():
+            self._post(TrialReported(state.tid, attempt, report))
+
     def running(self, state: TrialState, attempt: int) -> None:
         """Say that ``attempt`` of the trial has begun running its objective (any thread);
         reports of an attempt that is no longer current are dropped."""
