@@ -402,7 +402,7 @@ def test_to_pandas_has_one_row_per_trial_with_resolved_params():
     _, trials = run(lambda p: p["x"], max_evals=6, space=space)
     frame = trials.to_pandas()
     assert list(frame.columns) == ["tid", "state", "status", "loss", "params", "start", "end",
-                                   "duration", "attempts", "error"]
+                                   "duration", "attempts", "reports", "error"]
     assert len(frame) == 6 and (frame["duration"] >= 0).all()
     assert all(row["act"] in ("relu", "tanh") for row in frame["params"])
 
