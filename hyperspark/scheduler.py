@@ -25,11 +25,12 @@ from hyperopt.utils import coarse_utcnow
 
 from hyperspark import hyperopt_internals as internals
 from hyperspark.backends.base import (Backend, SearchContext, TrialCancelled, TrialFailed,
-                                      TrialFinished, TrialReported, TrialRunning, TrialWaiting)
+                                      TrialReported, TrialRunning, TrialWaiting)
 from hyperspark.outcome import FailureKind
 from hyperspark.pruners import grace_of
 from hyperspark.pruning import PruningBook
 from hyperspark.search import Listener, Progress, Settings
+from hyperspark.trial_end import TrialEnds
 
 logger = logging.getLogger("hyperspark")
 
@@ -103,6 +104,7 @@ class Scheduler:
                 self._history.append(doc)
         self._to_create = max(0, settings.max_evals - len(internals.all_docs(trials)))
         self._pruning = PruningBook(settings.pruner, internals.all_docs(trials))
+        self._ends = TrialEnds(trials, self.progress, self._history, self._pruning)
         self._suggester = ThreadPoolExecutor(1, thread_name_prefix="hyperspark-suggest")
 
     # ---------------------------------------------------------------- the loop
@@ -249,25 +251,7 @@ class Scheduler:
             return  # already given up on (cancel grace over); a late report changes nothing
         self._count_running()
         doc = running.doc
-        doc["refresh_time"] = coarse_utcnow()
-        info = doc["misc"].setdefault("hyperspark", {})
-        info["attempts"] = event.attempts
-        info["recorded"] = time.time()  # with "booked", start and end: where a trial's time went
-        if self._is_pruned(event):
-            self._record_pruned(doc, event)
-        elif isinstance(event, TrialFinished):
-            self._record_result(doc, event)
-        elif isinstance(event, TrialFailed):
-            doc["state"] = base.JOB_STATE_ERROR
-            doc["result"] = {"status": base.STATUS_FAIL, "error": event.message}
-            doc["misc"]["error"] = (event.error_type, event.message)
-            info.update(start=event.start, end=event.end, error_kind=event.kind.value,
-                        traceback=event.traceback)
-            self.progress.failed += 1
-            logger.warning("trial %s failed (%s): %s: %s", doc["tid"], event.kind.value,
-                           event.error_type, event.message)
-        else:
-            self._record_cancelled(doc, event.reason or running.cancel_reason)
+        self._ends.record(doc, event, running.cancel_reason)
         self._notify("trial_ended", doc, self.progress)
         if doc["state"] == base.JOB_STATE_DONE:
             self._check_result_stop_rules(doc)
@@ -318,48 +302,6 @@ class Scheduler:
             self._backend.prune(event.tid)
         except Exception:
             logger.exception("could not tell trial %s it is pruned", event.tid)
-
-    def _is_pruned(self, event: Any) -> bool:
-        """A trial ends pruned when its objective raised TrialPruned, or when the pruner decided
-        and it did not return a result of its own first."""
-        if isinstance(event, TrialFailed) and event.kind is FailureKind.PRUNED:
-            return True
-        return self._pruning.decided(event.tid) and not isinstance(event, TrialFinished)
-
-    def _record_pruned(self, doc: Dict[str, Any], event: Any) -> None:
-        doc["state"] = base.JOB_STATE_DONE
-        doc["result"] = self._pruning.pruned_result(doc)
-        doc["misc"]["hyperspark"].update(start=getattr(event, "start", None),
-                                         end=getattr(event, "end", None))
-        self.progress.pruned += 1
-        self._count_loss(doc)
-
-    def _record_result(self, doc: Dict[str, Any], event: TrialFinished) -> None:
-        result = dict(event.result)
-        for name, value in (result.pop("attachments", None) or {}).items():
-            self._trials.trial_attachments(doc)[name] = value
-        doc["state"] = base.JOB_STATE_DONE
-        doc["result"] = result
-        doc["misc"]["hyperspark"].update(start=event.start, end=event.end)
-        if result.get("status") == base.STATUS_OK:
-            self.progress.succeeded += 1
-        else:
-            self.progress.failed += 1
-        self._count_loss(doc)
-
-    def _count_loss(self, doc: Dict[str, Any]) -> None:
-        """A done trial reaches the algorithm (and the best loss, when it has one)."""
-        self._history.append(doc)
-        loss = doc["result"].get("loss")
-        if doc["result"].get("status") == base.STATUS_OK and (
-                self.progress.best_loss is None or loss < self.progress.best_loss):
-            self.progress.best_loss = loss
-
-    def _record_cancelled(self, doc: Dict[str, Any], reason: str) -> None:
-        doc["state"] = base.JOB_STATE_CANCEL
-        doc["result"] = {"status": base.STATUS_FAIL, "error": f"cancelled: {reason}"}
-        doc["misc"]["hyperspark"]["cancel_reason"] = reason
-        self.progress.cancelled += 1
 
     def _check_result_stop_rules(self, doc: Dict[str, Any]) -> None:
         threshold = self._settings.loss_threshold

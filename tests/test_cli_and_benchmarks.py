@@ -55,3 +55,18 @@ def test_checkpoint_benchmark_table():
     assert rows[0]["trials"] == 60 and rows[0]["writes"] >= 2 and rows[0]["file_mb"] > 0
     assert rows[0]["plain_ms"] > 0 and rows[0]["checkpoint_ms"] > 0
     assert "| 60 |" in checkpoint.markdown(rows)
+
+
+def test_pruning_benchmark_table(spark):
+    from benchmarks import pruning
+
+    result = pruning.run(spark, [0], trials=6, parallelism=2)
+    row = result["rows"][0]
+    assert row["tpe"]["epochs"] == 6 * pruning.EPOCHS and row["tpe"]["pruned"] == 0
+    assert row["tpe_asha"]["trials"] == 6
+    for pruned, reported in row["tpe"]["per_trial"] + row["tpe_asha"]["per_trial"]:
+        assert (1 <= reported < pruning.EPOCHS) if pruned else reported == pruning.EPOCHS
+    assert 0 < row["compute_ratio"] <= 1 and row["tpe"]["best_loss"] < 1.0
+    assert "| 0 |" in pruning.markdown(result)
+    cost = pruning.report_cost(spark, calls=200)
+    assert cost["calls"] == 200 and cost["report_ms_median"] > 0

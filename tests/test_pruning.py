@@ -135,7 +135,7 @@ def learning_curve(x):
     """Loss x + 1/step over 9 steps: higher x is worse at every step."""
     for step in range(1, 10):
         hyperspark.report(x + 1 / step)
-        time.sleep(0.01)
+        time.sleep(0.04)  # ample time for the decision to come back before the next report
     return x
 
 
@@ -261,5 +261,7 @@ def test_checkpoint_resume_keeps_reports_and_decisions(tmp_path):
             for doc in second.trials if doc["tid"] in kept} == kept
     assert second.count_pruned_trials() >= first.count_pruned_trials() > 0
     # the saved reports were replayed through the new pruner before new trials reported
-    assert Counting.calls >= reports and pruner._rungs[1][0] == min(
-        rows[0][1] for _, rows in kept.values())
+    assert Counting.calls >= reports
+    rung_1 = list(pruner._rungs[1])  # ASHA's rung 1 holds every kept trial's first report
+    for _, rows in kept.values():
+        rung_1.remove(rows[0][1])
