@@ -9,6 +9,7 @@ import logging
 
 from hyperspark import pruners
 from hyperspark.api import fmin
+from hyperspark.backends.pool import ActorPool
 from hyperspark.errors import (AllTrialsFailedError, ChannelUnreachable, CheckpointError,
                                CheckpointMismatch, HypersparkError, InvalidArgument,
                                InvalidArgumentType, ObjectiveNotSerializable, TrialPruned)
@@ -17,7 +18,7 @@ from hyperspark.trials import SparkTrials
 from hyperspark.worker import worker_state
 
 __version__ = "0.1.0"
-__all__ = ["SparkTrials", "fmin", "report", "pruners", "worker_state", "HypersparkError",
+__all__ = ["SparkTrials", "ActorPool", "fmin", "report", "pruners", "worker_state", "HypersparkError",
            "AllTrialsFailedError", "ChannelUnreachable", "CheckpointError", "CheckpointMismatch",
            "InvalidArgument", "InvalidArgumentType", "ObjectiveNotSerializable", "TrialPruned",
            "__version__"]

@@ -58,7 +58,8 @@ class SparkTrials(base.Trials):
         max_retries: extra attempts for a trial whose attempt the infrastructure lost.
         retry_on: exception types raised by the objective that are retried too.
         backend: ``"jobs"`` (one Spark job per trial), ``"actors"`` (long-lived workers held
-            by Spark jobs, fed over an authenticated channel: milliseconds per trial),
+            by Spark jobs, fed over an authenticated channel: milliseconds per trial), an
+            ``ActorPool`` (warm actors shared by searches: no start-up per search),
             ``"driver"`` (trials on driver threads, for objectives that run Spark jobs
             themselves, e.g. MLlib: each trial's jobs carry its own group) or ``"local"``
             (threads in this process, no Spark).
@@ -82,7 +83,7 @@ class SparkTrials(base.Trials):
                  resource_profile: Any = None, *,
                  trial_timeout: Optional[float] = None,
                  max_retries: int = config.DEFAULT_MAX_RETRIES,
-                 retry_on: Sequence[Type[BaseException]] = (), backend: str = "jobs",
+                 retry_on: Sequence[Type[BaseException]] = (), backend: Any = "jobs",
                  mlflow_tracking: Optional[bool] = None,
                  worker_setup: Optional[Callable[[], Any]] = None,
                  checkpoint: Optional[str] = None, pruner: Any = None) -> None:
@@ -93,7 +94,11 @@ class SparkTrials(base.Trials):
         self.trial_timeout = config.check_positive_number("trial_timeout", trial_timeout)
         self.max_retries = config.check_non_negative_int("max_retries", max_retries)
         self.retry_on: Tuple[Type[BaseException], ...] = config.check_retry_on(retry_on)
-        self.backend = config.check_backend(backend)
+        self._pool = backend if _is_pool(backend) else None
+        self.backend = "actors" if self._pool is not None else config.check_backend(backend)
+        if self._pool is not None:
+            _check_pool_arguments(self._pool, self.user_specified_parallelism, worker_setup,
+                                  resource_profile)
         if worker_setup is not None and not callable(worker_setup):
             raise InvalidArgumentType(f"worker_setup must be a callable taking no arguments, "
                                       f"got {worker_setup!r}")
@@ -114,7 +119,9 @@ class SparkTrials(base.Trials):
         super().__init__()
         self._spark: Any = None
         self._runner: Any = None
-        if self.backend != "local":
+        if self._pool is not None:
+            self._spark, self._runner = self._pool.spark, self._pool.runner
+        elif self.backend != "local":
             self._connect(spark_session)
         self._fmin_cancelled_reason: Optional[str] = None
         self._space: Any = None
@@ -144,6 +151,7 @@ class SparkTrials(base.Trials):
         state["_runner"] = None
         state["last_tracker"] = None
         state["resource_profile"] = None
+        state["_pool"] = None  # a loaded object runs on fresh actors
         return state
 
     # ---------------------------------------------------------------- counts (hyperopt's names)
@@ -336,6 +344,8 @@ class SparkTrials(base.Trials):
         slots = None
         if self.backend == "driver":
             requested = requested or config.DRIVER_DEFAULT_PARALLELISM
+        elif self._pool is not None:
+            slots = self._pool.size
         elif self._runner is not None:
             slots = self._runner.task_slots(self.resource_profile)
         parallelism = requested or slots or os.cpu_count() or 1
@@ -347,6 +357,8 @@ class SparkTrials(base.Trials):
         return self.actual_parallelism
 
     def _make_backend(self, parallelism: int) -> Backend:
+        if self._pool is not None:
+            return self._pool.backend(parallelism)
         if self._runner is None and self.backend != "local":  # e.g. unpickled: find a session
             self._connect()
         return make_backend(self.backend, self._runner, parallelism, self.resource_profile)
@@ -380,3 +392,21 @@ class SparkTrials(base.Trials):
         >>> trials.to_pandas().sort_values("loss").head()  # doctest: +SKIP
         """
         return trials_frame(internals.all_docs(self), self._space)
+
+
+def _is_pool(backend: Any) -> bool:
+    from hyperspark.backends.pool import ActorPool
+
+    return isinstance(backend, ActorPool)
+
+
+def _check_pool_arguments(pool: Any, parallelism: Optional[int], worker_setup: Any,
+                          resource_profile: Any) -> None:
+    """What a search on an ActorPool cannot set: the pool's actors are already started."""
+    if parallelism is not None and parallelism > pool.size:
+        raise InvalidArgument(f"parallelism={parallelism} exceeds the ActorPool's size "
+                              f"{pool.size}; give parallelism <= {pool.size}, or None")
+    for name, value in (("worker_setup", worker_setup), ("resource_profile", resource_profile)):
+        if value is not None:
+            raise InvalidArgument(f"SparkTrials({name}=...) cannot change an ActorPool's "
+                                  f"actors: give {name} to ActorPool(...) instead")

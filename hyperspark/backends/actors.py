@@ -1,27 +1,39 @@
 """Actors: long-lived workers inside Spark tasks, fed trial after trial by the driver.
 
+A fleet of actors (``Actors``) is owned either by one search (``backend="actors"``: the fleet
+starts with the search and ends with it) or by an ``ActorPool`` that many searches borrow
+from, one after another or at the same time. Either way a search sees its actors through an
+``ActorsBackend``, a per-search view on the fleet.
+
 Each actor is one Spark task, run through the seam in its own group, whose body connects back
-to the driver's authenticated channel, loads the objective and runs ``worker_setup`` once,
-then evaluates the trials it is sent. A trial costs a round trip on an open socket, not a
-Spark job.
+to the driver's authenticated channel and runs the fleet's ``worker_setup`` once, then serves
+what the driver sends: a search's objective (once per actor and search), then that search's
+trials. A trial costs a round trip on an open socket, not a Spark job.
 
 One job per actor rather than one barrier job: actors start and die independently (one lost
 actor does not fail the others), they work with dynamic allocation, and more actors than free
 slots just wait in Spark's queue. Cancelling a trial cancels its actor's group, which kills
-the actor's Python worker; a new actor replaces it.
+the actor's Python worker; a new actor replaces it, so the fleet keeps its size.
 
-Messages: ``("hello", actor)``, ``("ready",)``, ``("setup_failed", outcome)``,
-``("report", tid, attempt, report)`` and ``("done", tid, packed outcome)`` up;
-``("run", tid, attempt, spec, env)``, ``("prune", tid, attempt)`` and ``("stop",)`` down.
+Sharing: an idle actor goes to the waiting search that holds the fewest actors (the longest
+waiting one among equals), so concurrent searches share the fleet fairly and none starves.
+
+Messages up: ``("hello", actor)``, ``("ready",)``, ``("setup_failed", outcome)``,
+``("report", tid, attempt, report)``, ``("done", tid, packed outcome)``. Down:
+``("load", search, payload, retry_on)``, ``("run", search, tid, attempt, spec, env)``,
+``("prune", tid, attempt)``, ``("stop",)``.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
+import itertools
 import logging
 import threading
 import time
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Dict, List, Optional, Tuple, Type
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import cloudpickle
 
@@ -29,8 +41,8 @@ from hyperspark import worker
 from hyperspark.backends.base import Post, SearchContext, TrialState
 from hyperspark.backends.channel import Channel, Peer, connect, unreachable_reason
 from hyperspark.backends.spark.base import SparkRunner
-from hyperspark.config import CHANNEL_HOST_CONF
 from hyperspark.backends.threaded import ThreadedBackend
+from hyperspark.config import CHANNEL_HOST_CONF
 from hyperspark.errors import ChannelUnreachable, summarize
 from hyperspark.outcome import FailureKind, Outcome
 from hyperspark.reporting import ChannelReporter
@@ -44,30 +56,32 @@ STOP_GRACE_S = 3.0
 """After close(), how long actors may take to end on their own before their jobs are
 cancelled."""
 MAX_START_FAILURES = 3
-"""Actors that die before they are ready, in a row, before the search gives up on actors."""
+"""Actors that die before they are ready, in a row, before the fleet gives up."""
+SEARCHES_KEPT = 8
+"""Objectives an actor keeps loaded (the most recently used searches)."""
 
 
 # ---------------------------------------------------------------- executor side
 @dataclasses.dataclass(frozen=True)
 class ActorTask:
-    """The body of an actor's task: serve trials until told to stop or the driver goes away.
-    However the channel ends, the task ends quietly and successfully."""
+    """The body of an actor's task: serve until told to stop or the driver goes away. However
+    the channel ends, the task ends quietly and successfully."""
 
+    fleet_id: str
     actor_id: int
     channel: Tuple[Tuple[str, int], bytes]
-    search_id: str
-    payload: Any
-    retry_on: Tuple[Type[BaseException], ...]
+    setup: Any
+    """The fleet's ``worker_setup``, shipped (``Shipped``) or None."""
 
     def __call__(self) -> int:
         try:
             connection = connect(*self.channel)
         except (OSError, EOFError):
-            return self.actor_id  # the driver is gone (the search ended) or unreachable
+            return self.actor_id  # the driver is gone (the fleet closed) or unreachable
         try:
             self._serve(connection)
         except (OSError, EOFError):
-            pass  # the driver closed the channel: the search is over
+            pass  # the driver closed the channel: the fleet is closed
         finally:
             connection.close()
         return self.actor_id
@@ -75,25 +89,49 @@ class ActorTask:
     def _serve(self, connection: Any) -> None:
         connection.send(("hello", self.actor_id))
         try:
-            domain = worker.load_search(self.search_id, self.payload)
+            setup = cloudpickle.loads(self.setup.read()) if self.setup is not None else None
+            worker.ensure_worker_setup(self.fleet_id, setup)
         except Exception as exc:
             connection.send(("setup_failed", worker.setup_failure(exc)))
             return
         connection.send(("ready",))
+        searches: "collections.OrderedDict[str, Any]" = collections.OrderedDict()
         while True:
             message = connection.recv()
-            if message[0] == "prune":
+            kind = message[0]
+            if kind == "prune":
                 continue  # for a trial that has ended already
-            if message[0] != "run":
+            if kind == "load":
+                _, search_id, payload, retry_on = message
+                searches[search_id] = (_load(payload), retry_on)
+                while len(searches) > SEARCHES_KEPT:
+                    searches.popitem(last=False)
+                continue
+            if kind != "run":
                 return  # "stop"
-            _, tid, attempt, spec, env = message
-            reporter = ChannelReporter(lambda: connection, tid, attempt)
-            outcome = worker.run_attempt(domain, spec, tid, self.retry_on, env,
-                                         own_process=True, reporter=reporter)
+            _, search_id, tid, attempt, spec, env = message
+            domain, retry_on = searches[search_id]
+            searches.move_to_end(search_id)
+            if isinstance(domain, Outcome):  # the objective could not be loaded here
+                outcome = domain
+            else:
+                outcome = worker.run_attempt(domain, spec, tid, retry_on, env,
+                                             own_process=True,
+                                             reporter=ChannelReporter(lambda: connection, tid,
+                                                                      attempt))
             connection.send(("done", tid, worker.pack(outcome)))
 
 
-# ---------------------------------------------------------------- driver side
+def _load(payload: bytes) -> Any:
+    """A search's objective (its ``Domain``), or the failure to load it, as an outcome."""
+    try:
+        domain, _ = cloudpickle.loads(payload)
+        return domain
+    except Exception as exc:  # e.g. a module the objective needs is missing here
+        return worker.setup_failure(exc)
+
+
+# ---------------------------------------------------------------- driver side: the fleet
 class _Actor:
     def __init__(self, actor_id: int, group: str) -> None:
         self.actor_id, self.group = actor_id, group
@@ -101,68 +139,70 @@ class _Actor:
         self.ready = False
         self.dead = False
         self.busy = False
+        self.loaded: set = set()  # searches whose objective it has
         self.result: Optional["Future[Outcome]"] = None
+        self.on_report: Optional[Callable[[int, int, Any], None]] = None
         self.ended = threading.Event()  # its Spark job is over
 
 
-class ActorsBackend(ThreadedBackend):
-    """Runs trials on ``parallelism`` long-lived actors held by Spark tasks."""
+class Actors:
+    """A fleet of ``size`` actors on ``runner``'s cluster, kept at its size until closed."""
 
-    def __init__(self, runner: SparkRunner, parallelism: int, *, profile: Any = None,
-                 backoff_s: Optional[float] = None,
-                 start_timeout_s: Optional[float] = None) -> None:
-        super().__init__(parallelism, backoff_s=backoff_s)
-        self._runner, self._profile = runner, profile
+    def __init__(self, runner: SparkRunner, size: int, *,
+                 worker_setup: Optional[Callable[[], Any]] = None, profile: Any = None,
+                 start_timeout_s: Optional[float] = None, name: Optional[str] = None) -> None:
+        self.runner, self.size, self._profile = runner, size, profile
+        self._worker_setup = worker_setup
+        self.name = name or f"pool-{uuid.uuid4().hex[:8]}"
         self._start_timeout_s = start_timeout_s or float(
             runner.conf(START_TIMEOUT_CONF) or DEFAULT_START_TIMEOUT_S)
         self._lock = threading.Condition()
         self._actors: Dict[int, _Actor] = {}
         self._idle: List[_Actor] = []
+        self._waiting: List[Tuple[int, str]] = []  # (ticket, borrower), in arrival order
+        self._held: Dict[str, int] = collections.Counter()
+        self._tickets = itertools.count()
         self._next_actor = 0
         self._start_failures = 0
         self._ready_count = 0
-        self._fatal: Optional[Outcome] = None
+        self._no_ready_since = time.monotonic()
+        self.fatal: Optional[Outcome] = None
+        self.closed = threading.Event()
         self._channel: Optional[Channel] = None
         self._holders: Optional[ThreadPoolExecutor] = None
+        self._setup: Any = None
         self.setups_started = 0
-        """Actors that became ready (loaded the objective, ran worker_setup), replacements
-        included."""
+        """Actors that became ready (ran worker_setup), replacements included."""
 
     @property
     def address(self) -> Tuple[str, int]:
         return self._channel.address
 
     # ---------------------------------------------------------------- life cycle
-    def open(self, search: SearchContext, post: Post) -> None:
-        super().open(search, post)
-        self._channel = Channel(self._runner.channel_host(), self._on_message,
-                                self._on_closed)
-        why = unreachable_reason(self._runner, self._channel,
-                                 f"hyperspark-{search.search_id}-probe")
+    def start(self) -> None:
+        """Open the channel, check that executors can reach it, start the actors."""
+        self._channel = Channel(self.runner.channel_host(), self._on_message, self._on_closed)
+        why = unreachable_reason(self.runner, self._channel, f"hyperspark-{self.name}-probe")
         if why is not None:
             self._channel.close()
             raise ChannelUnreachable(
-                f"the actors backend needs executors to connect back to this process, and "
-                f"they cannot reach it at {self._channel.address[0]}:"
-                f"{self._channel.address[1]} ({why}). Use backend='jobs', which works without "
-                f"it, or set the Spark conf {CHANNEL_HOST_CONF} to an address of this machine "
-                f"that executors can reach.")
-        self._payload = self._runner.ship(f"hyperspark-{search.search_id}.payload",
-                                          search.payload)
-        self._no_ready_since = time.monotonic()
-        self._holders = ThreadPoolExecutor(self._parallelism * 2,
-                                           thread_name_prefix="hyperspark-actor")
-        for _ in range(self._parallelism):
+                f"actors need executors to connect back to this process, and they cannot "
+                f"reach it at {self._channel.address[0]}:{self._channel.address[1]} ({why}). "
+                f"Use backend='jobs', which works without it, or set the Spark conf "
+                f"{CHANNEL_HOST_CONF} to an address of this machine that executors can reach.")
+        if self._worker_setup is not None:
+            self._setup = self.runner.ship(f"hyperspark-{self.name}.setup",
+                                           cloudpickle.dumps(self._worker_setup))
+        self._holders = ThreadPoolExecutor(self.size * 2, thread_name_prefix="hyperspark-actor")
+        for _ in range(self.size):
             self._start_actor()
-        logger.info("actors: %d starting, channel at %s:%s", self._parallelism,
-                    *self._channel.address)
+        logger.info("actors: %d starting, channel at %s:%s", self.size, *self._channel.address)
 
     def _start_actor(self) -> None:
         with self._lock:
-            if self._closed.is_set():
+            if self.closed.is_set():
                 return
-            actor = _Actor(self._next_actor,
-                           f"hyperspark-{self._search.search_id}-actor-{self._next_actor}")
+            actor = _Actor(self._next_actor, f"hyperspark-{self.name}-actor-{self._next_actor}")
             self._next_actor += 1
             self._actors[actor.actor_id] = actor
         self._holders.submit(self._hold_actor, actor)
@@ -171,13 +211,12 @@ class ActorsBackend(ThreadedBackend):
         """Runs the actor's task (it lasts as long as the actor), then handles its end."""
         error = ""
         try:
-            if not self._closed.is_set():
-                self._runner.run_task(
-                    actor.group, f"hyperspark search {self._search.search_id}: actor "
-                    f"{actor.actor_id}", ActorTask(actor.actor_id, (self._channel.address,
-                                                                   self._channel.authkey),
-                                                   self._search.search_id, self._payload,
-                                                   self._search.retry_on), self._profile)
+            if not self.closed.is_set():
+                self.runner.run_task(
+                    actor.group, f"hyperspark {self.name}: actor {actor.actor_id}",
+                    ActorTask(self.name, actor.actor_id, (self._channel.address,
+                                                          self._channel.authkey),
+                              self._setup), self._profile)
         except Exception as exc:
             error = summarize(exc)
         actor.ended.set()
@@ -188,7 +227,7 @@ class ActorsBackend(ThreadedBackend):
         if kind == "hello":
             with self._lock:
                 actor = self._actors.get(message[1])
-                if actor is None or actor.peer is not None or self._closed.is_set():
+                if actor is None or actor.peer is not None or self.closed.is_set():
                     peer.close()
                     return
                 actor.peer, peer.tag = peer, actor
@@ -198,12 +237,12 @@ class ActorsBackend(ThreadedBackend):
             self._actor_ready(peer.tag)
         elif kind == "setup_failed":
             with self._lock:
-                self._fatal = message[1]
+                self.fatal = message[1]
                 self._lock.notify_all()
         elif kind == "report":
-            state = self._states.get(message[1])
-            if state is not None and state.worker is peer.tag and message[2] == state.attempt:
-                self.reported(state, message[2], message[3])
+            on_report = peer.tag.on_report
+            if on_report is not None:
+                on_report(message[1], message[2], message[3])
         elif kind == "done":
             result = peer.tag.result
             if result is not None and not result.done():
@@ -213,8 +252,8 @@ class ActorsBackend(ThreadedBackend):
         actor = peer.tag
         if actor is not None:
             self._actor_lost(actor, "its channel closed")
-            if not self._closed.is_set():  # mid-search: make sure its task is gone too (at
-                self._cancel_job(actor)    # the end, a stopped actor's task ends by itself)
+            if not self.closed.is_set():  # make sure its task is gone too (at the end, a
+                self.kill(actor)          # stopped actor's task ends by itself)
 
     def _actor_ready(self, actor: _Actor) -> None:
         with self._lock:
@@ -247,119 +286,195 @@ class ActorsBackend(ThreadedBackend):
         self._actor_lost(actor, why)
         with self._lock:
             self._actors.pop(actor.actor_id, None)
-            if not actor.ready and self._fatal is None and not self._closed.is_set():
+            if not actor.ready and self.fatal is None and not self.closed.is_set():
                 self._start_failures += 1
                 if self._start_failures >= MAX_START_FAILURES:
-                    self._fatal = _fatal(f"actors could not start: {self._start_failures} died "
-                                         f"before they were ready; last: {why}")
+                    self.fatal = _fatal(f"actors could not start: {self._start_failures} died "
+                                        f"before they were ready; last: {why}")
             self._lock.notify_all()
-        if not self._closed.is_set() and self._fatal is None:
+        if not self.closed.is_set() and self.fatal is None:
             self._start_actor()
 
-    # ---------------------------------------------------------------- trials
-    def attempt(self, state: TrialState, spec: Dict[str, Any], env: Dict[str, str]) -> Outcome:
-        actor = self._take_actor(state)
-        if actor is None:
-            return self._fatal
+    # ---------------------------------------------------------------- lending actors
+    def acquire(self, borrower: str, cancelled: threading.Event) -> Optional[_Actor]:
+        """An idle actor for ``borrower`` (a search); None when the fleet failed for good
+        (``fatal`` says why). Raises ``AttemptLost`` when ``cancelled`` is set or the fleet
+        closes while waiting. Waits without polling: every change notifies."""
+        with self._lock:
+            ticket = (next(self._tickets), borrower)
+            self._waiting.append(ticket)
+            try:
+                while not (self._idle and self._next_in_line() == ticket):
+                    if self.fatal is not None:
+                        return None
+                    if cancelled.is_set() or self.closed.is_set():
+                        raise AttemptLost("cancelled while waiting for an actor")
+                    if self._ready_count == 0:  # none ready: wait for one, but not forever
+                        remaining = (self._no_ready_since + self._start_timeout_s
+                                     - time.monotonic())
+                        if remaining <= 0:
+                            self.fatal = _fatal(
+                                f"no actor ready within {self._start_timeout_s:.0f} s: the "
+                                f"cluster has no free task slot for them (set "
+                                f"{START_TIMEOUT_CONF} to wait longer, or use backend='jobs')")
+                            return None
+                        self._lock.wait(remaining)
+                    else:
+                        self._lock.wait()
+                actor = self._idle.pop()
+                actor.busy = True
+                self._held[borrower] += 1
+                return actor
+            finally:
+                self._waiting.remove(ticket)
+                self._lock.notify_all()
+
+    def _next_in_line(self) -> Tuple[int, str]:
+        """The waiting request served next: its search holds the fewest actors; the oldest
+        request among equals."""
+        return min(self._waiting, key=lambda ticket: (self._held[ticket[1]], ticket[0]))
+
+    def release(self, actor: _Actor, borrower: str) -> None:
+        with self._lock:
+            actor.busy, actor.result, actor.on_report = False, None, None
+            self._held[borrower] -= 1
+            if not actor.dead and not self.closed.is_set():
+                self._idle.append(actor)
+            self._lock.notify_all()
+
+    def run(self, actor: _Actor, search: SearchContext, tid: int, attempt: int,
+            spec: Dict[str, Any], env: Dict[str, str],
+            on_report: Callable[[int, int, Any], None]) -> Outcome:
+        """Run one attempt on ``actor`` (acquired), sending the search's objective first if
+        the actor does not have it yet; raises ``AttemptLost`` if the actor dies."""
+        with self._lock:
+            actor.result, actor.on_report = Future(), on_report
         try:
-            self.running(state, state.attempt)  # an idle actor starts the objective at once
-            actor.peer.send(("run", state.tid, state.attempt, spec, env))
-            outcome = actor.result.result()
+            if search.search_id not in actor.loaded:
+                actor.peer.send(("load", search.search_id, search.payload, search.retry_on))
+                actor.loaded.add(search.search_id)
+            actor.peer.send(("run", search.search_id, tid, attempt, spec, env))
+            return actor.result.result()
         except (OSError, EOFError) as exc:
             raise AttemptLost(f"actor {actor.actor_id} unreachable: {exc}") from exc
-        finally:
-            with self._lock:
-                actor.busy, actor.result, state.worker = False, None, None
+
+    def wake(self) -> None:
+        """Let waiting ``acquire`` calls look at their cancellation again."""
         with self._lock:
-            if not actor.dead and not self._closed.is_set():
-                self._idle.append(actor)
-                self._lock.notify_all()
-        return outcome
+            self._lock.notify_all()
 
-    def _take_actor(self, state: TrialState) -> Optional[_Actor]:
-        """An idle actor for this attempt; None when actors failed for good. Waits without
-        polling: every change (actor ready, freed, dead; cancellation) notifies."""
-        with self._lock:
-            while not self._idle:
-                if self._fatal is not None:
-                    return None
-                if state.cancelled.is_set() or self._closed.is_set():
-                    raise AttemptLost("cancelled while waiting for an actor")
-                if self._ready_count == 0:  # none ready: wait for one, but not forever
-                    remaining = self._no_ready_since + self._start_timeout_s - time.monotonic()
-                    if remaining <= 0:
-                        self._fatal = _fatal(
-                            f"no actor ready within {self._start_timeout_s:.0f} s: the cluster "
-                            f"has no free task slot for them (set {START_TIMEOUT_CONF} to wait "
-                            f"longer, or use backend='jobs')")
-                        self._lock.notify_all()
-                        return None
-                    self._lock.wait(remaining)
-                else:
-                    self._lock.wait()  # a ready actor is busy: it notifies when free
-            actor = self._idle.pop()
-            actor.busy, actor.result = True, Future()
-            state.worker = actor
-            return actor
-
-    def deliver_prune(self, state: TrialState) -> None:
-        with self._lock:
-            actor = state.worker
-        if actor is not None and actor.peer is not None:
-            actor.peer.send(("prune", state.tid, state.attempt))
-
-    def interrupt(self, state: TrialState) -> None:
-        with self._lock:
-            actor = state.worker
-            self._lock.notify_all()  # a trial waiting for an actor gives up
-        if actor is not None:  # the objective may never return: kill its actor
-            threading.Thread(target=self._cancel_job, args=(actor,), daemon=True).start()
-
-    def _cancel_job(self, actor: _Actor) -> None:
-        self._cancel_group(actor.group)
-
-    def _cancel_group(self, group: str) -> None:
+    def kill(self, actor: _Actor) -> None:
+        """Cancel the actor's task (its Python worker dies); a replacement starts."""
         try:
-            self._runner.cancel(group)
+            self.runner.cancel(actor.group)
         except Exception as exc:
-            logger.debug("cancelling %s failed: %s", group, exc)
+            logger.debug("cancelling %s failed: %s", actor.group, exc)
 
+    # ---------------------------------------------------------------- the end
     def close(self) -> None:
-        """End every actor before returning, so the application may stop Spark right after
-        fmin. Idle actors are told to stop and end their tasks normally (Spark keeps their
-        Python workers, and logs nothing); busy ones (a cancelled or hung trial) are killed
-        now. An actor still starting finds the channel closed and ends quietly. Whatever runs
-        after STOP_GRACE_S (an actor still queued in Spark) is cancelled."""
-        super().close()
-        if self._holders is None:  # open() stopped before any actor started
-            if self._channel is not None:
-                self._channel.close()
-                self._cancel_group(f"hyperspark-{self._search.search_id}-probe")
-            return
+        """End every actor before returning, so the application may stop Spark right after.
+        Idle actors are told to stop and end their tasks normally (Spark keeps their Python
+        workers and logs nothing); busy ones are killed now. An actor still starting finds the
+        channel closed and ends quietly. Whatever runs after STOP_GRACE_S (an actor still
+        queued in Spark) is cancelled."""
         with self._lock:
+            if self.closed.is_set():
+                return
+            self.closed.set()
             actors = list(self._actors.values())
             self._lock.notify_all()
+        if self._channel is None:
+            return
+        if self._holders is None:  # start() stopped before any actor started
+            self._channel.close()
+            self.kill(_Actor(-1, f"hyperspark-{self.name}-probe"))
+            return
         for actor in actors:
             if actor.peer is None:
                 continue
             if actor.busy:
-                self._cancel_job(actor)
+                self.kill(actor)
                 continue
             try:
                 actor.peer.send(("stop",))
             except Exception:
-                self._cancel_job(actor)
+                self.kill(actor)
         self._channel.stop_accepting()
         deadline = time.monotonic() + STOP_GRACE_S
         for actor in actors:
             actor.ended.wait(max(0.0, deadline - time.monotonic()))
         for actor in actors:
             if not actor.ended.is_set():
-                self._cancel_job(actor)
+                self.kill(actor)
         self._channel.close()
         self._holders.shutdown(wait=False, cancel_futures=True)
-        self._payload = None
+        self._setup = None
 
 
 def _fatal(message: str) -> Outcome:
     return Outcome.message(FailureKind.SETUP, "ActorsUnavailable", message)
+
+
+# ---------------------------------------------------------------- driver side: one search
+class ActorsBackend(ThreadedBackend):
+    """Runs one search's trials on actors: its own fleet of ``parallelism`` actors (started
+    with the search, ended with it), or a shared one (``fleet=``, an ``ActorPool``'s)."""
+
+    def __init__(self, runner: Optional[SparkRunner], parallelism: int, *, profile: Any = None,
+                 backoff_s: Optional[float] = None, start_timeout_s: Optional[float] = None,
+                 fleet: Optional[Actors] = None) -> None:
+        super().__init__(parallelism, backoff_s=backoff_s)
+        self._runner, self._profile, self._start_timeout_s = runner, profile, start_timeout_s
+        self._fleet, self._owns_fleet = fleet, fleet is None
+
+    @property
+    def address(self) -> Tuple[str, int]:
+        return self._fleet.address
+
+    @property
+    def setups_started(self) -> int:
+        return self._fleet.setups_started
+
+    def open(self, search: SearchContext, post: Post) -> None:
+        super().open(search, post)
+        if self._owns_fleet:
+            self._fleet = Actors(self._runner, self._parallelism,
+                                 worker_setup=search.worker_setup, profile=self._profile,
+                                 start_timeout_s=self._start_timeout_s,
+                                 name=search.search_id)
+            self._fleet.start()
+
+    def attempt(self, state: TrialState, spec: Dict[str, Any], env: Dict[str, str]) -> Outcome:
+        fleet, borrower = self._fleet, self._search.search_id
+        actor = fleet.acquire(borrower, state.cancelled)
+        if actor is None:
+            return fleet.fatal
+        state.worker = actor
+        try:
+            self.running(state, state.attempt)  # an idle actor starts the objective at once
+            return fleet.run(actor, self._search, state.tid, state.attempt, spec, env,
+                             lambda tid, attempt, report: self._on_report(state, tid, attempt,
+                                                                          report))
+        finally:
+            state.worker = None
+            fleet.release(actor, borrower)
+
+    def _on_report(self, state: TrialState, tid: int, attempt: int, report: Any) -> None:
+        if tid == state.tid and attempt == state.attempt:
+            self.reported(state, attempt, report)
+
+    def deliver_prune(self, state: TrialState) -> None:
+        actor = state.worker
+        if actor is not None and actor.peer is not None:
+            actor.peer.send(("prune", state.tid, state.attempt))
+
+    def interrupt(self, state: TrialState) -> None:
+        actor = state.worker
+        self._fleet.wake()  # a trial waiting for an actor gives up
+        if actor is not None:  # the objective may never return: kill its actor
+            threading.Thread(target=self._fleet.kill, args=(actor,), daemon=True).start()
+
+    def close(self) -> None:
+        super().close()  # cancels (kills the actors of) trials still running
+        if self._owns_fleet and self._fleet is not None:
+            self._fleet.close()
