@@ -466,3 +466,30 @@ def test_writer_survives_a_store_error_with_an_empty_message(tmp_path, monkeypat
     later = children[1:]  # every write after the failures went through
     assert all(c.info.status == "FINISHED" and "loss" in c.data.metrics for c in later)
     assert parent.data.metrics["successful_trials_count"] == 6
+
+
+@pytest.mark.parametrize("switch, mode", [(None, "wal"), ("0", "delete")])
+def test_a_local_sqlite_store_is_switched_to_write_ahead_logging(tmp_path, monkeypatch, switch,
+                                                                 mode):
+    import sqlite3
+
+    if switch is not None:
+        monkeypatch.setenv("HYPERSPARK_SQLITE_WAL", switch)
+    uri = f"sqlite:///{tmp_path}/fresh.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_experiment("wal")  # an experiment of this store (not one an earlier test set)
+    try:
+        trials = SparkTrials(backend="local", parallelism=2)
+        search(trials, lambda p: p["x"], max_evals=3)
+    finally:
+        mlflow.set_tracking_uri(previous)
+    connection = sqlite3.connect(tmp_path / "fresh.db")
+    try:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == mode
+    finally:
+        connection.close()
+    runs = MlflowClient(uri).search_runs([trials.last_tracker._experiment_id])
+    assert len(runs) == 1 + 3  # tracking itself is unchanged
