@@ -1,12 +1,12 @@
 """``python -m benchmarks NAME [options]``: run one benchmark of this folder."""
 import sys
 
-from benchmarks import checkpoint, connect, driver, overhead, pruning, throughput
+from benchmarks import checkpoint, connect, driver, overhead, pool, pruning, throughput
 from hyperspark.bench import sweep
 
 COMMANDS = {"checkpoint": checkpoint.main, "connect": connect.main, "driver": driver.main,
-            "overhead": overhead.main, "pruning": pruning.main, "throughput": throughput.main,
-            "sweep": sweep.main}
+            "overhead": overhead.main, "pool": pool.main, "pruning": pruning.main,
+            "throughput": throughput.main, "sweep": sweep.main}
 
 
 def main(argv=None) -> int:

@@ -70,3 +70,16 @@ def test_pruning_benchmark_table(spark):
     assert "| 0 |" in pruning.markdown(result)
     cost = pruning.report_cost(spark, calls=200)
     assert cost["calls"] == 200 and cost["report_ms_median"] > 0
+
+
+def test_pool_benchmark_table(spark, tmp_path):
+    from benchmarks import pool
+
+    result = pool.run(spark, searches=2, size=2, trials=10, noop_trials=40, tracked_trials=30,
+                      folder=str(tmp_path))
+    assert result["tracked"]["wal_per_s"] > 0 and result["tracked"]["default_journal_per_s"] > 0
+    back, side, noop = result["back_to_back"], result["side_by_side"], result["long_noop"]
+    assert back["fresh_s"] > 0 and back["warm_s"] > 0 and back["ratio"] > 0
+    assert side["ideal_per_s"] == 2 / 0.05 and 0 < side["efficiency"] <= 1.05
+    assert noop["pool_s"] > 0 and noop["in_process_s"] > 0
+    assert "warm pool" in pool.markdown(result)
