@@ -161,3 +161,20 @@ def test_a_closed_pool_refuses_searches(classic_spark):
                 if tracker.getJobInfo(job).status == "RUNNING"]
 
     assert wait_until(lambda: running_jobs_of_the_small_pool() == [], within_s=15)
+
+
+def test_a_pool_on_spark_connect(connect_spark, tmp_path):
+    """The same pool on a Spark Connect session: the actors connect back to this client, the
+    setup travels as an artifact, and searches reuse the actors."""
+    def setup():
+        open(tmp_path / f"call-setup-{os.getpid()}-{time.time_ns()}", "w").close()
+        return 1.0
+
+    with ActorPool(connect_spark, worker_setup=setup) as remote_pool:
+        for _ in range(2):
+            trials = SparkTrials(backend=remote_pool, mlflow_tracking=False)
+            run(trials, lambda x: x * hyperspark.worker_state(), max_evals=4)
+            assert trials.count_successful_trials() == 4
+        assert wait_until(lambda: remote_pool.setups_started == remote_pool.size)
+        assert calls_in(tmp_path) == remote_pool.size
+    assert no_active_jobs(connect_spark)
