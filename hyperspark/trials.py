@@ -94,11 +94,11 @@ class SparkTrials(base.Trials):
         self.trial_timeout = config.check_positive_number("trial_timeout", trial_timeout)
         self.max_retries = config.check_non_negative_int("max_retries", max_retries)
         self.retry_on: Tuple[Type[BaseException], ...] = config.check_retry_on(retry_on)
-        self._pool = backend if _is_pool(backend) else None
+        self._pool = backend if hasattr(backend, "check_search_arguments") else None
         self.backend = "actors" if self._pool is not None else config.check_backend(backend)
-        if self._pool is not None:
-            _check_pool_arguments(self._pool, self.user_specified_parallelism, worker_setup,
-                                  resource_profile)
+        if self._pool is not None:  # an ActorPool
+            self._pool.check_search_arguments(self.user_specified_parallelism, worker_setup,
+                                              resource_profile)
         if worker_setup is not None and not callable(worker_setup):
             raise InvalidArgumentType(f"worker_setup must be a callable taking no arguments, "
                                       f"got {worker_setup!r}")
@@ -392,21 +392,3 @@ class SparkTrials(base.Trials):
         >>> trials.to_pandas().sort_values("loss").head()  # doctest: +SKIP
         """
         return trials_frame(internals.all_docs(self), self._space)
-
-
-def _is_pool(backend: Any) -> bool:
-    from hyperspark.backends.pool import ActorPool
-
-    return isinstance(backend, ActorPool)
-
-
-def _check_pool_arguments(pool: Any, parallelism: Optional[int], worker_setup: Any,
-                          resource_profile: Any) -> None:
-    """What a search on an ActorPool cannot set: the pool's actors are already started."""
-    if parallelism is not None and parallelism > pool.size:
-        raise InvalidArgument(f"parallelism={parallelism} exceeds the ActorPool's size "
-                              f"{pool.size}; give parallelism <= {pool.size}, or None")
-    for name, value in (("worker_setup", worker_setup), ("resource_profile", resource_profile)):
-        if value is not None:
-            raise InvalidArgument(f"SparkTrials({name}=...) cannot change an ActorPool's "
-                                  f"actors: give {name} to ActorPool(...) instead")

@@ -8,7 +8,8 @@ import weakref
 from typing import Any, Callable, Optional
 
 from hyperspark import config
-from hyperspark.backends.actors import Actors, ActorsBackend
+from hyperspark.backends.actors import ActorsBackend
+from hyperspark.backends.fleet import Actors
 from hyperspark.errors import InvalidArgument, InvalidArgumentType
 from hyperspark.serialization import dumps_objective
 
@@ -84,13 +85,24 @@ class ActorPool:
         """Actors that ran ``worker_setup`` so far (replacements included)."""
         return self._fleet.setups_started
 
+    def check_search_arguments(self, parallelism: Optional[int], worker_setup: Any = None,
+                               resource_profile: Any = None) -> None:
+        """What a search on this pool cannot set (its actors are already started): a clear
+        error naming the argument."""
+        if parallelism is not None and parallelism > self.size:
+            raise InvalidArgument(f"parallelism={parallelism} exceeds the ActorPool's size "
+                                  f"{self.size}; give parallelism <= {self.size}, or None")
+        for name, value in (("worker_setup", worker_setup),
+                            ("resource_profile", resource_profile)):
+            if value is not None:
+                raise InvalidArgument(f"SparkTrials({name}=...) cannot change an ActorPool's "
+                                      f"actors: give {name} to ActorPool(...) instead")
+
     def backend(self, parallelism: int) -> ActorsBackend:
         """A view on the pool for one search of up to ``parallelism`` trials at once."""
         if self.closed:
             raise InvalidArgument("this ActorPool is closed: create a new one")
-        if parallelism > self.size:
-            raise InvalidArgument(f"parallelism={parallelism} exceeds the ActorPool's size "
-                                  f"{self.size}")
+        self.check_search_arguments(parallelism)
         return ActorsBackend(None, parallelism, fleet=self._fleet)
 
     def close(self) -> None:
