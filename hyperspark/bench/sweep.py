@@ -29,6 +29,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from hyperspark.bench import sizing
 from hyperspark.bench.common import TimedAlgo, noop, quiet_logs, sleep_then, start_spark
 from hyperspark.hyperopt_internals import all_docs
+from hyperspark.record import TrialRecord
 
 SPACE_KEY = "x"
 
@@ -77,12 +78,12 @@ def split_overhead(trials_object: Any, algo: TimedAlgo) -> Dict[str, Dict[str, O
     (worker start -> end, the objective), record (worker end -> loop applied the result)."""
     parts: Dict[str, List[float]] = {"dispatch": [], "run": [], "record": []}
     for doc in all_docs(trials_object):
-        info = doc["misc"].get("hyperspark", {})
-        if not all(info.get(k) for k in ("booked", "start", "end", "recorded")):
+        trial = TrialRecord.from_doc(doc)
+        if not (trial.booked and trial.start and trial.end and trial.recorded):
             continue
-        parts["dispatch"].append(info["start"] - info["booked"])
-        parts["run"].append(info["end"] - info["start"])
-        parts["record"].append(info["recorded"] - info["end"])
+        parts["dispatch"].append(trial.start - trial.booked)
+        parts["run"].append(trial.end - trial.start)
+        parts["record"].append(trial.recorded - trial.end)
     result = {name: _percentiles(values) for name, values in parts.items()}
     result["suggest"] = _percentiles(algo.per_trial)
     return result
@@ -343,8 +344,11 @@ def main(argv: Sequence[str] = ()) -> int:
         finally:
             mlflow.set_tracking_uri(previous_uri)
         scaling = None
-        if not interrupted and args.scaling_trials:
-            scaling = sizing.driver_scaling(spark, args.scaling_trials)
+        try:
+            if not interrupted and args.scaling_trials:
+                scaling = sizing.driver_scaling(spark, args.scaling_trials)
+        finally:  # a cluster's executors end with the application, before this process does
+            spark.stop()
     paths = write_outputs(rows, args.out) if rows else {}
     print(markdown(rows))
     advice = sizing.advise(rows, args.target_duration, args.target_trials,
