@@ -26,6 +26,7 @@ from typing import Any, Dict, List, Optional
 from hyperopt import base, pyll
 
 from hyperspark import hyperopt_internals as internals
+from hyperspark import record
 from hyperspark.errors import (CheckpointError, CheckpointMismatch, InvalidArgument,
                                InvalidArgumentType)
 from hyperspark.search import Listener, Progress
@@ -95,8 +96,7 @@ def interrupted(doc: Dict[str, Any], interrupted_reason: str) -> bool:
     """True for a trial that has no result because the search was cut short under it."""
     if doc["state"] in (base.JOB_STATE_NEW, base.JOB_STATE_RUNNING):
         return True
-    info = doc["misc"].get("hyperspark", {})
-    return doc["state"] == base.JOB_STATE_CANCEL and info.get("cancel_reason") == interrupted_reason
+    return record.is_cancel_for(doc, interrupted_reason)
 
 
 def as_new_trial(doc: Dict[str, Any]) -> Dict[str, Any]:
@@ -105,7 +105,7 @@ def as_new_trial(doc: Dict[str, Any]) -> Dict[str, Any]:
     fresh.update(state=base.JOB_STATE_NEW, result={"status": base.STATUS_NEW}, book_time=None,
                  refresh_time=None)
     fresh["misc"].pop("error", None)
-    fresh["misc"]["hyperspark"] = {"resumed": True}
+    record.reset_for_rerun(fresh)
     return fresh
 
 

@@ -17,6 +17,8 @@ from typing import Any, Dict, List
 
 from hyperopt.exceptions import AllTrialsFailed
 
+from hyperspark.record import TrialRecord
+
 
 class HypersparkError(Exception):
     """The root of every error hyperspark raises."""
@@ -67,13 +69,13 @@ class AllTrialsFailedError(HypersparkError, AllTrialsFailed):
                 f"no trial succeeded: {len(failed_docs)} of {total} failed, the rest cancelled")
         parts = [f"{head}; the first {min(shown, len(failed_docs))} failure(s):"]
         for doc in failed_docs[:shown]:
-            info = doc["misc"].get("hyperspark", {})
-            message = doc["result"].get("error", "")
-            detail = info.get("traceback", "")
+            trial = TrialRecord.from_doc(doc)
+            message = trial.error or ""
+            detail = trial.traceback
             if message and message not in detail:
                 detail = f"{message}\n{detail}"
-            parts.append(f"--- trial {doc['tid']} (attempts: {info.get('attempts', '?')}, "
-                         f"{info.get('error_kind', 'cancelled')}) ---\n{detail}".rstrip())
+            parts.append(f"--- trial {trial.tid} (attempts: {trial.attempts}, "
+                         f"{trial.failure_kind or trial.status.value}) ---\n{detail}".rstrip())
         super().__init__("\n".join(parts))
 
 

@@ -7,6 +7,7 @@ from typing import Any, Dict, Optional
 
 from tqdm import tqdm
 
+from hyperspark.record import TrialStatus
 from hyperspark.search import Listener, Progress
 
 logger = logging.getLogger("hyperspark")
@@ -19,8 +20,13 @@ def summary_line(progress: Progress, seconds: float) -> str:
     '4 trials: 3 succeeded, 1 failed, 0 cancelled in 2.0 s'
     """
     pruned = f", {progress.pruned} pruned" if progress.pruned else ""
+    timed_out = progress.by_status.get(TrialStatus.TIMED_OUT, 0)
+    returned_fail = progress.by_status.get(TrialStatus.FAILED, 0)
+    failed_detail = f" ({returned_fail} returned status 'fail')" if returned_fail else ""
+    cancelled_detail = f" ({timed_out} timed out)" if timed_out else ""
     return (f"{progress.finished} trials: {progress.succeeded} succeeded{pruned}, "
-            f"{progress.failed} failed, {progress.cancelled} cancelled in {seconds:.1f} s")
+            f"{progress.failed} failed{failed_detail}, {progress.cancelled} cancelled"
+            f"{cancelled_detail} in {seconds:.1f} s")
 
 
 class ProgressReporter(Listener):

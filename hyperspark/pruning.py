@@ -1,7 +1,7 @@
 """The loop's record of intermediate reports and pruning decisions, for one search.
 
-Reports are kept in each trial's document (``misc["hyperspark"]["reports"]``: ``[step, loss,
-time, metrics]`` rows), so checkpoints carry them; the decision is the trial's result
+Reports are kept in each trial's record (``record.append_report``: ``[step, loss, time,
+metrics]`` rows), so checkpoints carry them; the decision is the trial's result
 (``"pruned": True``). A resumed search rebuilds the pruner's view by replaying the reports of
 the trials the checkpoint kept. Only the event loop's thread uses this class.
 """
@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Set
 
 from hyperopt import base
 
+from hyperspark import record
 from hyperspark.pruners import History
 from hyperspark.reporting import Report
 
@@ -38,14 +39,14 @@ class PruningBook:
         """Record ``report`` of the trial ``doc``; True when the pruner decides to stop it now
         (once per trial)."""
         tid = doc["tid"]
-        doc["misc"].setdefault("hyperspark", {}).setdefault("reports", []).append(
-            [report.step, report.loss, report.time, dict(report.metrics)])
+        record.append_report(doc, (report.step, report.loss, report.time,
+                                   dict(report.metrics)))
         self.history.add(tid, report)
         if self.pruner is None or tid in self._decided:
             return False
         if self._ask(tid):
             self._decided.add(tid)
-            doc["misc"]["hyperspark"]["pruned_at"] = report.step
+            record.note_pruned_at(doc, report.step)
             return True
         return False
 
@@ -60,7 +61,7 @@ class PruningBook:
     def forget(self, doc: Dict[str, Any]) -> None:
         """The trial runs again from the start (a retried attempt): its reports so far go."""
         self.history.forget(doc["tid"])
-        doc["misc"].setdefault("hyperspark", {}).pop("reports", None)
+        record.clear_reports(doc)
 
     def decided(self, tid: int) -> bool:
         return tid in self._decided
@@ -84,5 +85,5 @@ class PruningBook:
 
 def stored_reports(doc: Dict[str, Any]) -> List[Report]:
     """The reports kept in a trial's document."""
-    rows = doc["misc"].get("hyperspark", {}).get("reports", [])
+    rows = record.stored_reports(doc)
     return [Report(step, loss, metrics, at) for step, loss, at, metrics in rows]

@@ -24,6 +24,7 @@ from hyperopt import base
 from hyperopt.utils import coarse_utcnow
 
 from hyperspark import hyperopt_internals as internals
+from hyperspark import record
 from hyperspark.backends.base import (Backend, SearchContext, TrialCancelled, TrialFailed,
                                       TrialReported, TrialRunning, TrialWaiting)
 from hyperspark.outcome import FailureKind
@@ -69,6 +70,7 @@ class _Running:
     attempt: int = 1
     cancel_by: Optional[float] = None  # set once cancelled: give up waiting for the backend then
     cancel_reason: str = ""
+    timed_out: bool = False  # cancelled for running past trial_timeout
     prune_by: Optional[float] = None  # set once pruned: cancel it then if it goes on
 
 
@@ -202,7 +204,7 @@ class Scheduler:
             now = coarse_utcnow()
             doc["state"] = base.JOB_STATE_RUNNING
             doc["book_time"] = doc["refresh_time"] = now
-            doc["misc"].setdefault("hyperspark", {})["booked"] = time.time()
+            record.note_booked(doc, time.time())
             self._running[doc["tid"]] = _Running(doc, waiting_since=time.monotonic())
             self._count_running()
             self._notify("trial_started", doc, self.progress)
@@ -251,7 +253,7 @@ class Scheduler:
             return  # already given up on (cancel grace over); a late report changes nothing
         self._count_running()
         doc = running.doc
-        self._ends.record(doc, event, running.cancel_reason)
+        self._ends.record(doc, event, running.cancel_reason, running.timed_out)
         self._notify("trial_ended", doc, self.progress)
         if doc["state"] == base.JOB_STATE_DONE:
             self._check_result_stop_rules(doc)
@@ -275,8 +277,7 @@ class Scheduler:
             waited = now - run.waiting_since
             if run.cancel_by is None and self._settings.trial_timeout:
                 run.deadline = now + self._settings.trial_timeout
-            run.doc["misc"]["hyperspark"]["waited"] = (
-                run.doc["misc"]["hyperspark"].get("waited", 0.0) + waited)
+            record.add_waited(run.doc, waited)
             log = logger.info if waited >= WAIT_NOTICE_S else logger.debug
             log("trial %s runs (attempt %d) after waiting %.1f s for a worker", event.tid,
                 event.attempt, waited)
@@ -332,6 +333,7 @@ class Scheduler:
                 self._cancel(tid, "pruned, and its objective did not stop at its next report "
                              f"within {grace_of(self._pruning.pruner):g} s")
             elif running.cancel_by is None and now >= running.deadline:
+                running.timed_out = True
                 self._cancel(tid, f"trial_timeout of {self._settings.trial_timeout:g} s exceeded")
             elif running.cancel_by is not None and now >= running.cancel_by:
                 logger.warning("trial %s did not confirm its cancellation; recorded cancelled", tid)

@@ -9,6 +9,7 @@ import numpy as np
 
 from hyperspark import config
 from hyperspark.backends.base import SearchContext
+from hyperspark.record import TrialStatus
 
 
 @dataclasses.dataclass
@@ -30,11 +31,15 @@ class Settings:
 
 @dataclasses.dataclass
 class Progress:
-    """Counts of this search's trials, handed to listeners."""
+    """Counts of this search's trials, handed to listeners. The four counts follow
+    ``TrialStatus.counted_as``; ``by_status`` keeps the finer split."""
 
     succeeded: int = 0
+    """Trials whose objective returned status ``ok`` (TrialStatus.OK)."""
     failed: int = 0
+    """Trials that returned status ``fail`` (FAILED) or raised (ERROR)."""
     cancelled: int = 0
+    """Trials cancelled: by ``trial_timeout`` (TIMED_OUT) or otherwise (CANCELLED)."""
     pruned: int = 0
     """Trials the pruner stopped (recorded done, with their last reported loss)."""
     running: int = 0
@@ -42,10 +47,18 @@ class Progress:
     waiting: int = 0
     """Started trials waiting for a worker: a task slot, a Python worker, an actor."""
     best_loss: Optional[float] = None
+    by_status: Dict[TrialStatus, int] = dataclasses.field(default_factory=dict)
 
     @property
     def finished(self) -> int:
         return self.succeeded + self.failed + self.cancelled + self.pruned
+
+    def count(self, status: TrialStatus) -> None:
+        """Count one finished trial of ``status``."""
+        self.by_status[status] = self.by_status.get(status, 0) + 1
+        name = status.counted_as
+        if name is not None:
+            setattr(self, name, getattr(self, name) + 1)
 
 
 class Listener:

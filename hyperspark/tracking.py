@@ -13,10 +13,10 @@ import uuid
 from concurrent.futures import Future
 from typing import Any, Dict, List, Optional, Tuple
 
-from hyperopt import base
 
 from hyperspark import config
 from hyperspark.params import ParamResolver
+from hyperspark.record import TrialRecord, TrialStatus
 from hyperspark.search import Listener, Progress, Settings
 from hyperspark.tracking_writer import TrackingWriter
 
@@ -264,7 +264,7 @@ class MlflowTracker(Listener):
         if self._writer is None or future is None:
             return
         metrics, tags, status = _outcome(doc)
-        reports = doc["misc"].get("hyperspark", {}).get("reports")
+        reports = TrialRecord.from_doc(doc).reports
         if reports and "loss" in metrics:  # ends its learning curve, at the last step
             self._writer.log_step(future, {"loss": metrics.pop("loss")}, reports[-1][0])
         self._writer.finish_run(future, metrics, tags, status)
@@ -295,25 +295,29 @@ class MlflowTracker(Listener):
         self._writer.close()
 
 
+_RUN_STATUS = {TrialStatus.OK: ("success", "FINISHED"), TrialStatus.PRUNED: ("pruned", "FINISHED"),
+               TrialStatus.FAILED: ("failure", "FAILED"), TrialStatus.ERROR: ("failure", "FAILED"),
+               TrialStatus.TIMED_OUT: ("cancelled", "KILLED"),
+               TrialStatus.CANCELLED: ("cancelled", "KILLED")}
+"""A finished trial's ``trial_status`` tag (Databricks' names) and its child run's status."""
+
+
 def _outcome(doc: Dict[str, Any]) -> Tuple[Dict[str, float], Dict[str, str], str]:
     """The metrics, tags and final status of a finished trial's child run."""
-    result, info = doc["result"], doc["misc"].get("hyperspark", {})
+    trial = TrialRecord.from_doc(doc)
     metrics: Dict[str, float] = {}
-    tags: Dict[str, str] = {}
-    if doc["state"] == base.JOB_STATE_DONE and result.get("pruned"):
-        tags["trial_status"], status = "pruned", "FINISHED"  # its loss is its last report
-        tags["pruned_at_step"] = str(result.get("step", ""))
-    elif doc["state"] == base.JOB_STATE_DONE and result.get("status") == base.STATUS_OK:
-        metrics["loss"] = float(result["loss"])
-        tags["trial_status"], status = "success", "FINISHED"
-    elif doc["state"] == base.JOB_STATE_CANCEL:
-        tags["trial_status"], status = "cancelled", "KILLED"
-        tags["cancel_reason"] = _cut(info.get("cancel_reason", ""), MAX_TAG)
+    tag, status = _RUN_STATUS[trial.status]
+    tags: Dict[str, str] = {"trial_status": tag, "hyperspark_status": trial.status.value}
+    if trial.status is TrialStatus.PRUNED:  # its loss is its last report
+        tags["pruned_at_step"] = str(doc["result"].get("step", ""))
+    elif trial.status is TrialStatus.OK:
+        metrics["loss"] = float(trial.loss)
+    elif trial.status in (TrialStatus.CANCELLED, TrialStatus.TIMED_OUT):
+        tags["cancel_reason"] = _cut(trial.cancel_reason or "", MAX_TAG)
     else:
-        tags["trial_status"], status = "failure", "FAILED"
-        tags["error"] = _cut(str(result.get("error", result.get("status"))), MAX_TAG)
-    if info.get("start") and info.get("end"):
-        metrics["duration_s"] = info["end"] - info["start"]
+        tags["error"] = _cut(str(trial.error), MAX_TAG)
+    if trial.duration is not None:
+        metrics["duration_s"] = trial.duration
     return metrics, tags, status
 
 

@@ -9,6 +9,7 @@ from typing import Any, Dict, List
 from hyperopt import base
 from hyperopt.utils import coarse_utcnow
 
+from hyperspark import record
 from hyperspark.backends.base import TrialFailed, TrialFinished
 from hyperspark.outcome import FailureKind
 from hyperspark.pruning import PruningBook
@@ -26,20 +27,29 @@ class TrialEnds:
         self._trials, self._progress = trials, progress
         self._finished, self._pruning = finished, pruning
 
-    def record(self, doc: Dict[str, Any], event: Any, cancel_reason: str) -> None:
-        """Write ``event`` (TrialFinished, TrialFailed or TrialCancelled) into ``doc``."""
+    def record(self, doc: Dict[str, Any], event: Any, cancel_reason: str,
+               timed_out: bool = False) -> None:
+        """Write ``event`` (TrialFinished, TrialFailed or TrialCancelled) into ``doc``;
+        ``timed_out``: the loop cancelled it for running past ``trial_timeout``."""
         doc["refresh_time"] = coarse_utcnow()
-        info = doc["misc"].setdefault("hyperspark", {})
-        info["attempts"] = event.attempts
-        info["recorded"] = time.time()  # with "booked", start and end: where a trial's time went
+        times = dict(attempts=event.attempts, recorded=time.time(),
+                     start=getattr(event, "start", None), end=getattr(event, "end", None))
         if self._is_pruned(event):
-            self._pruned(doc, event)
+            record.note_end(doc, **times)
+            self._pruned(doc)
         elif isinstance(event, TrialFinished):
+            record.note_end(doc, **times)
             self._finished_with_result(doc, event)
         elif isinstance(event, TrialFailed):
+            record.note_end(doc, **times, failure_kind=event.kind.value,
+                            traceback=event.traceback)
             self._failed(doc, event)
         else:
-            self._cancelled(doc, event.reason or cancel_reason)
+            reason = event.reason or cancel_reason
+            record.note_end(doc, **times, cancel_reason=reason, timed_out=timed_out)
+            doc["state"] = base.JOB_STATE_CANCEL
+            doc["result"] = {"status": base.STATUS_FAIL, "error": f"cancelled: {reason}"}
+        self._progress.count(record.classify(doc))
 
     def _is_pruned(self, event: Any) -> bool:
         """A trial ends pruned when its objective raised TrialPruned, or when the pruner decided
@@ -48,12 +58,9 @@ class TrialEnds:
             return True
         return self._pruning.decided(event.tid) and not isinstance(event, TrialFinished)
 
-    def _pruned(self, doc: Dict[str, Any], event: Any) -> None:
+    def _pruned(self, doc: Dict[str, Any]) -> None:
         doc["state"] = base.JOB_STATE_DONE
         doc["result"] = self._pruning.pruned_result(doc)
-        doc["misc"]["hyperspark"].update(start=getattr(event, "start", None),
-                                         end=getattr(event, "end", None))
-        self._progress.pruned += 1
         self._done(doc)
 
     def _finished_with_result(self, doc: Dict[str, Any], event: TrialFinished) -> None:
@@ -62,11 +69,6 @@ class TrialEnds:
             self._trials.trial_attachments(doc)[name] = value
         doc["state"] = base.JOB_STATE_DONE
         doc["result"] = result
-        doc["misc"]["hyperspark"].update(start=event.start, end=event.end)
-        if result.get("status") == base.STATUS_OK:
-            self._progress.succeeded += 1
-        else:
-            self._progress.failed += 1
         self._done(doc)
 
     def _done(self, doc: Dict[str, Any]) -> None:
@@ -81,15 +83,6 @@ class TrialEnds:
         doc["state"] = base.JOB_STATE_ERROR
         doc["result"] = {"status": base.STATUS_FAIL, "error": event.message}
         doc["misc"]["error"] = (event.error_type, event.message)
-        doc["misc"]["hyperspark"].update(start=event.start, end=event.end,
-                                         error_kind=event.kind.value,
-                                         traceback=event.traceback)
-        self._progress.failed += 1
         logger.warning("trial %s failed (%s): %s: %s", doc["tid"], event.kind.value,
                        event.error_type, event.message)
 
-    def _cancelled(self, doc: Dict[str, Any], reason: str) -> None:
-        doc["state"] = base.JOB_STATE_CANCEL
-        doc["result"] = {"status": base.STATUS_FAIL, "error": f"cancelled: {reason}"}
-        doc["misc"]["hyperspark"]["cancel_reason"] = reason
-        self._progress.cancelled += 1

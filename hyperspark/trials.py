@@ -21,6 +21,7 @@ from hyperspark.errors import AllTrialsFailedError, InvalidArgument, InvalidArgu
 from hyperspark.frame import trials_frame
 from hyperspark.progress import ProgressReporter
 from hyperspark.pruners import check_pruner
+from hyperspark.record import TrialStatus, classify
 from hyperspark.scheduler import STOP_INTERRUPTED, Scheduler
 from hyperspark.search import Listener, Settings
 from hyperspark.serialization import dumps_objective
@@ -172,8 +173,25 @@ class SparkTrials(base.Trials):
                    and doc["result"].get("pruned"))
 
     def count_failed_trials(self) -> int:
-        """Trials that raised, returned an invalid result, or ran out of attempts."""
+        """Trials that raised, returned an invalid result, or ran out of attempts
+        (``TrialStatus.ERROR``), as hyperopt counts them. A trial whose objective returned
+        ``{"status": "fail"}`` is not among them, though the bar, the summary and MLflow's
+        ``failed_trials_count`` count it failed: see ``status_counts()``."""
         return self.count_by_state_unsynced(base.JOB_STATE_ERROR)
+
+    def status_counts(self) -> Dict[str, int]:
+        """Finished trials by ``TrialStatus`` value: ok, pruned, failed (returned status
+        ``fail``), error (raised), timed_out, cancelled; zeros included.
+
+        >>> trials.status_counts()  # doctest: +SKIP
+        {'ok': 18, 'pruned': 0, 'failed': 1, 'error': 1, 'timed_out': 0, 'cancelled': 0}
+        """
+        counts = {status.value: 0 for status in TrialStatus if status.finished}
+        for doc in internals.all_docs(self):
+            status = classify(doc)
+            if status.finished:
+                counts[status.value] += 1
+        return counts
 
     def count_cancelled_trials(self) -> int:
         return self.count_by_state_unsynced(base.JOB_STATE_CANCEL)

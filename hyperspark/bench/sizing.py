@@ -17,6 +17,7 @@ import numpy as np
 
 from hyperspark.bench.common import SPACE, TimedAlgo, noop
 from hyperspark.hyperopt_internals import all_docs
+from hyperspark.record import TrialRecord
 
 
 def fit(rows: Sequence[Dict[str, Any]]) -> Optional[Tuple[float, float]]:
@@ -119,8 +120,7 @@ def driver_scaling(spark: Any, trials: int, parallelism: int = 1,
         fmin(noop, SPACE, algo=algo, max_evals=trials, trials=trials_object,
              max_queue_len=queue_len, show_progressbar=False)
         wall = time.perf_counter() - began
-        recorded = sorted(d["misc"]["hyperspark"]["recorded"]
-                          for d in all_docs(trials_object))
+        recorded = sorted(TrialRecord.from_doc(d).recorded for d in all_docs(trials_object))
         cycles = np.diff(recorded)
         tenth = max(1, len(cycles) // 10)
         suggest = algo.per_trial
