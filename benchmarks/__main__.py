@@ -1,11 +1,13 @@
 """``python -m benchmarks NAME [options]``: run one benchmark of this folder."""
 import sys
 
-from benchmarks import checkpoint, connect, driver, overhead, pool, pruning, throughput
+from benchmarks import (checkpoint, connect, driver, overhead, pool, pruning, search,
+                        suggest, throughput)
 from hyperspark.bench import sweep
 
 COMMANDS = {"checkpoint": checkpoint.main, "connect": connect.main, "driver": driver.main,
             "overhead": overhead.main, "pool": pool.main, "pruning": pruning.main,
+            "search": search.main, "suggest": suggest.main,
             "throughput": throughput.main, "sweep": sweep.main}
 
 

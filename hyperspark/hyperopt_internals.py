@@ -13,6 +13,9 @@ pins each one against the installed hyperopt, so an upgrade that breaks one fail
    ``_dynamic_trials``, keeping the NEW, RUNNING and DONE states.
 4. ``_exp_key`` is the experiment key that documents carry (None for plain ``Trials``).
 5. ``attachments`` is a dict; ``trial_attachments(doc)`` is a view on it for one trial.
+6. ``Trials`` reads its valid documents from ``_trials`` (``trials``, ``len``, iteration,
+   ``results``, ``losses()``...), and ``__init__(refresh=False)`` does not set it: a subclass
+   can compute it lazily.
 """
 from __future__ import annotations
 
@@ -43,6 +46,12 @@ def handed_out_ids(trials: base.Trials) -> Set[int]:
     return trials._ids
 
 
+def release_ids(trials: base.Trials, tids: List[int]) -> None:
+    """Hand back tids that ``new_trial_ids`` gave out but no document uses (an algorithm
+    returned fewer documents than it was given ids), so the next ones follow on."""
+    trials._ids.difference_update(tids)
+
+
 def reserve_ids(trials: base.Trials, below: int) -> None:
     """Mark tids ``0 .. below - 1`` as handed out, so new ones start at ``below``."""
     trials._ids.update(range(below))
@@ -57,6 +66,42 @@ def finished_view(docs: List[Dict[str, Any]], like: base.Trials) -> base.Trials:
     view._trials = docs
     view._ids = like._ids
     return view
+
+
+class _AlgorithmView(base.Trials):
+    """A ``Trials`` that shows an algorithm what hyperopt's own ``fmin`` shows it: every
+    document in a valid state (new, running, done), in insertion order (which is tid order),
+    as of when the view was made. Made in O(1) on the loop's thread; the documents are listed
+    and shallow-copied only when the algorithm first reads them, on its own thread, so the
+    loop may go on changing the originals. ``all_docs(view)`` is the live list, for an
+    algorithm that follows it incrementally (``hyperspark.tpe``)."""
+
+    def __init__(self, like: base.Trials) -> None:
+        self._snapshot: Any = None
+        super().__init__(exp_key=like._exp_key, refresh=False)
+        self._dynamic_trials = like._dynamic_trials
+        self._ids = like._ids
+        self.attachments = like.attachments
+        self._count = len(like._dynamic_trials)
+        self._snapshot = None
+
+    @property  # type: ignore[override]
+    def _trials(self) -> List[Dict[str, Any]]:
+        if self._snapshot is None:
+            docs = self._dynamic_trials[:self._count]
+            self._snapshot = [dict(doc) for doc in docs if doc["state"] in base.JOB_VALID_STATES
+                              and (self._exp_key is None or doc["exp_key"] == self._exp_key)]
+        return self._snapshot
+
+    @_trials.setter
+    def _trials(self, value: List[Dict[str, Any]]) -> None:
+        self._snapshot = value
+
+
+def algorithm_view(trials: base.Trials) -> base.Trials:
+    """What an algorithm is shown at a suggestion: finished and running trials, as hyperopt's
+    loop shows them (see ``_AlgorithmView``)."""
+    return _AlgorithmView(trials)
 
 
 def attachments(trials: base.Trials) -> Dict[str, Any]:

@@ -3,7 +3,8 @@
 One thread (the one that called ``fmin``) runs the loop. Each turn it
 
 1. starts queued trials while fewer than ``parallelism`` run;
-2. asks the algorithm for suggestions, on a helper thread, until ``max_queue_len`` wait queued;
+2. asks the algorithm, on a helper thread, for a point per free slot (and ``max_queue_len - 1``
+   ahead), showing it every trial: finished ones and the running ones, as hyperopt does;
 3. waits for the next event (a trial's end, suggestions ready) or the nearest deadline;
 4. applies the event to the trial documents and checks the stop rules.
 
@@ -47,6 +48,7 @@ STOP_ERROR = "error in the driver"
 @dataclasses.dataclass(frozen=True)
 class _SuggestionsReady:
     docs: List[Dict[str, Any]]
+    asked: List[int]  # the ids the algorithm was given; those it did not use are handed back
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +92,8 @@ class Scheduler:
         self._suggested: set = set()  # tids the algorithm proposed in this run (vs. inserted by
         # the user beforehand): withdrawn from the trials object if never started
         self._running: Dict[int, _Running] = {}
-        self._history: List[Dict[str, Any]] = []  # finished docs with a result, for algo + stop fn
+        self._history: List[Dict[str, Any]] = []  # done docs, in the order they finished:
+        # what early_stop_fn sees (as in hyperopt's serial loop, the last one is the newest)
         self._suggesting = False
         self._exhausted = False
         self._stop_reason: Optional[str] = None
@@ -176,22 +179,28 @@ class Scheduler:
 
     # ---------------------------------------------------------------- suggestions
     def _request_suggestions(self) -> None:
+        """Ask for as many points as there are free slots, plus ``max_queue_len - 1`` ahead of
+        need: a point suggested just before its slot frees up sees every result so far (at
+        parallelism 1, the serial algorithm), while a longer queue hides the algorithm's time
+        behind trials that are too short for it."""
         if self._suggesting or self._exhausted or self._to_create == 0:
             return
-        count = min(self._settings.max_queue_len - len(self._queue), self._to_create)
+        ahead = self._settings.max_queue_len - 1
+        room = self._settings.parallelism - len(self._running) - len(self._queue) + ahead
+        count = min(room, self._to_create)  # one call for every free slot: an algorithm that
+        # takes several ids (hyperspark.tpe, rand) builds its model once for them
         if count <= 0:
             return
         new_ids = self._trials.new_trial_ids(count)
         seed = int(self._rstate.integers(2 ** 31 - 1))
-        finished = list(self._history)  # the helper thread reads a copy, never the live list
+        view = internals.algorithm_view(self._trials)  # O(1); listed on the helper thread
         self._suggesting = True
-        self._suggester.submit(self._suggest, new_ids, finished, seed)
+        self._suggester.submit(self._suggest, new_ids, view, seed)
 
-    def _suggest(self, new_ids: List[int], finished: List[Dict[str, Any]], seed: int) -> None:
+    def _suggest(self, new_ids: List[int], view: base.Trials, seed: int) -> None:
         try:
-            docs = self._algo(new_ids, self._domain,
-                              internals.finished_view(finished, self._trials), seed)
-            self._events.put(_SuggestionsReady(list(docs)))
+            docs = self._algo(new_ids, self._domain, view, seed)
+            self._events.put(_SuggestionsReady(list(docs), list(new_ids)))
         except BaseException as exc:  # reported to the loop, raised from fmin
             self._events.put(_SuggestionsFailed(exc))
 
@@ -238,6 +247,8 @@ class Scheduler:
             self._suggesting = False
             if self._stop_reason is not None:
                 return
+            used = {doc["tid"] for doc in event.docs}
+            internals.release_ids(self._trials, [tid for tid in event.asked if tid not in used])
             if not event.docs:
                 self._exhausted = True
                 return

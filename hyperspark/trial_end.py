@@ -47,8 +47,8 @@ class TrialEnds:
         else:
             reason = event.reason or cancel_reason
             record.note_end(doc, **times, cancel_reason=reason, timed_out=timed_out)
-            doc["state"] = base.JOB_STATE_CANCEL
             doc["result"] = {"status": base.STATUS_FAIL, "error": f"cancelled: {reason}"}
+            doc["state"] = base.JOB_STATE_CANCEL
         self._progress.count(record.classify(doc))
 
     def _is_pruned(self, event: Any) -> bool:
@@ -59,16 +59,16 @@ class TrialEnds:
         return self._pruning.decided(event.tid) and not isinstance(event, TrialFinished)
 
     def _pruned(self, doc: Dict[str, Any]) -> None:
-        doc["state"] = base.JOB_STATE_DONE
-        doc["result"] = self._pruning.pruned_result(doc)
+        doc["result"] = self._pruning.pruned_result(doc)  # the result first: an algorithm
+        doc["state"] = base.JOB_STATE_DONE  # reading on another thread sees DONE with it
         self._done(doc)
 
     def _finished_with_result(self, doc: Dict[str, Any], event: TrialFinished) -> None:
         result = dict(event.result)
         for name, value in (result.pop("attachments", None) or {}).items():
             self._trials.trial_attachments(doc)[name] = value
+        doc["result"] = result  # before the state (see _pruned)
         doc["state"] = base.JOB_STATE_DONE
-        doc["result"] = result
         self._done(doc)
 
     def _done(self, doc: Dict[str, Any]) -> None:
@@ -80,8 +80,8 @@ class TrialEnds:
             self._progress.best_loss = loss
 
     def _failed(self, doc: Dict[str, Any], event: TrialFailed) -> None:
-        doc["state"] = base.JOB_STATE_ERROR
         doc["result"] = {"status": base.STATUS_FAIL, "error": event.message}
+        doc["state"] = base.JOB_STATE_ERROR
         doc["misc"]["error"] = (event.error_type, event.message)
         logger.warning("trial %s failed (%s): %s: %s", doc["tid"], event.kind.value,
                        event.error_type, event.message)

@@ -39,6 +39,28 @@ def test_handed_out_ids_grow_with_new_trial_ids_and_reserve():
     assert trials.new_trial_ids(1)[0] not in first
 
 
+def test_released_ids_are_handed_out_again():
+    trials = base.Trials()
+    assert trials.new_trial_ids(4) == [0, 1, 2, 3]
+    internals.release_ids(trials, [2, 3])  # (2) new_trial_ids picks the lowest free ones
+    assert trials.new_trial_ids(2) == [2, 3]
+
+
+def test_algorithm_view_shows_valid_docs_in_order_as_copies_and_shares_the_live_list():
+    states = [base.JOB_STATE_DONE, base.JOB_STATE_RUNNING, base.JOB_STATE_ERROR,
+              base.JOB_STATE_NEW, base.JOB_STATE_CANCEL]
+    trials, stored = _trials_with(states)
+    view = internals.algorithm_view(trials)  # (6) computed lazily from _dynamic_trials
+    internals.add_docs(trials, [generate_trial(9, {"x": 0.1})])  # after the view: not in it
+    assert [d["tid"] for d in view.trials] == [0, 1, 3]  # valid states, insertion order
+    assert len(view) == 3 and view.trials[0]["result"]["loss"] == 0.5
+    view.trials[1]["state"] = "changed"
+    assert stored[1]["state"] == base.JOB_STATE_RUNNING  # copies: the loop's docs are safe
+    assert internals.all_docs(view) is internals.all_docs(trials)  # the live list
+    docs = rand.suggest(view.new_trial_ids(1), base.Domain(lambda x: x, SPACE), view, seed=1)
+    assert docs[0]["tid"] not in {0, 1, 2, 3, 4}
+
+
 def test_remove_docs_removes_exactly_those():
     trials, _ = _trials_with([base.JOB_STATE_NEW, base.JOB_STATE_DONE])
     internals.remove_docs(trials, lambda doc: doc["state"] == base.JOB_STATE_NEW)

@@ -36,11 +36,14 @@ class Recorder:
     """Wraps an algorithm; records what each suggestion call was asked and could see."""
 
     def __init__(self, algo=rand.suggest):
-        self.algo, self.asked, self.seen_finished = algo, [], []
+        self.algo, self.asked, self.seen_finished, self.seen_open = algo, [], [], []
+        self.seen_tids = []
 
     def __call__(self, new_ids, domain, trials, seed):
         self.asked.append(len(new_ids))
-        self.seen_finished.append(len(trials.trials))
+        self.seen_finished.append(sum(d["state"] == 2 for d in trials.trials))
+        self.seen_open.append(sum(d["state"] in (0, 1) for d in trials.trials))
+        self.seen_tids.append([d["tid"] for d in trials.trials])
         return self.algo(new_ids, domain, trials, seed)
 
 
@@ -78,16 +81,58 @@ def test_queue_never_holds_more_than_max_queue_len():
     trials._make_backend = lambda parallelism: Watch()
     run(lambda x: time.sleep(0.002) or x, max_evals=30, trials=trials, algo=algo,
         max_queue_len=3)
-    assert max(algo.asked) <= 3 and sum(algo.asked) >= 30
-    assert max(queued_at_start) <= 3
+    # points for the free slots, and max_queue_len - 1 = 2 ahead of them
+    assert max(algo.asked) <= 2 + 2 and sum(algo.asked) >= 30
+    assert max(queued_at_start) <= 2 + 2
+    assert sorted(d["tid"] for d in trials._dynamic_trials) == list(range(30))
 
 
-def test_suggestions_see_every_result_finished_so_far():
+def test_at_parallelism_one_each_suggestion_sees_every_result_before_it():
     algo = Recorder()
     run(lambda x: x, max_evals=15, algo=algo, parallelism=1)
-    # parallelism 1, queue 1: call k is made while trial k-1 runs, so it sees k-2 results
-    assert algo.seen_finished == sorted(algo.seen_finished)
-    assert all(seen >= call - 1 for call, seen in enumerate(algo.seen_finished))
+    # the serial algorithm: call k is made once trial k - 1 has finished
+    assert algo.seen_finished == list(range(15)) and set(algo.seen_open) == {0}
+
+
+def test_the_algorithm_sees_running_trials_in_tid_order_as_hyperopt_shows_them():
+    algo = Recorder()
+    run(lambda x: time.sleep(0.02) or x, max_evals=24, algo=algo, parallelism=4)
+    assert max(algo.seen_open) >= 3  # the running ones (and queued points) are shown
+    assert all(tids == sorted(tids) for tids in algo.seen_tids)
+    assert all(len(tids) == len(set(tids)) for tids in algo.seen_tids)
+
+
+def test_an_algorithm_that_uses_fewer_ids_than_it_was_given_leaves_no_gap():
+    from hyperopt import tpe as hyperopt_tpe  # it returns one document whatever it is given
+
+    _, trials = run(lambda x: x, max_evals=30, algo=hyperopt_tpe.suggest, parallelism=8)
+    assert sorted(d["tid"] for d in trials._dynamic_trials) == list(range(30))
+
+
+def test_at_parallelism_one_the_search_is_hyperopts_serial_search():
+    """Same seed, same algorithm: hyperspark's loop at parallelism 1 proposes exactly the
+    points hyperopt's own serial fmin proposes, and early_stop_fn sees the same trials."""
+    import numpy as np
+
+    space = {"x": hp.uniform("x", -2, 2), "c": hp.choice("c", [0, hp.uniform("y", 0, 1)])}
+    seen = {"hyperopt": [], "hyperspark": []}
+
+    def stop_fn(name):
+        def early_stop(trials, *args):
+            seen[name].append([(d["tid"], d["result"]["loss"]) for d in trials.trials])
+            return False, args
+        return early_stop
+
+    plain = hyperopt.Trials()
+    hyperopt.fmin(lambda p: p["x"] ** 2, space, algo=tpe.suggest, max_evals=30, trials=plain,
+                  rstate=np.random.default_rng(5), show_progressbar=False,
+                  early_stop_fn=stop_fn("hyperopt"))
+    ours = SparkTrials(backend="local", parallelism=1)
+    hyperopt.fmin(lambda p: p["x"] ** 2, space, algo=tpe.suggest, max_evals=30, trials=ours,
+                  rstate=np.random.default_rng(5), show_progressbar=False,
+                  early_stop_fn=stop_fn("hyperspark"))
+    assert [d["misc"]["vals"] for d in ours.trials] == [d["misc"]["vals"] for d in plain.trials]
+    assert seen["hyperspark"] == seen["hyperopt"]
 
 
 def test_never_more_than_parallelism_trials_at_once():
@@ -402,7 +447,7 @@ def test_to_pandas_has_one_row_per_trial_with_resolved_params():
     _, trials = run(lambda p: p["x"], max_evals=6, space=space)
     frame = trials.to_pandas()
     assert list(frame.columns) == ["tid", "state", "status", "loss", "params", "start", "end",
-                                   "duration", "attempts", "reports", "error"]
+                                   "duration", "waited", "attempts", "reports", "error"]
     assert len(frame) == 6 and (frame["duration"] >= 0).all()
     assert all(row["act"] in ("relu", "tanh") for row in frame["params"])
 

@@ -1,0 +1,339 @@
+"""Search quality against parallelism: ``python -m benchmarks search``.
+
+Side by side in one run, on the problems of ``benchmarks/search_problems.py``, at each
+parallelism P and over many seeds:
+
+- ``random``: hyperopt's ``rand.suggest`` (its quality does not depend on P);
+- ``hyperopt-tpe-finished``: hyperopt's ``tpe.suggest`` shown finished trials only, with one
+  point queued ahead: what hyperspark did before the algorithm saw running trials;
+- ``hyperopt-tpe``: hyperopt's ``tpe.suggest`` shown every trial, running ones included, as
+  hyperopt's own loop shows them (at P=1: hyperopt's own serial ``fmin``);
+- ``optuna``: Optuna's default ``TPESampler`` (multivariate, constant liar), the same problem
+  written as Optuna calls, run by ``study.optimize(n_jobs=P)``;
+- ``hyperspark-tpe``: ``hyperspark.tpe.suggest`` in hyperspark's loop (``backend="local"``).
+
+At P > 1 every objective first sleeps a random 10-50 ms, so trials finish out of order, as on
+a cluster (the SGD problem's fits vary by themselves too). Each run's best loss is
+scored per problem so that 0 is the median of random search and 1 the median of hyperopt's
+serial TPE (P=1); above 1 beats serial TPE. The table gives mean ± standard error over every
+(problem, seed); a PNG shows the median best-so-far score against trials, one row per P.
+
+    python -m benchmarks search                       # the full run (about half an hour)
+    python -m benchmarks search --quick               # two problems, 4 seeds, P 1 and 16
+    python -m benchmarks search --methods hyperspark-tpe optuna --parallelism 16 --seeds 10
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import os
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from benchmarks.search_problems import PROBLEMS, Problem
+
+METHODS = ("random", "hyperopt-tpe-finished", "hyperopt-tpe", "optuna", "hyperspark-tpe")
+SLEEP_S = (0.01, 0.05)
+
+
+# ---------------------------------------------------------------------- one run
+class Objective:
+    """The problem's loss, after a random sleep when trials run in parallel; thread-safe."""
+
+    def __init__(self, problem: Problem, seed: int, sleep: bool) -> None:
+        self.problem, self.sleep = problem, sleep
+        self._rng = np.random.default_rng(seed + 10_000)
+        self._lock = threading.Lock()
+
+    def __call__(self, params: Dict[str, Any]) -> float:
+        if self.sleep:
+            with self._lock:
+                pause = float(self._rng.uniform(*SLEEP_S))
+            time.sleep(pause)
+        return float(self.problem.loss(params))
+
+
+def _hyperopt_serial(problem: Problem, algo: Callable, seed: int) -> List[float]:
+    from hyperopt import Trials, fmin
+
+    trials = Trials()
+    fmin(Objective(problem, seed, False), problem.space, algo=algo, max_evals=problem.budget,
+         trials=trials, rstate=np.random.default_rng(seed), show_progressbar=False)
+    return [doc["result"]["loss"] for doc in trials.trials]
+
+
+def _hyperspark_loop(problem: Problem, algo: Callable, seed: int, parallelism: int,
+                     max_queue_len: int = 1) -> List[float]:
+    from hyperspark import SparkTrials, fmin
+    from hyperspark.hyperopt_internals import all_docs
+    from hyperspark.record import TrialRecord
+
+    trials = SparkTrials(backend="local", parallelism=parallelism, mlflow_tracking=False)
+    fmin(Objective(problem, seed, parallelism > 1), problem.space, algo=algo,
+         max_evals=problem.budget, trials=trials, rstate=np.random.default_rng(seed),
+         max_queue_len=max_queue_len, show_progressbar=False)
+    records = sorted((TrialRecord.from_doc(d) for d in all_docs(trials)),
+                     key=lambda r: r.recorded or 0)
+    return [r.loss for r in records if r.loss is not None]
+
+
+def _finished_only(algo: Callable) -> Callable:
+    """``algo`` shown the finished trials only (hyperspark's view before the parity fix)."""
+    from hyperopt import base
+
+    from hyperspark import hyperopt_internals as internals
+
+    def suggest(new_ids: Any, domain: Any, trials: Any, seed: int) -> Any:
+        done = [d for d in trials.trials if d["state"] == base.JOB_STATE_DONE]
+        return algo(new_ids, domain, internals.finished_view(done, trials), seed)
+
+    return suggest
+
+
+def _optuna(problem: Problem, seed: int, parallelism: int) -> List[float]:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    objective = Objective(problem, seed, parallelism > 1)
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(lambda trial: objective(problem.optuna_params(trial)),
+                   n_trials=problem.budget, n_jobs=parallelism)
+    done = [t for t in study.trials if t.value is not None]
+    done.sort(key=lambda t: t.datetime_complete)
+    return [t.value for t in done]
+
+
+def run_one(problem_name: str, method: str, parallelism: int, seed: int) -> Dict[str, Any]:
+    """One search; returns its losses in the order they arrived, and its wall time."""
+    from hyperopt import rand, tpe
+
+    import hyperspark.tpe
+
+    problem = PROBLEMS[problem_name]
+    began = time.perf_counter()
+    if method == "random":
+        losses = _hyperopt_serial(problem, rand.suggest, seed)
+    elif method == "hyperopt-tpe" and parallelism == 1:
+        losses = _hyperopt_serial(problem, tpe.suggest, seed)
+    elif method == "hyperopt-tpe":
+        losses = _hyperspark_loop(problem, tpe.suggest, seed, parallelism)
+    elif method == "hyperopt-tpe-finished":
+        losses = _hyperspark_loop(problem, _finished_only(tpe.suggest), seed, parallelism, 2)
+    elif method == "optuna":
+        losses = _optuna(problem, seed, parallelism)
+    elif method == "hyperspark-tpe":
+        losses = _hyperspark_loop(problem, hyperspark.tpe.suggest, seed, parallelism)
+    elif method.startswith("hyperspark-tpe:"):  # a variant: hyperspark-tpe:key=value,...
+        options = dict(item.split("=") for item in method.split(":", 1)[1].split(","))
+        algo = functools.partial(hyperspark.tpe.suggest, **{k: _parse(v) for k, v in
+                                                            options.items()})
+        losses = _hyperspark_loop(problem, algo, seed, parallelism)
+    else:
+        raise ValueError(f"unknown method {method!r}; one of {METHODS}")
+    return {"problem": problem_name, "method": method, "parallelism": parallelism, "seed": seed,
+            "losses": losses, "wall_s": time.perf_counter() - began}
+
+
+def _parse(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"True": True, "False": False}.get(text, text)
+
+
+def _init_worker() -> None:
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)  # one BLAS thread per worker process: the runs are the parallelism
+    except ImportError:
+        pass
+
+
+def run_all(problems: Sequence[str], methods: Sequence[str], parallelisms: Sequence[int],
+            seeds: Sequence[int], jobs: int, progress: bool = True) -> List[Dict[str, Any]]:
+    """Every (problem, method, P, seed), random search and serial TPE once per seed (P=1)."""
+    tasks = []
+    for seed in seeds:
+        for problem in problems:
+            tasks.append((problem, "random", 1, seed))
+            tasks.append((problem, "hyperopt-tpe", 1, seed))  # the reference
+            for parallelism in parallelisms:
+                for method in methods:
+                    if method == "random" or (method == "hyperopt-tpe" and parallelism == 1):
+                        continue
+                    tasks.append((problem, method, parallelism, seed))
+    results: List[Dict[str, Any]] = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(tasks), desc="search quality", unit="run")
+    if jobs <= 1:
+        for task in tasks:
+            results.append(run_one(*task))
+            bar and bar.update(1)
+    else:
+        with ProcessPoolExecutor(jobs, initializer=_init_worker) as pool:
+            for result in pool.map(_star, tasks, chunksize=1):
+                results.append(result)
+                bar and bar.update(1)
+    if bar:
+        bar.close()
+    return results
+
+
+def _star(task: tuple) -> Dict[str, Any]:
+    return run_one(*task)
+
+
+# ---------------------------------------------------------------------- scores
+def references(results: List[Dict[str, Any]]) -> Dict[str, Dict[str, float]]:
+    """Per problem: the median best loss of random search and of serial hyperopt TPE."""
+    refs: Dict[str, Dict[str, float]] = {}
+    for problem in {r["problem"] for r in results}:
+        best = {m: [min(r["losses"]) for r in results if r["problem"] == problem
+                    and r["method"] == m and r["parallelism"] == 1] for m in ("random",
+                                                                             "hyperopt-tpe")}
+        refs[problem] = {"random": statistics.median(best["random"]),
+                         "tpe": statistics.median(best["hyperopt-tpe"])}
+    return refs
+
+
+def score(loss: float, ref: Dict[str, float]) -> float:
+    span = ref["random"] - ref["tpe"]
+    if span <= 0:
+        span = abs(ref["random"]) * 1e-6 or 1e-9
+    return (ref["random"] - loss) / span
+
+
+def table(results: List[Dict[str, Any]]) -> Dict[str, Dict[int, Dict[str, float]]]:
+    """method -> P -> mean, standard error and count of the scores."""
+    refs = references(results)
+    cells: Dict[str, Dict[int, List[float]]] = {}
+    for r in results:
+        cells.setdefault(r["method"], {}).setdefault(r["parallelism"], []).append(
+            score(min(r["losses"]), refs[r["problem"]]))
+    out: Dict[str, Dict[int, Dict[str, float]]] = {}
+    for method, by_p in cells.items():
+        for parallelism, scores in by_p.items():
+            mean = statistics.fmean(scores)
+            se = statistics.stdev(scores) / math.sqrt(len(scores)) if len(scores) > 1 else 0.0
+            out.setdefault(method, {})[parallelism] = {"mean": mean, "se": se, "n": len(scores)}
+    return out
+
+
+def markdown(cells: Dict[str, Dict[int, Dict[str, float]]], parallelisms: Sequence[int]) -> str:
+    order = [m for m in METHODS if m in cells] + sorted(m for m in cells if m not in METHODS)
+    head = "| method | " + " | ".join(f"P={p}" for p in parallelisms) + " |"
+    lines = [head, "|---|" + "---|" * len(parallelisms)]
+    for method in order:
+        row = []
+        for parallelism in parallelisms:
+            cell = cells[method].get(parallelism) or (cells[method].get(1) if method == "random"
+                                                     else None)
+            row.append(f"{cell['mean']:.2f} ± {cell['se']:.2f}" if cell else "")
+        lines.append(f"| {method} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def plot(results: List[Dict[str, Any]], parallelisms: Sequence[int], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    refs = references(results)
+    problems = sorted(refs)
+    figure, axes = plt.subplots(len(parallelisms), len(problems), squeeze=False,
+                                figsize=(3.6 * len(problems), 2.8 * len(parallelisms)))
+    for row, parallelism in enumerate(parallelisms):
+        for column, problem in enumerate(problems):
+            axis = axes[row][column]
+            for method in METHODS + tuple(sorted({r["method"] for r in results} - set(METHODS))):
+                runs = [r for r in results if r["problem"] == problem and r["method"] == method
+                        and r["parallelism"] == (1 if method == "random" else parallelism)]
+                if method == "hyperopt-tpe" and parallelism == 1:
+                    runs = [r for r in results if r["problem"] == problem
+                            and r["method"] == method and r["parallelism"] == 1]
+                if not runs:
+                    continue
+                length = min(len(r["losses"]) for r in runs)
+                curves = np.array([[score(v, refs[problem]) for v in
+                                    np.minimum.accumulate(r["losses"][:length])] for r in runs])
+                axis.plot(np.arange(1, length + 1), np.median(curves, axis=0), label=method)
+            axis.set_title(f"{problem}, P={parallelism}", fontsize=9)
+            axis.set_ylim(-1.0, 2.5)
+            axis.axhline(1.0, color="grey", linewidth=0.5)
+            axis.set_xlabel("trials finished", fontsize=8)
+            axis.set_ylabel("best-so-far score", fontsize=8)
+    axes[0][0].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+# ---------------------------------------------------------------------- command line
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks search", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
+    parser.add_argument("--methods", nargs="+", default=list(METHODS),
+                        help=f"of {', '.join(METHODS)}, or hyperspark-tpe:key=value,... for a "
+                             "variant of hyperspark.tpe.suggest's keywords")
+    parser.add_argument("--parallelism", nargs="+", type=int, default=[1, 4, 16, 64])
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="searches run at once, in separate processes")
+    parser.add_argument("--out", default="benchmarks/results/search",
+                        help="folder for search.json, search.md and search.png")
+    parser.add_argument("--quick", action="store_true",
+                        help="rosenbrock4 and conditional, 4 seeds, P 1 and 16")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(list(argv or []))
+    if args.quick:
+        args.problems, args.seeds, args.parallelism = ["rosenbrock4", "conditional"], 4, [1, 16]
+    if args.seeds < 2:
+        parser.error(f"--seeds must be >= 2 (a standard error needs two), got {args.seeds}")
+    if any(p < 1 for p in args.parallelism):
+        parser.error(f"--parallelism: every value must be >= 1, got {args.parallelism}")
+    for method in args.methods:
+        if method not in METHODS and not method.startswith("hyperspark-tpe:"):
+            parser.error(f"--methods: {method!r} is not one of {', '.join(METHODS)} "
+                         "(or hyperspark-tpe:key=value,...)")
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    began = time.perf_counter()
+    results = run_all(args.problems, args.methods, args.parallelism, seeds, args.jobs)
+    cells = table(results)
+    text = markdown(cells, args.parallelism)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "search.json"), "w") as handle:
+        json.dump({"args": vars(args), "results": results, "cells": cells}, handle)
+    with open(os.path.join(args.out, "search.md"), "w") as handle:
+        handle.write(text + "\n")
+    plot(results, args.parallelism, os.path.join(args.out, "search.png"))
+    print(f"\nscore: 0 = median of random search, 1 = median of hyperopt's serial TPE; "
+          f"mean ± standard error over {len(args.problems)} problems x {args.seeds} seeds "
+          f"({time.perf_counter() - began:.0f} s)\n")
+    print(text)
+    print(f"\noutputs: {args.out}/search.json, search.md, search.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,114 @@
+"""What TPE knows of a search: finished observations as arrays, updated by tid, and the points
+still pending (running, or queued to run).
+
+``History.update(docs)`` follows hyperopt's list of trial documents without re-reading it: it
+looks at the documents appended since the last call and at the ones that were still open then,
+so a suggestion costs O(new + open) here, whatever the number of trials so far. If the list
+was rebuilt (``delete_all``, trials withdrawn), it starts over.
+
+Documents are read from another thread than the one that writes them (hyperspark's loop):
+the loop writes a trial's result before its state, so a document seen ``DONE`` has its result.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+from hyperopt import base
+
+from hyperspark.tpe.space import Space
+
+_OPEN = (base.JOB_STATE_NEW, base.JOB_STATE_RUNNING)
+
+
+class History:
+    """Observations of one search over ``space``: ``values`` (n x labels, model coordinates,
+    NaN where inactive), ``losses`` (n; +inf for a trial that returned status ``fail``), in
+    the order they finished; ``pending`` holds the open trials' points."""
+
+    def __init__(self, space: Space) -> None:
+        self.space = space
+        self.labels = list(space.params)
+        self._column = {label: i for i, label in enumerate(self.labels)}
+        self._docs: Optional[List[Dict[str, Any]]] = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self._cursor = 0
+        self._last_tid: Any = None
+        self._open: Dict[Any, Dict[str, Any]] = {}
+        self._pending_rows: Dict[Any, np.ndarray] = {}
+        self._values = np.empty((64, len(self.labels)))
+        self._losses = np.empty(64)
+        self.count = 0
+        self.finished_ok = 0
+
+    # ---------------------------------------------------------------- reading documents
+    def update(self, docs: List[Dict[str, Any]]) -> None:
+        """Catch up with ``docs`` (hyperopt's list of every trial document, in order)."""
+        if docs is not self._docs or len(docs) < self._cursor or (
+                self._cursor and docs[self._cursor - 1]["tid"] != self._last_tid):
+            self._docs = docs
+            self._reset()
+        for tid, doc in list(self._open.items()):
+            if doc["state"] not in _OPEN:
+                del self._open[tid]
+                self._pending_rows.pop(tid, None)
+                self._add(doc)
+        end = len(docs)
+        for doc in docs[self._cursor:end]:
+            if doc["state"] in _OPEN:
+                self._open[doc["tid"]] = doc
+                self._pending_rows[doc["tid"]] = self.row(doc["misc"].get("vals", {}))
+            else:
+                self._add(doc)
+        if end:
+            self._cursor, self._last_tid = end, docs[end - 1]["tid"]
+
+    def _add(self, doc: Dict[str, Any]) -> None:
+        if doc["state"] != base.JOB_STATE_DONE:
+            return  # raised or cancelled: no evidence about its point (hyperopt skips them)
+        result = doc.get("result") or {}
+        if result.get("status") == base.STATUS_OK:
+            loss = float(result.get("loss", math.inf))
+            self.finished_ok += 1
+        else:
+            loss = math.inf  # returned status 'fail': a bad region, as hyperopt counts it
+        if not math.isfinite(loss):
+            loss = math.inf
+        if self.count == len(self._losses):
+            self._values = np.concatenate([self._values, np.empty_like(self._values)])
+            self._losses = np.concatenate([self._losses, np.empty_like(self._losses)])
+        self._values[self.count] = self.row(doc["misc"].get("vals", {}))
+        self._losses[self.count] = loss
+        self.count += 1
+
+    def row(self, vals: Dict[str, List[Any]]) -> np.ndarray:
+        """A point as a row of model coordinates (NaN for inactive labels)."""
+        row = np.full(len(self.labels), np.nan)
+        for label, value in vals.items():
+            column = self._column.get(label)
+            if column is not None and len(value):
+                row[column] = self.space.params[label].to_model(value[0])
+        return row
+
+    # ---------------------------------------------------------------- what the model reads
+    @property
+    def values(self) -> np.ndarray:
+        return self._values[:self.count]
+
+    @property
+    def losses(self) -> np.ndarray:
+        return self._losses[:self.count]
+
+    @property
+    def finished(self) -> int:
+        """Trials done with a result (ok or fail)."""
+        return self.count
+
+    def pending(self) -> np.ndarray:
+        """The open trials' points (running, or queued), as rows."""
+        if not self._pending_rows:
+            return np.empty((0, len(self.labels)))
+        return np.vstack(list(self._pending_rows.values()))
