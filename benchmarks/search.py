@@ -111,13 +111,18 @@ def _optuna(problem: Problem, seed: int, parallelism: int) -> List[float]:
     return [t.value for t in done]
 
 
-def run_one(problem_name: str, method: str, parallelism: int, seed: int) -> Dict[str, Any]:
+def run_one(problem_name: str, method: str, parallelism: int, seed: int,
+            budget: Optional[int] = None) -> Dict[str, Any]:
     """One search; returns its losses in the order they arrived, and its wall time."""
+    import dataclasses
+
     from hyperopt import rand, tpe
 
     import hyperspark.tpe
 
     problem = PROBLEMS[problem_name]
+    if budget is not None:
+        problem = dataclasses.replace(problem, budget=budget)
     began = time.perf_counter()
     if method == "random":
         losses = _hyperopt_serial(problem, rand.suggest, seed)
@@ -161,18 +166,20 @@ def _init_worker() -> None:
 
 
 def run_all(problems: Sequence[str], methods: Sequence[str], parallelisms: Sequence[int],
-            seeds: Sequence[int], jobs: int, progress: bool = True) -> List[Dict[str, Any]]:
-    """Every (problem, method, P, seed), random search and serial TPE once per seed (P=1)."""
+            seeds: Sequence[int], jobs: int, progress: bool = True,
+            budget: Optional[int] = None) -> List[Dict[str, Any]]:
+    """Every (problem, method, P, seed), random search and serial TPE once per seed (P=1).
+    ``budget`` replaces the problems' own numbers of trials (for short checks)."""
     tasks = []
     for seed in seeds:
         for problem in problems:
-            tasks.append((problem, "random", 1, seed))
-            tasks.append((problem, "hyperopt-tpe", 1, seed))  # the reference
+            tasks.append((problem, "random", 1, seed, budget))
+            tasks.append((problem, "hyperopt-tpe", 1, seed, budget))  # the reference
             for parallelism in parallelisms:
                 for method in methods:
                     if method == "random" or (method == "hyperopt-tpe" and parallelism == 1):
                         continue
-                    tasks.append((problem, method, parallelism, seed))
+                    tasks.append((problem, method, parallelism, seed, budget))
     results: List[Dict[str, Any]] = []
     bar = None
     if progress:
@@ -294,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--parallelism", nargs="+", type=int, default=[1, 4, 16, 64])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--budget", type=int, default=None,
+                        help="trials per search instead of each problem's own (100-150)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="searches run at once, in separate processes")
     parser.add_argument("--out", default="benchmarks/results/search",
@@ -318,7 +327,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                          "(or hyperspark-tpe:key=value,...)")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     began = time.perf_counter()
-    results = run_all(args.problems, args.methods, args.parallelism, seeds, args.jobs)
+    if args.budget is not None and args.budget < 12:
+        parser.error(f"--budget must be >= 12 (the random start is 10), got {args.budget}")
+    results = run_all(args.problems, args.methods, args.parallelism, seeds, args.jobs,
+                      budget=args.budget)
     cells = table(results)
     text = markdown(cells, args.parallelism)
     os.makedirs(args.out, exist_ok=True)

@@ -1,13 +1,13 @@
 """hyperspark: Hyperopt searches on Apache Spark, with no polling and per-trial cancellation.
 
->>> from hyperopt import fmin, hp, tpe
->>> from hyperspark import SparkTrials
+>>> from hyperopt import fmin, hp
+>>> from hyperspark import SparkTrials, tpe
 >>> best = fmin(lambda x: x ** 2, hp.uniform("x", -1, 1), algo=tpe.suggest, max_evals=10,
 ...             trials=SparkTrials(backend="local"), show_progressbar=False)
 """
 import logging
 
-from hyperspark import pruners
+from hyperspark import pruners, tpe
 from hyperspark.api import fmin
 from hyperspark.backends.pool import ActorPool
 from hyperspark.errors import (AllTrialsFailedError, ChannelUnreachable, CheckpointError,
@@ -18,7 +18,8 @@ from hyperspark.trials import SparkTrials
 from hyperspark.worker import worker_state
 
 __version__ = "0.1.0"
-__all__ = ["SparkTrials", "ActorPool", "fmin", "report", "pruners", "worker_state", "HypersparkError",
+__all__ = ["SparkTrials", "ActorPool", "fmin", "report", "pruners", "tpe", "worker_state",
+           "HypersparkError",
            "AllTrialsFailedError", "ChannelUnreachable", "CheckpointError", "CheckpointMismatch",
            "InvalidArgument", "InvalidArgumentType", "ObjectiveNotSerializable", "TrialPruned",
            "__version__"]

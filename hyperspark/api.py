@@ -5,13 +5,10 @@ import os
 from typing import Any, Callable, Dict, List, Optional
 
 import hyperopt
-from hyperopt.fmin import generate_trial
 
-from hyperspark import config
+from hyperspark import config, tpe
 from hyperspark import hyperopt_internals as internals
-from hyperspark.errors import InvalidArgument, InvalidArgumentType
-from hyperspark.params import ParamResolver
-from hyperspark.trials import SparkTrials
+from hyperspark.trials import SparkTrials, insert_points
 
 
 def fmin(fn: Callable, space: Any, algo: Optional[Callable] = None,
@@ -24,6 +21,8 @@ def fmin(fn: Callable, space: Any, algo: Optional[Callable] = None,
          trials_save_file: str = "") -> Any:
     """Minimize ``fn`` over ``space``, with hyperopt's full signature.
 
+    ``algo`` defaults to ``hyperspark.tpe.suggest``, the parallel-aware TPE (any hyperopt
+    algorithm works: ``hyperopt.tpe.suggest``, ``rand.suggest``, ...).
     ``trials`` defaults to a new ``SparkTrials()``. ``points_to_evaluate`` (a list of
     ``{label: value}``, with the option's index for ``hp.choice``) are run first, in parallel,
     and count toward ``max_evals``. ``trials_save_file`` is a checkpoint: kept up to date
@@ -40,8 +39,10 @@ def fmin(fn: Callable, space: Any, algo: Optional[Callable] = None,
     config.check_loss_threshold(loss_threshold)
     if trials is None:
         trials = SparkTrials()
+    if algo is None:
+        algo = tpe.suggest
     if points_to_evaluate and not _resuming(trials, trials_save_file):
-        _insert_points(trials, space, points_to_evaluate)
+        insert_points(trials, space, points_to_evaluate)
     return hyperopt.fmin(
         fn, space, algo=algo, max_evals=max_evals, timeout=timeout,
         loss_threshold=loss_threshold, trials=trials, rstate=rstate,
@@ -57,19 +58,3 @@ def _resuming(trials: Any, trials_save_file: Any) -> bool:
     inserted by the first run and are in the checkpoint already (run or still queued)."""
     path = trials_save_file or getattr(trials, "checkpoint", None)
     return bool(path) and os.path.exists(path) and not internals.all_docs(trials)
-
-
-def _insert_points(trials: Any, space: Any, points: Any) -> None:
-    if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
-        raise InvalidArgumentType("points_to_evaluate must be a list of dicts {label: value}, got "
-                        f"{type(points).__name__}")
-    labels = set(ParamResolver(space).labels)
-    for index, point in enumerate(points):
-        unknown = set(point) - labels
-        if unknown:
-            raise InvalidArgument(f"points_to_evaluate[{index}] has labels not in the space: "
-                             f"{sorted(unknown)}; the space's labels are {sorted(labels)}")
-    trials.refresh()
-    tids = trials.new_trial_ids(len(points))
-    internals.add_docs(trials, [generate_trial(tid, point) for tid, point in zip(tids, points)])
-    trials.refresh()

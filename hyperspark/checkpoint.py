@@ -13,6 +13,7 @@ interruption) when the driver died become new trials again and run first.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import logging
 import os
@@ -23,6 +24,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional
 
+import numpy as np
 from hyperopt import base, pyll
 
 from hyperspark import hyperopt_internals as internals
@@ -107,6 +109,43 @@ def as_new_trial(doc: Dict[str, Any]) -> Dict[str, Any]:
     fresh["misc"].pop("error", None)
     record.reset_for_rerun(fresh)
     return fresh
+
+
+@dataclasses.dataclass(frozen=True)
+class Restored:
+    """What a resumed search continues from (``restore``)."""
+
+    rstate: np.random.Generator
+    """The algorithm's random sequence, where the checkpoint left it."""
+    kept: int
+    """Finished trials kept as they were."""
+    rerun: int
+    """Trials that run again (they were running, or cancelled by the interruption)."""
+    tracking: Optional[Dict[str, Any]]
+    """What the MLflow tracker needs to continue the parent run (None when untracked)."""
+
+
+def restore(trials: base.Trials, saved: Dict[str, Any], path: str,
+            interrupted_reason: str) -> Restored:
+    """Load the checkpoint ``saved`` (from ``load``) into ``trials`` (empty)."""
+    docs = [as_new_trial(doc) if interrupted(doc, interrupted_reason) else doc
+            for doc in saved["trials"]]
+    docs = internals.add_docs(trials, docs)  # the stored copies
+    internals.reserve_ids(trials, saved["next_tid"])  # tids handed out, withdrawn ones too
+    internals.attachments(trials).update(saved["attachments"])
+    trials.refresh()
+    rerun = sum(1 for doc in docs if doc["state"] == base.JOB_STATE_NEW)
+    logger.info("resuming from %s: %d finished trials kept, %d to run again", path,
+                len(docs) - rerun, rerun)
+    state = saved["rstate"]
+    generator = np.random.Generator(getattr(np.random, state["bit_generator"])())
+    generator.bit_generator.state = state
+    tracking = None
+    if saved.get("tracking"):
+        tracking = {**saved["tracking"], "tids": {doc["tid"] for doc in saved["trials"]},
+                    "finished": {doc["tid"]: doc for doc in docs
+                                 if doc["state"] != base.JOB_STATE_NEW}}
+    return Restored(generator, len(docs) - rerun, rerun, tracking)
 
 
 class CheckpointWriter(Listener):

@@ -7,20 +7,9 @@ from __future__ import annotations
 
 import numbers
 import os
-from typing import Any, Iterable, Optional, Tuple, Type
+from typing import Any, Iterable, Mapping, Optional, Tuple, Type
 
 from hyperspark.errors import InvalidArgument, InvalidArgumentType
-
-BACKENDS = ("jobs", "actors", "driver", "local")
-"""Names accepted by ``SparkTrials(backend=...)``."""
-DRIVER_DEFAULT_PARALLELISM = 2
-"""The driver backend's parallelism when none is given: each of its trials already fans out
-over the whole cluster, so a few at once fill the gaps between their jobs; more would only
-make them compete for the same executors."""
-
-TRACKING_CONF_KEYS = ("spark.databricks.mlflow.trackHyperopt.enabled",
-                      "spark.hyperspark.mlflow.enabled")
-"""Spark conf keys that turn automatic MLflow tracking off when set to false."""
 
 CHANNEL_HOST_CONF = "spark.hyperspark.channel.host"
 """Spark conf: the address executors use to reach this process (the channel of actors and of
@@ -38,9 +27,9 @@ ERROR_REPORT_COUNT = 3
 """How many failures' tracebacks the all-trials-failed error shows."""
 
 
-def env_flag(name: str, default: bool) -> bool:
+def env_flag(name: str, default: bool, environ: Optional[Mapping[str, str]] = None) -> bool:
     """Read an on/off environment switch: 0/false/no/off mean off, 1/true/yes/on mean on."""
-    raw = os.environ.get(name)
+    raw = (os.environ if environ is None else environ).get(name)
     if raw is None or raw.strip() == "":
         return default
     value = raw.strip().lower()
@@ -108,13 +97,6 @@ def check_retry_on(value: Any) -> Tuple[Type[BaseException], ...]:
         if not (isinstance(item, type) and issubclass(item, BaseException)):
             raise InvalidArgumentType(f"retry_on must hold exception classes only, got {item!r}")
     return types
-
-
-def check_backend(value: Any) -> str:
-    if value not in BACKENDS:
-        raise InvalidArgument(f"backend must be one of {', '.join(repr(b) for b in BACKENDS)}, "
-                         f"got {value!r}")
-    return value
 
 
 def check_max_evals(value: Any) -> int:

@@ -6,7 +6,7 @@ import logging
 from typing import Any, Dict
 
 import numpy as np
-from hyperopt import hp, tpe
+from hyperopt import hp
 
 logger = logging.getLogger("hyperspark")
 
@@ -59,8 +59,8 @@ def run_demo(max_evals: int = 40, parallelism: int = 2) -> Dict[str, Any]:
     """Run the tracked demo search and return what a person needs to look at it."""
     import mlflow
 
-    from hyperspark import SparkTrials, fmin
-    from hyperspark.tracking import absolute_tracking_uri
+    from hyperspark import SparkTrials, fmin, tpe
+    from hyperspark.tracking.store import absolute_tracking_uri
 
     mlflow.set_experiment("hyperspark-demo")
     trials = SparkTrials(parallelism=parallelism)

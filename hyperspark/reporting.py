@@ -10,9 +10,9 @@ raises ``TrialPruned``. With no reporter installed (plain hyperopt, an in-proces
 
 Two reporters:
 
-- ``ChannelReporter``: jobs and actors. Sends ``("report", tid, attempt, Report)`` up the
-  search's authenticated channel, and reads ``("prune", tid, attempt)`` coming down it without
-  waiting (a decision is seen at the report after it arrives).
+- ``ChannelReporter``: jobs and actors. Sends ``wire.Reported`` up the search's authenticated
+  channel, and reads ``wire.Prune`` coming down it without waiting (a decision is seen at the
+  report after it arrives).
 - ``InProcessReporter``: the driver and local backends. Calls the backend directly; the
   decision is a flag on the trial's state.
 """
@@ -26,6 +26,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, Optional
 
+from hyperspark import wire
 from hyperspark.errors import InvalidArgumentType, TrialPruned
 
 logger = logging.getLogger("hyperspark")
@@ -87,7 +88,7 @@ class ChannelReporter(Reporter):
             return
         try:
             with self._lock:
-                self._connection_for().send(("report", self.tid, self.attempt, report))
+                self._connection_for().send(wire.Reported(self.tid, self.attempt, report))
         except Exception as exc:  # the trial goes on; its reports are lost, not its result
             self._broken = True
             logger.warning("trial %s: reports cannot reach the driver (%s); the trial goes on "
@@ -101,7 +102,7 @@ class ChannelReporter(Reporter):
                 connection = self._connection_for()
                 while connection.poll(0):
                     message = connection.recv()
-                    if message == ("prune", self.tid, self.attempt):
+                    if message == wire.Prune(self.tid, self.attempt):
                         self._pruned = True
         except Exception:
             self._broken = True

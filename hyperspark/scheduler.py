@@ -76,6 +76,12 @@ class _Running:
     prune_by: Optional[float] = None  # set once pruned: cancel it then if it goes on
 
 
+def takes_batches(algo: Any) -> bool:
+    """True for an algorithm that sets ``batched = True`` (``hyperspark.tpe.suggest``): it is
+    asked for every free slot in one call, and builds its model once for all of them."""
+    return bool(getattr(getattr(algo, "func", algo), "batched", False))
+
+
 class Scheduler:
     """Runs one search to its end: ``Scheduler(...).run()`` returns why it stopped early (or
     None when it reached ``max_evals``) and leaves every started trial in a final state."""
@@ -111,6 +117,7 @@ class Scheduler:
         self._pruning = PruningBook(settings.pruner, internals.all_docs(trials))
         self._ends = TrialEnds(trials, self.progress, self._history, self._pruning)
         self._suggester = ThreadPoolExecutor(1, thread_name_prefix="hyperspark-suggest")
+        self._batched = takes_batches(algo)
 
     # ---------------------------------------------------------------- the loop
     def run(self) -> Optional[str]:
@@ -187,8 +194,9 @@ class Scheduler:
             return
         ahead = self._settings.max_queue_len - 1
         room = self._settings.parallelism - len(self._running) - len(self._queue) + ahead
-        count = min(room, self._to_create)  # one call for every free slot: an algorithm that
-        # takes several ids (hyperspark.tpe, rand) builds its model once for them
+        count = min(room, self._to_create)
+        if not self._batched:  # hyperopt's algorithms: at most max_queue_len ids per call, so
+            count = min(count, self._settings.max_queue_len)  # a seeded search stays the same
         if count <= 0:
             return
         new_ids = self._trials.new_trial_ids(count)

@@ -8,25 +8,45 @@ import uuid
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 import numpy as np
-from hyperopt import base, tpe
+from hyperopt import base
 from hyperopt.exceptions import AllTrialsFailed
-from hyperopt.fmin import space_eval
+from hyperopt.fmin import generate_trial, space_eval
 
 from hyperspark import checkpoint as checkpoint_module
 from hyperspark import config
+from hyperspark import tpe as hyperspark_tpe
 from hyperspark import hyperopt_internals as internals
-from hyperspark.backends.base import Backend, SearchContext
-from hyperspark.backends.choice import make_backend
+from hyperspark.backends import registry
+from hyperspark.backends.base import SearchContext
 from hyperspark.errors import AllTrialsFailedError, InvalidArgument, InvalidArgumentType
 from hyperspark.frame import trials_frame
+from hyperspark.params import ParamResolver
 from hyperspark.progress import ProgressReporter
 from hyperspark.pruners import check_pruner
 from hyperspark.record import TrialStatus, classify
 from hyperspark.scheduler import STOP_INTERRUPTED, Scheduler
 from hyperspark.search import Listener, Settings
 from hyperspark.serialization import dumps_objective
+from hyperspark.tracking import start_tracking
 
 logger = logging.getLogger("hyperspark")
+
+def insert_points(trials: base.Trials, space: Any, points: List[Dict[str, Any]]) -> None:
+    """Queue ``points`` in any hyperopt ``Trials`` (see ``SparkTrials.insert_points``)."""
+    if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
+        raise InvalidArgumentType("points_to_evaluate must be a list of dicts "
+                                  f"{{label: value}}, got {type(points).__name__}")
+    labels = set(ParamResolver(space).labels)
+    for index, point in enumerate(points):
+        unknown = set(point) - labels
+        if unknown:
+            raise InvalidArgument(f"points_to_evaluate[{index}] has labels not in the space: "
+                                  f"{sorted(unknown)}; the space's labels are {sorted(labels)}")
+    trials.refresh()
+    tids = trials.new_trial_ids(len(points))
+    internals.add_docs(trials, [generate_trial(tid, point) for tid, point in zip(tids, points)])
+    trials.refresh()
+
 
 class SparkTrials(base.Trials):
     """Drop-in replacement for ``hyperopt.SparkTrials``: evaluates trials in parallel on Spark.
@@ -95,11 +115,6 @@ class SparkTrials(base.Trials):
         self.trial_timeout = config.check_positive_number("trial_timeout", trial_timeout)
         self.max_retries = config.check_non_negative_int("max_retries", max_retries)
         self.retry_on: Tuple[Type[BaseException], ...] = config.check_retry_on(retry_on)
-        self._pool = backend if hasattr(backend, "check_search_arguments") else None
-        self.backend = "actors" if self._pool is not None else config.check_backend(backend)
-        if self._pool is not None:  # an ActorPool
-            self._pool.check_search_arguments(self.user_specified_parallelism, worker_setup,
-                                              resource_profile)
         if worker_setup is not None and not callable(worker_setup):
             raise InvalidArgumentType(f"worker_setup must be a callable taking no arguments, "
                                       f"got {worker_setup!r}")
@@ -110,20 +125,15 @@ class SparkTrials(base.Trials):
         self.mlflow_tracking = mlflow_tracking
         self.checkpoint = (checkpoint_module.check_path("checkpoint", checkpoint)
                            if checkpoint is not None else None)
-        self.resource_profile = config.check_resource_profile(resource_profile)
+        profile = config.check_resource_profile(resource_profile)
         self.pruner = check_pruner(pruner)
-        if self.resource_profile is not None and self.backend in ("driver", "local"):
-            logger.warning("SparkTrials(resource_profile=...) is ignored with backend=%r: it "
-                           "applies to the tasks hyperspark runs trials in (jobs, actors); "
-                           "here the objective starts its own Spark jobs", self.backend)
-            self.resource_profile = None
+        self._source = registry.source_for(backend, spark_session, profile)
+        self._source.check_search(self.user_specified_parallelism, worker_setup, profile)
+        self.backend: str = self._source.name
+        """The backend's kind: ``jobs``, ``actors`` (an ActorPool too), ``driver``, ``local``,
+        or ``custom`` (a Backend instance)."""
+        self.resource_profile = getattr(self._source, "resource_profile", None)
         super().__init__()
-        self._spark: Any = None
-        self._runner: Any = None
-        if self._pool is not None:
-            self._spark, self._runner = self._pool.spark, self._pool.runner
-        elif self.backend != "local":
-            self._connect(spark_session)
         self._fmin_cancelled_reason: Optional[str] = None
         self._space: Any = None
         self.last_search_id: Optional[str] = None
@@ -131,28 +141,19 @@ class SparkTrials(base.Trials):
         self.last_tracker: Any = None
         """The MlflowTracker of the last fmin (its parent_run_id and fmin_uuid), or None."""
 
-    def _connect(self, spark_session: Any = None) -> None:
-        """Find the session and its runner; drop a resource profile the master cannot use."""
-        from hyperspark.backends.spark import get_or_create_session, runner_for
-
-        self._spark = get_or_create_session(spark_session)
-        self._runner = runner_for(self._spark)
-        if self.resource_profile is not None:
-            why_not = config.stage_level_scheduling_unsupported(self._runner.master())
-            if why_not:
-                logger.warning("SparkTrials(resource_profile=...) is ignored: %s. Trials run "
-                               "as plain tasks (spark.task.cpus each, no custom resources).",
-                               why_not)
-                self.resource_profile = None
+    @property
+    def _runner(self) -> Any:
+        return self._source.runner
 
     # ---------------------------------------------------------------- pickling
     def __getstate__(self) -> Dict[str, Any]:
         state = self.__dict__.copy()
-        state["_spark"] = None  # a session does not travel; a loaded object finds one again
-        state["_runner"] = None
+        # a session, a pool or a backend does not travel: a loaded object finds a session
+        # again at its first search, and runs on a fresh backend of the same kind
+        name = self.backend if self.backend in registry.KINDS else "actors"
+        state["_source"] = registry.KindSource(registry.kind(name), connect=False)
         state["last_tracker"] = None
         state["resource_profile"] = None
-        state["_pool"] = None  # a loaded object runs on fresh actors
         return state
 
     # ---------------------------------------------------------------- counts (hyperopt's names)
@@ -220,29 +221,29 @@ class SparkTrials(base.Trials):
             logger.info("checkpoint %s not loaded: this SparkTrials already holds %d trials "
                         "(they are saved over it)", path, len(internals.all_docs(self)))
             saved = None  # a second fmin on this object: as without a checkpoint
-        if saved is not None:
-            rstate = self._restore(saved, path)
+        restored = (checkpoint_module.restore(self, saved, path, STOP_INTERRUPTED)
+                    if saved is not None else None)
+        if restored is not None:
+            # hyperopt.fmin always passes an rstate (a fresh one when the caller gave none):
+            # the resumed search continues the saved random sequence, so it is the same search
+            rstate = restored.rstate
         settings, algo = self._settings(max_evals, timeout, loss_threshold, max_queue_len, rstate,
                                         early_stop_fn, algo)
         self.last_tracker = None
         domain = base.Domain(fn, space, pass_expr_memo_ctrl=pass_expr_memo_ctrl)
-        resume = None
-        if saved and saved.get("tracking"):
-            resume = {**saved["tracking"], "tids": {doc["tid"] for doc in saved["trials"]},
-                      "finished": {doc["tid"]: doc for doc in internals.all_docs(self)
-                                   if doc["state"] != base.JOB_STATE_NEW}}
-        tracker = self._make_tracker(space, algo, resume)
+        resume = restored.tracking if restored is not None else None
+        tracker = start_tracking(space, algo, self.user_specified_parallelism, resume,
+                                 self._runner, self.mlflow_tracking)
         extra: List[Listener] = []
         if path:
             writer = checkpoint_module.CheckpointWriter(path, self, space, settings.rstate,
                                                         tracker)
             writer.write_now()
             extra.append(writer)
-        remote = self.backend in ("jobs", "actors")  # trials run in other processes
         search = SearchContext(search_id=uuid.uuid4().hex[:12], domain=domain,
                                max_retries=self.max_retries, retry_on=self.retry_on,
                                payload=(dumps_objective(domain, fn, self.worker_setup)
-                                        if remote else None),
+                                        if self._source.ships_objective else None),
                                worker_setup=self.worker_setup,
                                trial_env=tracker.trial_env if tracker else None)
         self._space, self.last_search_id = space, search.search_id
@@ -250,7 +251,8 @@ class SparkTrials(base.Trials):
         self._fmin_cancelled_reason = None
         reporter = ProgressReporter(settings.max_evals, self.count_total_trials(),
                                     show_progressbar)
-        scheduler = Scheduler(self, domain, algo, self._make_backend(settings.parallelism),
+        scheduler = Scheduler(self, domain, algo,
+                              self._source.backend_for_search(settings.parallelism),
                               search, settings, [reporter, *([tracker] if tracker else []),
                                                  *extra, *listeners])
         logger.info("search %s: up to %d trials, parallelism %d, %s backend", search.search_id,
@@ -278,60 +280,6 @@ class SparkTrials(base.Trials):
                              f"{self.checkpoint!r}); give one of them")
         return path
 
-    def _restore(self, saved: Dict[str, Any], path: str) -> np.random.Generator:
-        """Load a checkpoint's trials into this (empty) object; returns the saved random state
-        to continue with."""
-        docs = [checkpoint_module.as_new_trial(doc)
-                if checkpoint_module.interrupted(doc, STOP_INTERRUPTED) else doc
-                for doc in saved["trials"]]
-        internals.add_docs(self, docs)
-        internals.reserve_ids(self, saved["next_tid"])  # tids handed out, withdrawn ones too
-        internals.attachments(self).update(saved["attachments"])
-        self.refresh()
-        rerun = sum(1 for doc in docs if doc["state"] == base.JOB_STATE_NEW)
-        logger.info("resuming from %s: %d finished trials kept, %d to run again", path,
-                    len(docs) - rerun, rerun)
-        # hyperopt.fmin always passes an rstate (a fresh one when the caller gave none): the
-        # resumed search continues the saved random sequence instead, so it is the same search
-        state = saved["rstate"]
-        generator = np.random.Generator(getattr(np.random, state["bit_generator"])())
-        generator.bit_generator.state = state
-        return generator
-
-    def _make_tracker(self, space: Any, algo: Callable,
-                      resume: Optional[Dict[str, Any]] = None) -> Any:
-        if not self._tracking_enabled():
-            return None
-        try:
-            from hyperspark.tracking import MlflowTracker, is_local_store
-
-            tracker = MlflowTracker(space, algo, self.user_specified_parallelism, resume)
-        except Exception as exc:  # tracking never stops a search
-            logger.warning("MLflow tracking is off: %s", exc)
-            return None
-        if self._runner is not None and is_local_store(tracker.tracking_uri):
-            master = self._runner.master()
-            if not master.startswith("local"):
-                logger.warning("MLflow store %s is a local path but the master is %s: executors "
-                               "on other machines cannot log to it; use a tracking server",
-                               tracker.tracking_uri, master)
-        return tracker
-
-    def _tracking_enabled(self) -> bool:
-        if self.mlflow_tracking is not None:
-            return self.mlflow_tracking
-        if not config.env_flag("HYPERSPARK_MLFLOW", True):
-            return False
-        if self._runner is not None:
-            from hyperspark.backends.spark.session import conf_flag
-
-            for key in config.TRACKING_CONF_KEYS:
-                if conf_flag(self._runner, key) is False:
-                    return False
-        import importlib.util
-
-        return importlib.util.find_spec("mlflow") is not None
-
     def _settings(self, max_evals: Any, timeout: Any, loss_threshold: Any, max_queue_len: Any,
                   rstate: Any, early_stop_fn: Any, algo: Any) -> Tuple[Settings, Callable]:
         timeout = config.check_positive_number("timeout", timeout)
@@ -355,31 +303,19 @@ class SparkTrials(base.Trials):
             trial_timeout=self.trial_timeout,
             loss_threshold=threshold if threshold is not None else self.loss_threshold,
             early_stop_fn=early_stop_fn, rstate=rstate, pruner=self.pruner)
-        return settings, algo or tpe.suggest
+        return settings, algo or hyperspark_tpe.suggest
 
     def _decide_parallelism(self, remaining: int) -> int:
         requested = self.user_specified_parallelism
-        slots = None
-        if self.backend == "driver":
-            requested = requested or config.DRIVER_DEFAULT_PARALLELISM
-        elif self._pool is not None:
-            slots = self._pool.size
-        elif self._runner is not None:
-            slots = self._runner.task_slots(self.resource_profile)
-        parallelism = requested or slots or os.cpu_count() or 1
+        slots = self._source.slots()
+        default = getattr(self._source, "default_parallelism", None)
+        parallelism = requested or (default() if default else slots) or os.cpu_count() or 1
         if requested and slots and requested > slots:
             logger.warning("parallelism=%d exceeds the %d task slots the cluster has now: trials "
                            "beyond that wait for a free slot (waiting is not running: their "
                            "trial_timeout starts when their objective does)", requested, slots)
         self.actual_parallelism = max(1, min(parallelism, max(remaining, 1)))
         return self.actual_parallelism
-
-    def _make_backend(self, parallelism: int) -> Backend:
-        if self._pool is not None:
-            return self._pool.backend(parallelism)
-        if self._runner is None and self.backend != "local":  # e.g. unpickled: find a session
-            self._connect()
-        return make_backend(self.backend, self._runner, parallelism, self.resource_profile)
 
     def _answer(self, space: Any, return_argmin: bool) -> Any:
         """What fmin returns, as hyperopt's SparkTrials would: with no successful trial,
@@ -401,6 +337,16 @@ class SparkTrials(base.Trials):
             raise AllTrialsFailedError(failed, total)
         raise AllTrialsFailed(f"no trial succeeded ({total} finished; stopped: "
                               f"{self._fmin_cancelled_reason or 'max_evals reached'})")
+
+    def insert_points(self, space: Any, points: List[Dict[str, Any]]) -> None:
+        """Queue ``points`` (``{label: value}``, the option's index for ``hp.choice``) to run
+        first at the next ``fmin``, in parallel, counting toward its ``max_evals``: a warm
+        start that also works with ``hyperopt.fmin`` (which does not pass on
+        ``points_to_evaluate``). ``hyperspark.fmin(points_to_evaluate=...)`` calls this.
+
+        >>> trials.insert_points(space, [{"x": 0.5}, {"x": 1.0}])  # doctest: +SKIP
+        """
+        insert_points(self, space, points)
 
     # ---------------------------------------------------------------- reports
     def to_pandas(self) -> Any:

@@ -59,12 +59,10 @@ def test_hung_trial_is_cancelled_alone_and_its_actor_replaced(spark, counter_dir
 
     trials = SparkTrials(spark_session=spark, parallelism=2, backend="actors",
                          trial_timeout=3, worker_setup=load, mlflow_tracking=False)
-    from hyperspark.api import _insert_points
-
     # 23 quick trials of 0.5 s keep the other actor busy for 11 s: the killed actor's
     # replacement (Spark frees its slot after spark.python.task.killTimeout, then a new Python
     # worker starts) is surely ready before they run out
-    _insert_points(trials, SPACE, [{"x": 0.95}] + [{"x": v / 30} for v in range(23)])
+    trials.insert_points(SPACE, [{"x": 0.95}] + [{"x": v / 30} for v in range(23)])
     began = time.monotonic()
     run(trials, objective, max_evals=24)
     assert time.monotonic() - began < 60
@@ -94,12 +92,7 @@ def _dead_within(pid, seconds):
 
 
 def test_wrong_key_and_raw_connections_are_rejected(spark, caplog):
-    captured = {}
-
-    def make_backend(parallelism):
-        captured["backend"] = ActorsBackend(runner_for(spark), parallelism)
-        return captured["backend"]
-
+    captured = {"backend": ActorsBackend(runner_for(spark), 2)}
     outcomes = {}
 
     def attack():
@@ -121,9 +114,7 @@ def test_wrong_key_and_raw_connections_are_rejected(spark, caplog):
             except OSError as exc:
                 outcomes["raw"] = type(exc).__name__
 
-    trials = SparkTrials(spark_session=spark, parallelism=2, backend="actors",
-                         mlflow_tracking=False)
-    trials._make_backend = make_backend
+    trials = SparkTrials(parallelism=2, backend=captured["backend"], mlflow_tracking=False)
     attacker = threading.Thread(target=attack)
     attacker.start()
     run(trials, lambda x: time.sleep(0.2) or x, max_evals=20)
@@ -163,7 +154,7 @@ def test_setup_error_fails_trials_with_its_traceback(spark):
 
 
 def test_worker_state_outside_a_worker_is_a_clear_error():
-    from hyperspark.worker import _WORKER_STATE
+    from hyperspark.worker.state import _WORKER_STATE
 
     _WORKER_STATE.pop("current", None)
     with pytest.raises(RuntimeError, match="worker_setup"):

@@ -83,3 +83,31 @@ def test_pool_benchmark_table(spark, tmp_path):
     assert side["ideal_per_s"] == 2 / 0.05 and 0 < side["efficiency"] <= 1.05
     assert noop["pool_s"] > 0 and noop["in_process_s"] > 0
     assert "warm pool" in pool.markdown(result)
+
+
+def test_search_quality_benchmark_one_small_case(tmp_path):
+    from benchmarks import search
+
+    results = search.run_all(["rosenbrock4"], ["hyperopt-tpe-finished", "hyperspark-tpe",
+                                               "optuna"], [1, 4], seeds=[0, 1], jobs=1,
+                             progress=False, budget=24)
+    assert {(r["method"], r["parallelism"]) for r in results} >= {
+        ("random", 1), ("hyperopt-tpe", 1), ("hyperspark-tpe", 4), ("optuna", 4),
+        ("hyperopt-tpe-finished", 4)}
+    assert all(len(r["losses"]) == 24 for r in results)
+    cells = search.table(results)
+    assert cells["random"][1]["n"] == 2 and abs(cells["random"][1]["mean"]) < 5
+    text = search.markdown(cells, [1, 4])
+    assert "hyperspark-tpe" in text and "±" in text
+    search.plot(results, [1, 4], str(tmp_path / "search.png"))
+    assert (tmp_path / "search.png").stat().st_size > 1000
+
+
+def test_suggestion_speed_benchmark_small():
+    import hyperspark.tpe
+    from benchmarks import suggest
+
+    assert 0 < suggest.time_hyperopt_style(hyperspark.tpe.suggest, 200, 8, repeats=3) < 5
+    assert 0 < suggest.time_optuna(50, 4, repeats=2) < 5
+    rate = suggest.search_rate(300, parallelism=8)
+    assert rate["trials"] == 300 and rate["overall_per_s"] > 0

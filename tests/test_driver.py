@@ -137,12 +137,10 @@ def test_trial_timeout_cancels_exactly_that_trials_spark_jobs(session, request, 
         spark.range(1, numPartitions=1).mapInPandas(job, "id long").collect()
         return x
 
-    from hyperspark.api import _insert_points
-
     space = hp.uniform("x", 0, 1)
     trials = SparkTrials(spark_session=spark, backend="driver", parallelism=2, trial_timeout=8,
                          mlflow_tracking=False)
-    _insert_points(trials, space, [{"x": 0.9}, {"x": 0.1}, {"x": 0.2}])
+    trials.insert_points(space, [{"x": 0.9}, {"x": 0.1}, {"x": 0.2}])
     touch, began = TouchWhenTrialEnds(0, marker), time.monotonic()
     trials.fmin(objective, space, algo=rand.suggest, max_evals=3, show_progressbar=False,
                 listeners=[touch])

@@ -116,9 +116,7 @@ def test_a_dead_actor_or_a_cancelled_trial_in_one_search_leaves_the_other_alone(
 
     a = SparkTrials(backend=pool, trial_timeout=3, max_retries=2, mlflow_tracking=False)
     b = SparkTrials(backend=pool, mlflow_tracking=False)
-    from hyperspark.api import _insert_points
-
-    _insert_points(a, SPACE, [{"x": 0.99}])
+    a.insert_points(SPACE, [{"x": 0.99}])
     side = threading.Thread(target=run, args=(b, b_objective, 30))
     side.start()
     run(a, a_objective, max_evals=10)

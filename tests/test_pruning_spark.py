@@ -10,7 +10,6 @@ from mlflow.tracking import MlflowClient
 
 import hyperspark
 from hyperspark import SparkTrials
-from hyperspark.api import _insert_points
 from hyperspark.pruners import Threshold
 
 from conftest import no_active_jobs
@@ -31,7 +30,7 @@ def curve(x):
 
 def run(spark, backend, objective, points, pruner):
     trials = SparkTrials(spark_session=spark, backend=backend, parallelism=2, pruner=pruner)
-    _insert_points(trials, SPACE, [{"x": x} for x in points])
+    trials.insert_points(SPACE, [{"x": x} for x in points])
     hyperopt.fmin(objective, SPACE, algo=rand.suggest, max_evals=len(points), trials=trials,
                   show_progressbar=False)
     return trials

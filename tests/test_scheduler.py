@@ -77,8 +77,7 @@ def test_queue_never_holds_more_than_max_queue_len():
             queued_at_start.append(sum(1 for d in trials._dynamic_trials if d["state"] == 0))
             super().start(tid, spec)
 
-    trials = SparkTrials(backend="local", parallelism=2)
-    trials._make_backend = lambda parallelism: Watch()
+    trials = SparkTrials(backend=Watch(), parallelism=2)
     run(lambda x: time.sleep(0.002) or x, max_evals=30, trials=trials, algo=algo,
         max_queue_len=3)
     # points for the free slots, and max_queue_len - 1 = 2 ahead of them
@@ -274,8 +273,8 @@ def test_user_errors_retried_only_when_listed(counter_dir):
             raise ConnectionError("database not ready")
         return x
 
-    trials = SparkTrials(backend="local", parallelism=1, retry_on=ConnectionError, max_retries=2)
-    trials._make_backend = lambda parallelism: LocalBackend(backoff_s=0.001)
+    trials = SparkTrials(backend=LocalBackend(backoff_s=0.001), parallelism=1,
+                         retry_on=ConnectionError, max_retries=2)
     run(flaky, trials=trials, max_evals=1)
     assert trials.to_pandas().loc[0, "attempts"] == 3 and trials.count_successful_trials() == 1
 
@@ -302,16 +301,15 @@ class BrokenBackend(LocalBackend):
 
 
 def test_backend_bug_fails_the_trial_instead_of_hanging():
-    trials = SparkTrials(backend="local", parallelism=2)
-    trials._make_backend = lambda parallelism: BrokenBackend()
+    trials = SparkTrials(backend=BrokenBackend(), parallelism=2)
     with pytest.raises(AllTrialsFailedError, match="a bug in the backend"):
         run(lambda x: x, trials=trials, max_evals=3)
 
 
 @pytest.mark.parametrize("max_retries, state, attempts", [(1, "done", 2), (0, "error", 1)])
 def test_lost_attempts_retried_up_to_max_retries(max_retries, state, attempts):
-    trials = SparkTrials(backend="local", parallelism=2, max_retries=max_retries)
-    trials._make_backend = lambda parallelism: LosesFirstAttempt(backoff_s=0.001)
+    trials = SparkTrials(backend=LosesFirstAttempt(backoff_s=0.001), parallelism=2,
+                         max_retries=max_retries)
     try:
         run(lambda x: x, trials=trials, max_evals=4)
     except AllTrialsFailedError as exc:
@@ -483,8 +481,7 @@ class PhaseWatch(hyperspark_search.Listener):
 
 
 def test_trial_timeout_starts_when_the_objective_does():
-    trials = SparkTrials(backend="local", parallelism=2, trial_timeout=0.4)
-    trials._make_backend = lambda parallelism: SlowToStart()
+    trials = SparkTrials(backend=SlowToStart(), parallelism=2, trial_timeout=0.4)
     watch = PhaseWatch()
 
     def objective(x):
@@ -493,9 +490,7 @@ def test_trial_timeout_starts_when_the_objective_does():
         time.sleep(0.1)  # waited 0.6 s, ran 0.1 s: inside its 0.4 s
         return x
 
-    from hyperspark.api import _insert_points
-
-    _insert_points(trials, SPACE, [{"x": 0.1}, {"x": 0.9}])
+    trials.insert_points(SPACE, [{"x": 0.1}, {"x": 0.9}])
     trials.fmin(objective, SPACE, algo=rand.suggest, max_evals=2, show_progressbar=False,
                 listeners=[watch])
     frame = trials.to_pandas().set_index("tid")
@@ -513,9 +508,7 @@ def test_no_success_return_argmin_false_like_hyperopt():
     """None when hyperopt's fmin counts no trial (all failed or cancelled); an error when a
     trial returned status 'fail' (hyperopt's argmin raises there too)."""
     trials = SparkTrials(backend="local", parallelism=2, trial_timeout=0.2)
-    from hyperspark.api import _insert_points
-
-    _insert_points(trials, SPACE, [{"x": 0.1}, {"x": 0.9}])
+    trials.insert_points(SPACE, [{"x": 0.1}, {"x": 0.9}])
     best = hyperopt.fmin(lambda x: 1 / 0 if x < 0.5 else time.sleep(3), SPACE,
                          algo=rand.suggest, max_evals=2, trials=trials, show_progressbar=False,
                          return_argmin=False)

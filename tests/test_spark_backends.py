@@ -15,6 +15,8 @@ from mlflow.tracking import MlflowClient
 
 from hyperspark import AllTrialsFailedError, ObjectiveNotSerializable, SparkTrials
 from hyperspark import search as search_module
+from hyperspark.backends.actors import ActorsBackend
+from hyperspark.backends.spark import runner_for
 
 from conftest import calls_in, no_active_jobs
 
@@ -40,9 +42,7 @@ def search(spark, objective, *, max_evals, space=SPACE, points=None, backend="jo
     trials = SparkTrials(spark_session=spark, backend=backend,
                          **{"parallelism": 2, **trial_kwargs})
     if points:
-        from hyperspark.api import _insert_points
-
-        _insert_points(trials, space, points)
+        trials.insert_points(space, points)
     best = hyperopt.fmin(objective, space, algo=rand.suggest, max_evals=max_evals, trials=trials,
                          show_progressbar=False, return_argmin=True)
     return best, trials
@@ -220,22 +220,13 @@ def test_ctrl_c_raises_quickly_and_leaves_no_job(spark, backend):
 
 def test_ctrl_c_while_the_backend_opens_still_cleans_up(spark):
     """Ctrl-C before any trial runs, just as the actors start: nothing is left behind."""
-    trials = SparkTrials(spark_session=spark, parallelism=2, backend="actors",
-                         mlflow_tracking=False)
-    make_backend = trials._make_backend
-
-    def interrupted_while_opening(parallelism):
-        backend = make_backend(parallelism)
-        open_backend = backend.open
-
-        def open_then_interrupt(search, post):
-            open_backend(search, post)  # the channel listens, the actors' jobs are submitted
+    class InterruptedWhileOpening(ActorsBackend):
+        def open(self, search, post):
+            super().open(search, post)  # the channel listens, the actors' jobs are submitted
             os.kill(os.getpid(), signal.SIGINT)  # KeyboardInterrupt here, inside open()
 
-        backend.open = open_then_interrupt
-        return backend
-
-    trials._make_backend = interrupted_while_opening
+    trials = SparkTrials(parallelism=2, backend=InterruptedWhileOpening(runner_for(spark), 2),
+                         mlflow_tracking=False)
     with pytest.raises(KeyboardInterrupt):
         trials.fmin(lambda x: time.sleep(60), SPACE, algo=rand.suggest, max_evals=4,
                     show_progressbar=False)

@@ -59,9 +59,7 @@ def test_run_tree_names_and_statuses(spark, experiment, tmp_path, backend):
 
     trials = SparkTrials(spark_session=spark, parallelism=2, backend=backend)
     points = [{"act": 1, "x": 0.9}, {"act": 0, "x": 0.2}, {"act": 1, "x": 0.5}]
-    from hyperspark.api import _insert_points
-
-    _insert_points(trials, SPACE, points)
+    trials.insert_points(SPACE, points)
     search(trials, objective, max_evals=8)
 
     parent = client.get_run(trials.last_tracker.parent_run_id)
@@ -110,9 +108,7 @@ def test_cancelled_trials_are_killed_runs(spark, experiment):
         return params["x"]
 
     trials = SparkTrials(spark_session=spark, parallelism=2, trial_timeout=3)
-    from hyperspark.api import _insert_points
-
-    _insert_points(trials, SPACE, [{"act": 0, "x": 0.9}, {"act": 0, "x": 0.1}])
+    trials.insert_points(SPACE, [{"act": 0, "x": 0.9}, {"act": 0, "x": 0.1}])
     search(trials, objective, max_evals=2)
     children = children_of(client, client.get_run(trials.last_tracker.parent_run_id))
     assert children[0].info.status == "KILLED"
@@ -319,13 +315,11 @@ def test_tracking_over_spark_connect_through_a_real_server(connect_spark, remote
 @pytest.fixture
 def impatient_mlflow(monkeypatch):
     """MLflow's own HTTP retries off and short timeouts: hyperspark's retries are under test."""
-    from hyperspark import tracking, tracking_writer
-
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
-    monkeypatch.setattr(tracking, "CHILD_RUN_WAIT_S", 2.0)
-    monkeypatch.setattr(tracking_writer, "FLUSH_TIMEOUT_S", 90.0)
-    return tracking_writer
+    monkeypatch.setenv("HYPERSPARK_CHILD_RUN_WAIT_S", "2")  # read when a search starts
+    monkeypatch.setenv("HYPERSPARK_TRACKING_FLUSH_TIMEOUT_S", "90")
+    return monkeypatch
 
 
 @pytest.mark.slow
@@ -393,8 +387,8 @@ def test_reports_survive_a_tracking_outage(spark, remote, server, impatient_mlfl
 def test_search_finishes_while_the_server_stays_down(spark, remote, server, impatient_mlflow,
                                                      monkeypatch, caplog):
     """Down for good: the search finishes on time and says what was not logged."""
-    monkeypatch.setattr(impatient_mlflow, "RETRY_FOR_S", 3.0)
-    monkeypatch.setattr(impatient_mlflow, "FLUSH_TIMEOUT_S", 20.0)
+    monkeypatch.setenv("HYPERSPARK_TRACKING_RETRY_S", "3")
+    monkeypatch.setenv("HYPERSPARK_TRACKING_FLUSH_TIMEOUT_S", "20")
     threading.Timer(2.0, server.stop).start()
     trials = SparkTrials(spark_session=spark, parallelism=2)
     began = time.monotonic()
@@ -440,14 +434,12 @@ class _FailsOneRun:
 def test_writer_survives_a_store_error_with_an_empty_message(tmp_path, monkeypatch, caplog):
     from mlflow.tracking._tracking_service import utils as tracking_utils
 
-    from hyperspark import tracking_writer
-
     tracking_utils._tracking_store_registry.register("faultysqlite", _FailsOneRun.build)
     uri = f"faultysqlite:///{tmp_path}/faulty.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)  # another store's, set earlier
-    monkeypatch.setattr(tracking_writer, "RETRY_FOR_S", 0.0)  # one try: the error goes up
-    monkeypatch.setattr(tracking_writer, "FLUSH_TIMEOUT_S", 5.0)
+    monkeypatch.setenv("HYPERSPARK_TRACKING_RETRY_S", "0")  # one try: the error goes up
+    monkeypatch.setenv("HYPERSPARK_TRACKING_FLUSH_TIMEOUT_S", "5")
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
     try:

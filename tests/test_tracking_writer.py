@@ -6,7 +6,7 @@ import threading
 import pytest
 from mlflow.tracking import MlflowClient
 
-from hyperspark.tracking_writer import TrackingWriter
+from hyperspark.tracking.writer import TrackingWriter
 
 
 class CountingStore:

@@ -1,13 +1,12 @@
 """The executor side of an actor: the body of its Spark task (see ``backends/fleet.py``)."""
 from __future__ import annotations
 
-import collections
 import dataclasses
 from typing import Any, Tuple
 
 import cloudpickle
 
-from hyperspark import worker
+from hyperspark import wire, worker
 from hyperspark.backends.channel import connect
 from hyperspark.outcome import Outcome
 from hyperspark.reporting import ChannelReporter
@@ -26,6 +25,7 @@ class ActorTask:
     channel: Tuple[Tuple[str, int], bytes]
     setup: Any
     """The fleet's ``worker_setup``, shipped (``Shipped``) or None."""
+    protocol: int = wire.PROTOCOL
 
     def __call__(self) -> int:
         try:
@@ -41,39 +41,33 @@ class ActorTask:
         return self.actor_id
 
     def _serve(self, connection: Any) -> None:
-        connection.send(("hello", self.actor_id))
+        connection.send(wire.Hello(self.actor_id))  # the driver checks our protocol there
         try:
+            wire.check_protocol(self.protocol, "the driver")
             setup = cloudpickle.loads(self.setup.read()) if self.setup is not None else None
             worker.ensure_worker_setup(self.fleet_id, setup)
         except Exception as exc:
-            connection.send(("setup_failed", worker.setup_failure(exc)))
+            connection.send(wire.SetupFailed(worker.setup_failure(exc)))
             return
-        connection.send(("ready",))
-        searches: "collections.OrderedDict[str, Any]" = collections.OrderedDict()
+        connection.send(wire.Ready())
+        searches = worker.SearchCache(kept=SEARCHES_KEPT)
         while True:
             message = connection.recv()
-            kind = message[0]
-            if kind == "prune":
+            if isinstance(message, wire.Prune):
                 continue  # for a trial that has ended already
-            if kind == "load":
-                _, search_id, payload, retry_on = message
-                searches[search_id] = (_load(payload), retry_on)
-                while len(searches) > SEARCHES_KEPT:
-                    searches.popitem(last=False)
+            if isinstance(message, wire.Load):
+                searches.put(message.search_id, (_load(message.payload), message.retry_on))
                 continue
-            if kind != "run":
-                return  # "stop"
-            _, search_id, tid, attempt, spec, env = message
-            domain, retry_on = searches[search_id]
-            searches.move_to_end(search_id)
+            if not isinstance(message, wire.Run):
+                return  # Stop
+            domain, retry_on = searches.get(message.search_id)
             if isinstance(domain, Outcome):  # the objective could not be loaded here
                 outcome = domain
             else:
-                outcome = worker.run_attempt(domain, spec, tid, retry_on, env,
-                                             own_process=True,
-                                             reporter=ChannelReporter(lambda: connection, tid,
-                                                                      attempt))
-            connection.send(("done", tid, worker.pack(outcome)))
+                reporter = ChannelReporter(lambda: connection, message.tid, message.attempt)
+                outcome = worker.run_attempt(domain, message.spec, message.tid, retry_on,
+                                             message.env, own_process=True, reporter=reporter)
+            connection.send(wire.Done(message.tid, worker.pack(outcome)))
 
 
 def _load(payload: bytes) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any, Dict, Optional, Tuple
 
+from hyperspark import wire
 from hyperspark.backends.base import Post, SearchContext, TrialState
 from hyperspark.backends.fleet import Actors
 from hyperspark.backends.spark.base import SparkRunner
@@ -20,6 +21,8 @@ from hyperspark.outcome import Outcome
 class ActorsBackend(ThreadedBackend):
     """Runs one search's trials on actors: its own fleet of ``parallelism`` actors (started
     with the search, ended with it), or a shared one (``fleet=``, an ``ActorPool``'s)."""
+
+    ships_objective = True
 
     def __init__(self, runner: Optional[SparkRunner], parallelism: int, *, profile: Any = None,
                  backoff_s: Optional[float] = None, start_timeout_s: Optional[float] = None,
@@ -67,7 +70,7 @@ class ActorsBackend(ThreadedBackend):
     def deliver_prune(self, state: TrialState) -> None:
         actor = state.worker
         if actor is not None and actor.peer is not None:
-            actor.peer.send(("prune", state.tid, state.attempt))
+            actor.peer.send(wire.Prune(state.tid, state.attempt))
 
     def interrupt(self, state: TrialState) -> None:
         actor = state.worker

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Callable, Dict, Optional, Protocol, Tuple, Type
+from typing import Any, Callable, Dict, Optional, Protocol, Tuple, Type, runtime_checkable
 
 from hyperspark.outcome import FailureKind, Outcome
 from hyperspark.reporting import Report
@@ -158,8 +158,13 @@ scheduler's own internal events."""
 Post = Callable[[Event], None]
 
 
+@runtime_checkable
 class Backend(Protocol):
-    """How trials run. Every method is called from the scheduler's loop thread and returns fast."""
+    """How trials run. Every method is called from the scheduler's loop thread and returns fast.
+
+    An instance can be given to ``SparkTrials(backend=...)``; set ``ships_objective = True``
+    on it when its trials run in other processes (the objective is then pickled once per
+    search, into ``SearchContext.payload``)."""
 
     def open(self, search: SearchContext, post: Post) -> None:
         """Prepare for a search (ship the objective, start workers)."""

@@ -218,11 +218,27 @@ class ReachProbe:
         return None
 
 
+def open_checked_channel(runner: Any, name: str, on_message: Callable[[Peer, Any], None],
+                         on_closed: Callable[[Peer], None] = lambda peer: None
+                         ) -> Tuple[Channel, Optional[str]]:
+    """A channel for the search or fleet ``name``, and why executors cannot reach it (None
+    when they can). When they cannot, the channel is closed already: the caller decides what
+    to do without it (the jobs backend goes on, actors cannot)."""
+    from hyperspark.backends.groups import probe_group
+
+    channel = Channel(runner.channel_host(), on_message, on_closed)
+    why = unreachable_reason(runner, channel, probe_group(name))
+    if why is not None:
+        channel.close()
+    return channel, why
+
+
 def unreachable_reason(runner: Any, channel: Channel, group: str) -> Optional[str]:
-    """Why executors cannot connect to ``channel``, or None when they can. Only a Spark
-    Connect client can be out of the cluster's reach (a laptop driving a remote cluster):
-    on classic Spark the driver is, by construction, where executors connect; no job runs."""
-    if runner.kind != "connect":
+    """Why executors cannot connect to ``channel``, or None when they can. A runner whose
+    executors reach the driver by construction (classic Spark) is not asked: no job runs.
+    Otherwise (a Spark Connect client, maybe a laptop driving a remote cluster) one task
+    tries to connect back."""
+    if runner.executors_reach_driver:
         return None
     try:
         return runner.run_task(group, "hyperspark: can executors reach the driver?",

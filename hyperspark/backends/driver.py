@@ -18,20 +18,20 @@ import contextlib
 import ctypes
 import logging
 import threading
-import time
 from typing import Any, Dict, Iterator, Optional
 
 from hyperspark import worker
 from hyperspark.backends.base import Post, SearchContext, TrialState
+from hyperspark.backends.groups import keep_cancelling, trial_group
 from hyperspark.backends.spark.base import SparkRunner, lost_to_infrastructure
 from hyperspark.backends.threaded import ThreadedBackend
 from hyperspark.outcome import FailureKind, Outcome
+from hyperspark.tracking.worker import child_run_active
 from hyperspark.reporting import InProcessReporter
 from hyperspark.retries import AttemptLost
 
 logger = logging.getLogger("hyperspark")
 
-RECANCEL_EVERY_S = 0.5
 INTERRUPT_AFTER_S = 1.0
 """After cancelling a trial's Spark group, how long its objective may take to return before
 ``TrialInterrupted`` is raised in its thread."""
@@ -88,7 +88,7 @@ class DriverBackend(ThreadedBackend):
         self._windows: Dict[int, _Interruptible] = {}
 
     def group_id(self, tid: int) -> str:
-        return f"hyperspark-{self._search.search_id}-{tid}"
+        return trial_group(self._search.search_id, tid)
 
     def open(self, search: SearchContext, post: Post) -> None:
         super().open(search, post)
@@ -104,7 +104,7 @@ class DriverBackend(ThreadedBackend):
                                       f"hyperspark search {self._search.search_id}: trial "
                                       f"{state.tid}") if self._runner else contextlib.nullcontext())
         try:
-            with group, _child_run(env.get("MLFLOW_RUN_ID")):
+            with group, child_run_active(env.get("MLFLOW_RUN_ID"), state.cancelled):
                 outcome = self.call_worker(state.tid, spec, state.attempt, window)
         except TrialInterrupted:
             raise AttemptLost("cancelled") from None
@@ -138,43 +138,24 @@ class DriverBackend(ThreadedBackend):
     def _stop_trial(self, state: TrialState) -> None:
         """Cancel the trial's Spark group until its thread ends; interrupt its objective if it
         goes on without Spark."""
-        began = time.monotonic()
-        interrupted = False
-        while not state.done.is_set() and time.monotonic() - began < CANCEL_FOR_S:
+        group = self.group_id(state.tid)
+        interrupt_after = INTERRUPT_AFTER_S if self._runner is not None else 0.0
+        interrupted = [False]
+
+        def cancel() -> None:
             if self._runner is not None:
                 try:
-                    self._runner.cancel(self.group_id(state.tid))
-                except Exception as exc:  # the session may be stopping
+                    self._runner.cancel(group)
+                except Exception as exc:  # the session may be stopping: interrupt anyway
                     logger.debug("cancelling trial %s failed: %s", state.tid, exc)
-            if not interrupted and time.monotonic() - began >= (
-                    INTERRUPT_AFTER_S if self._runner is not None else 0.0):
+
+        def interrupt_late(elapsed: float) -> bool:
+            if not interrupted[0] and elapsed >= interrupt_after:
                 window = self._windows.get(state.tid)
-                interrupted = window is not None and window.interrupt()
-                if interrupted and self._runner is None:
-                    return  # no Spark work to cancel again: the exception does the rest
-            state.done.wait(RECANCEL_EVERY_S)
+                interrupted[0] = window is not None and window.interrupt()
+                # no Spark work to cancel again: the exception does the rest
+                return interrupted[0] and self._runner is None
+            return False
 
-
-@contextlib.contextmanager
-def _child_run(run_id: Optional[str]) -> Iterator[None]:
-    """Make ``run_id`` (the trial's child run) the active MLflow run of this thread for the
-    attempt; end it, and any run the objective left open, after."""
-    if not run_id:
-        yield
-        return
-    import mlflow
-
-    try:
-        mlflow.start_run(run_id=run_id)
-    except Exception as exc:  # tracking never fails a trial
-        logger.warning("trial runs outside its MLflow child run %s: %s", run_id, exc)
-        yield
-        return
-    try:
-        yield
-    finally:
-        try:
-            while mlflow.active_run() is not None:
-                mlflow.end_run()
-        except Exception:
-            logger.debug("could not end the MLflow runs of a trial", exc_info=True)
+        keep_cancelling(cancel, state.done, for_s=CANCEL_FOR_S, after=interrupt_late,
+                        label=group)

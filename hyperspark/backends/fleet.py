@@ -14,10 +14,9 @@ the actor's Python worker; a new actor replaces it, so the fleet keeps its size.
 Sharing: an idle actor goes to the waiting search that holds the fewest actors (the longest
 waiting one among equals), so concurrent searches share the fleet fairly and none starves.
 
-Messages up: ``("hello", actor)``, ``("ready",)``, ``("setup_failed", outcome)``,
-``("report", tid, attempt, report)``, ``("done", tid, packed outcome)``. Down:
-``("load", search, payload, retry_on)``, ``("run", search, tid, attempt, spec, env)``,
-``("prune", tid, attempt)``, ``("stop",)``.
+Messages (``hyperspark/wire.py``) up: ``Hello``, ``Ready``, ``SetupFailed``, ``Reported``,
+``Done``; down: ``Load``, ``Run``, ``Prune``, ``Stop``. An actor whose hyperspark speaks
+another protocol is refused at its ``Hello``, and the fleet fails with that reason.
 """
 from __future__ import annotations
 
@@ -32,9 +31,11 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import cloudpickle
 
+from hyperspark import wire
 from hyperspark.backends.actor_task import ActorTask
 from hyperspark.backends.base import SearchContext
-from hyperspark.backends.channel import Channel, Peer, unreachable_reason
+from hyperspark.backends.channel import Channel, Peer, open_checked_channel
+from hyperspark.backends.groups import actor_group, probe_group, shipped_name
 from hyperspark.backends.spark.base import SparkRunner
 from hyperspark.config import CHANNEL_HOST_CONF
 from hyperspark.errors import ChannelUnreachable, summarize
@@ -102,17 +103,16 @@ class Actors:
     # ---------------------------------------------------------------- life cycle
     def start(self) -> None:
         """Open the channel, check that executors can reach it, start the actors."""
-        self._channel = Channel(self.runner.channel_host(), self._on_message, self._on_closed)
-        why = unreachable_reason(self.runner, self._channel, f"hyperspark-{self.name}-probe")
+        self._channel, why = open_checked_channel(self.runner, self.name, self._on_message,
+                                                  self._on_closed)
         if why is not None:
-            self._channel.close()
             raise ChannelUnreachable(
                 f"actors need executors to connect back to this process, and they cannot "
                 f"reach it at {self._channel.address[0]}:{self._channel.address[1]} ({why}). "
                 f"Use backend='jobs', which works without it, or set the Spark conf "
                 f"{CHANNEL_HOST_CONF} to an address of this machine that executors can reach.")
         if self._worker_setup is not None:
-            self._setup = self.runner.ship(f"hyperspark-{self.name}.setup",
+            self._setup = self.runner.ship(shipped_name(self.name, "setup"),
                                            cloudpickle.dumps(self._worker_setup))
         self._holders = ThreadPoolExecutor(self.size * 2, thread_name_prefix="hyperspark-actor")
         for _ in range(self.size):
@@ -123,7 +123,7 @@ class Actors:
         with self._lock:
             if self.closed.is_set():
                 return
-            actor = _Actor(self._next_actor, f"hyperspark-{self.name}-actor-{self._next_actor}")
+            actor = _Actor(self._next_actor, actor_group(self.name, self._next_actor))
             self._next_actor += 1
             self._actors[actor.actor_id] = actor
         self._holders.submit(self._hold_actor, actor)
@@ -144,30 +144,43 @@ class Actors:
         self._actor_gone(actor, error or "its task ended")
 
     def _on_message(self, peer: Peer, message: Any) -> None:
-        kind = message[0]
-        if kind == "hello":
-            with self._lock:
-                actor = self._actors.get(message[1])
-                if actor is None or actor.peer is not None or self.closed.is_set():
-                    peer.close()
-                    return
-                actor.peer, peer.tag = peer, actor
+        if isinstance(message, wire.Hello):
+            self._hello(peer, message)
         elif peer.tag is None:
             peer.close()  # authenticated, but never said which actor it is
-        elif kind == "ready":
+        elif isinstance(message, wire.Ready):
             self._actor_ready(peer.tag)
-        elif kind == "setup_failed":
-            with self._lock:
-                self.fatal = message[1]
-                self._lock.notify_all()
-        elif kind == "report":
+        elif isinstance(message, wire.SetupFailed):
+            self._fail(message.outcome)
+        elif isinstance(message, wire.Reported):
             on_report = peer.tag.on_report
             if on_report is not None:
-                on_report(message[1], message[2], message[3])
-        elif kind == "done":
+                on_report(message.tid, message.attempt, message.report)
+        elif isinstance(message, wire.Done):
             result = peer.tag.result
             if result is not None and not result.done():
-                result.set_result(cloudpickle.loads(message[2]))
+                result.set_result(cloudpickle.loads(message.outcome))
+
+    def _hello(self, peer: Peer, hello: "wire.Hello") -> None:
+        try:
+            wire.check_protocol(hello.protocol, f"actor {hello.actor_id}")
+        except wire.ProtocolMismatch as exc:
+            peer.close()
+            self._fail(Outcome.message(FailureKind.SETUP, "ProtocolMismatch", str(exc)))
+            return
+        with self._lock:
+            actor = self._actors.get(hello.actor_id)
+            if actor is None or actor.peer is not None or self.closed.is_set():
+                peer.close()
+                return
+            actor.peer, peer.tag = peer, actor
+
+    def _fail(self, outcome: Outcome) -> None:
+        """The fleet cannot serve trials (setup failed, builds differ): every attempt that
+        waits for an actor gets ``outcome``."""
+        with self._lock:
+            self.fatal = outcome
+            self._lock.notify_all()
 
     def _on_closed(self, peer: Peer) -> None:
         actor = peer.tag
@@ -272,9 +285,9 @@ class Actors:
             actor.result, actor.on_report = Future(), on_report
         try:
             if search.search_id not in actor.loaded:
-                actor.peer.send(("load", search.search_id, search.payload, search.retry_on))
+                actor.peer.send(wire.Load(search.search_id, search.payload, search.retry_on))
                 actor.loaded.add(search.search_id)
-            actor.peer.send(("run", search.search_id, tid, attempt, spec, env))
+            actor.peer.send(wire.Run(search.search_id, tid, attempt, spec, env))
             return actor.result.result()
         except (OSError, EOFError) as exc:
             raise AttemptLost(f"actor {actor.actor_id} unreachable: {exc}") from exc
@@ -308,7 +321,7 @@ class Actors:
             return
         if self._holders is None:  # start() stopped before any actor started
             self._channel.close()
-            self.kill(_Actor(-1, f"hyperspark-{self.name}-probe"))
+            self.kill(_Actor(-1, probe_group(self.name)))
             return
         for actor in actors:
             if actor.peer is None:
@@ -317,7 +330,7 @@ class Actors:
                 self.kill(actor)
                 continue
             try:
-                actor.peer.send(("stop",))
+                actor.peer.send(wire.Stop())
             except Exception:
                 self.kill(actor)
         self._channel.stop_accepting()

@@ -18,10 +18,11 @@ import logging
 import threading
 from typing import Any, Dict, Optional, Tuple, Type
 
-from hyperspark import worker
+from hyperspark import wire, worker
 from hyperspark.backends.base import Post, SearchContext, TrialState
-from hyperspark.backends.channel import (Channel, Peer, drop_shared_link, shared_link,
-                                         unreachable_reason)
+from hyperspark.backends.channel import (Channel, Peer, drop_shared_link,
+                                         open_checked_channel, shared_link)
+from hyperspark.backends.groups import keep_cancelling, probe_group, shipped_name, trial_group
 from hyperspark.backends.spark.base import SparkJobFailed, SparkRunner
 from hyperspark.config import CHANNEL_HOST_CONF
 from hyperspark.backends.threaded import ThreadedBackend
@@ -30,10 +31,6 @@ from hyperspark.reporting import ChannelReporter
 from hyperspark.retries import AttemptLost
 
 logger = logging.getLogger("hyperspark")
-
-RECANCEL_EVERY_S = 0.5
-"""A cancel can reach Spark before the trial's job exists; it is repeated until the trial ends."""
-
 
 # ---------------------------------------------------------------- executor side
 @dataclasses.dataclass(frozen=True)
@@ -50,9 +47,11 @@ class TrialTask:
     env: Dict[str, str]
     channel: Optional[Tuple[Tuple[str, int], bytes]]
     """(address, key) of the driver's channel; None when the driver cannot be reached."""
+    protocol: int = wire.PROTOCOL
 
     def __call__(self) -> Outcome:
         try:
+            wire.check_protocol(self.protocol, "the driver")
             domain = worker.load_search(self.search_id, self.payload)
         except Exception as exc:  # e.g. a module the objective needs is missing here
             return worker.setup_failure(exc)
@@ -66,7 +65,7 @@ class TrialTask:
         if self.channel is None:
             return
         try:
-            shared_link(*self.channel).send(("started", self.tid, self.attempt))
+            shared_link(*self.channel).send(wire.Started(self.tid, self.attempt))
         except Exception:  # the trial runs anyway; its clock starts late (see the driver)
             drop_shared_link()
 
@@ -74,6 +73,8 @@ class TrialTask:
 # ---------------------------------------------------------------- driver side
 class JobsBackend(ThreadedBackend):
     """Runs every trial attempt as one Spark task in the trial's own group."""
+
+    ships_objective = True
 
     def __init__(self, runner: SparkRunner, parallelism: int, *, profile: Any = None,
                  backoff_s: Optional[float] = None) -> None:
@@ -84,15 +85,14 @@ class JobsBackend(ThreadedBackend):
         self._payload: Any = None
 
     def group_id(self, tid: int) -> str:
-        return f"hyperspark-{self._search.search_id}-{tid}"
+        return trial_group(self._search.search_id, tid)
 
     def open(self, search: SearchContext, post: Post) -> None:
         super().open(search, post)
-        self._payload = self._runner.ship(f"hyperspark-{search.search_id}.payload",
+        self._payload = self._runner.ship(shipped_name(search.search_id, "payload"),
                                           search.payload)
-        self._channel = Channel(self._runner.channel_host(), self._on_message)
-        why = unreachable_reason(self._runner, self._channel,
-                                 f"hyperspark-{search.search_id}-probe")
+        self._channel, why = open_checked_channel(self._runner, search.search_id,
+                                                  self._on_message)
         if why is not None:
             logger.warning(
                 "executors cannot connect back to this process at %s:%s (%s): each trial's "
@@ -102,22 +102,21 @@ class JobsBackend(ThreadedBackend):
                 "time alone (and to stream hyperspark.report() to the driver: without it, "
                 "reports are dropped and no trial is pruned).", *self._channel.address, why,
                 CHANNEL_HOST_CONF)
-            self._channel.close()
             self._channel = None
 
     def _on_message(self, peer: Peer, message: Any) -> None:
-        state = self._states.get(message[1])
+        state = self._states.get(getattr(message, "tid", None))
         if state is None:
             return
-        if message[0] == "started":
-            self.running(state, message[2])
-        elif message[0] == "report" and message[2] == state.attempt:
+        if isinstance(message, wire.Started):
+            self.running(state, message.attempt)
+        elif isinstance(message, wire.Reported) and message.attempt == state.attempt:
             state.link = peer  # where a pruning decision for this trial goes
-            self.reported(state, message[2], message[3])
+            self.reported(state, message.attempt, message.report)
 
     def deliver_prune(self, state: TrialState) -> None:
         if state.link is not None:
-            state.link.send(("prune", state.tid, state.attempt))
+            state.link.send(wire.Prune(state.tid, state.attempt))
 
     def attempt(self, state: TrialState, spec: Dict[str, Any], env: Dict[str, str]) -> Outcome:
         attempt = state.attempt
@@ -139,18 +138,11 @@ class JobsBackend(ThreadedBackend):
         return outcome
 
     def interrupt(self, state: TrialState) -> None:
-        threading.Thread(target=self._cancel_until_done, args=(state,),
+        group = self.group_id(state.tid)
+        threading.Thread(target=keep_cancelling, args=(lambda: self._runner.cancel(group),
+                                                       state.done),
+                         kwargs=dict(until=self._closed.is_set, label=group),
                          name=f"hyperspark-cancel-{state.tid}", daemon=True).start()
-
-    def _cancel_until_done(self, state: TrialState) -> None:
-        while True:
-            try:
-                self._runner.cancel(self.group_id(state.tid))
-            except Exception as exc:  # the session may be stopping
-                logger.debug("cancelling trial %s failed: %s", state.tid, exc)
-                return
-            if state.done.wait(RECANCEL_EVERY_S) or self._closed.is_set():
-                return
 
     def close(self) -> None:
         super().close()
@@ -163,7 +155,7 @@ class JobsBackend(ThreadedBackend):
         if self._channel is not None:
             self._channel.close()
         try:  # a reachability probe cut short by Ctrl-C
-            self._runner.cancel(f"hyperspark-{self._search.search_id}-probe")
+            self._runner.cancel(probe_group(self._search.search_id))
         except Exception:
             pass
         # The payload is not removed here: a cancelled task may still be unwinding and read

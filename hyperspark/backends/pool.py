@@ -85,8 +85,15 @@ class ActorPool:
         """Actors that ran ``worker_setup`` so far (replacements included)."""
         return self._fleet.setups_started
 
-    def check_search_arguments(self, parallelism: Optional[int], worker_setup: Any = None,
-                               resource_profile: Any = None) -> None:
+    # ---------------------------------------------------------------- the BackendSource protocol
+    name = "actors"
+    ships_objective = True
+
+    def slots(self) -> Optional[int]:
+        return self.size
+
+    def check_search(self, parallelism: Optional[int], worker_setup: Any = None,
+                     resource_profile: Any = None) -> None:
         """What a search on this pool cannot set (its actors are already started): a clear
         error naming the argument."""
         if parallelism is not None and parallelism > self.size:
@@ -98,11 +105,11 @@ class ActorPool:
                 raise InvalidArgument(f"SparkTrials({name}=...) cannot change an ActorPool's "
                                       f"actors: give {name} to ActorPool(...) instead")
 
-    def backend(self, parallelism: int) -> ActorsBackend:
+    def backend_for_search(self, parallelism: int) -> ActorsBackend:
         """A view on the pool for one search of up to ``parallelism`` trials at once."""
         if self.closed:
             raise InvalidArgument("this ActorPool is closed: create a new one")
-        self.check_search_arguments(parallelism)
+        self.check_search(parallelism)
         return ActorsBackend(None, parallelism, fleet=self._fleet)
 
     def close(self) -> None:

@@ -25,6 +25,9 @@ class ThreadedBackend:
     """Base class: ``parallelism`` trial threads; subclasses implement ``attempt`` and
     ``interrupt`` (and may extend ``open`` and ``close``)."""
 
+    ships_objective = False
+    """True in subclasses whose trials run in other processes (they read the payload)."""
+
     def __init__(self, parallelism: int, *, backoff_s: Optional[float] = None) -> None:
         self._parallelism = parallelism
         self._backoff_s = backoff_s

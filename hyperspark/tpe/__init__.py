@@ -131,6 +131,10 @@ def suggest(new_ids: Sequence[int], domain: Any, trials: Any, seed: int,
         return docs
 
 
+suggest.batched = True  # type: ignore[attr-defined]
+"""The loop may ask for several ids in one call: the model is built once for all of them."""
+
+
 def _check(prior_weight: Any, n_startup_jobs: Any, n_ei: Any, gamma: Any, liar: Any) -> None:
     from hyperspark.errors import InvalidArgument
 

@@ -37,7 +37,13 @@ class SparkRunner(Protocol):
     """What a backend may ask of Spark. Blocking calls block only the calling thread."""
 
     kind: str
-    """``"classic"`` or ``"connect"``."""
+    """``"classic"`` or ``"connect"``: for logs and messages. A backend asks a capability
+    (``executors_reach_driver``), never which kind it has."""
+
+    executors_reach_driver: Optional[bool]
+    """True when executors can connect back to this process by construction (classic: the
+    driver is where executors connect); None when it must be checked (a Spark Connect client
+    may sit outside the cluster's network)."""
 
     def run_task(self, group: str, description: str, body: Callable[[], Any],
                  profile: Any = None, on_start: Optional[Callable[[], None]] = None) -> Any:
@@ -69,8 +75,8 @@ class SparkRunner(Protocol):
     def channel_host(self) -> str:
         """An address of this process that executors should be able to reach."""
 
-    def check_executors(self) -> Optional[list]:
-        """What trials need that the executors cannot import (None when unknown)."""
+    def application_id(self) -> str:
+        """The Spark application's id (what this session's jobs run in)."""
 
 
 INFRASTRUCTURE_SIGNS = ("ExecutorLostFailure", "Executor heartbeat timed out",

@@ -35,6 +35,7 @@ class ClassicRunner:
     """The ``SparkRunner`` of a classic session."""
 
     kind = "classic"
+    executors_reach_driver: Optional[bool] = True
 
     def __init__(self, spark: Any) -> None:
         self.spark = spark

@@ -83,6 +83,7 @@ class ConnectRunner:
     """The ``SparkRunner`` of a Spark Connect session."""
 
     kind = "connect"
+    executors_reach_driver: Optional[bool] = None
 
     def __init__(self, spark: Any) -> None:
         self.spark = spark

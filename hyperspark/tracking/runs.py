@@ -13,60 +13,27 @@ import uuid
 from concurrent.futures import Future
 from typing import Any, Dict, List, Optional, Tuple
 
-
-from hyperspark import config
 from hyperspark.params import ParamResolver
 from hyperspark.record import TrialRecord, TrialStatus
 from hyperspark.search import Listener, Progress, Settings
-from hyperspark.tracking_writer import TrackingWriter
+from hyperspark.tracking.mlflow_internals import active_experiment_id
+from hyperspark.tracking.settings import TrackingSettings
+from hyperspark.tracking.store import absolute_tracking_uri, prefer_write_ahead_log
+from hyperspark.tracking.worker import FORWARDED_ENV
+from hyperspark.tracking.writer import TrackingWriter
 
 logger = logging.getLogger("hyperspark")
 
 RUN_SOURCE = "hyperoptAutoTracking"
 MAX_TAG = 8000
 MAX_PARAM = 6000
-CHILD_RUN_WAIT_S = float(os.environ.get("HYPERSPARK_CHILD_RUN_WAIT_S", "5"))
-"""How long a trial waits for its child run before it runs untracked."""
-FORWARDED_ENV = ("MLFLOW_TRACKING_", "MLFLOW_ALLOW_FILE_STORE", "MLFLOW_HTTP_REQUEST_",
-                 "MLFLOW_S3_", "AWS_", "AZURE_STORAGE_", "GOOGLE_APPLICATION_CREDENTIALS")
-"""Driver environment variables forwarded to the workers (credentials included; never logged)."""
 
 
-def absolute_tracking_uri(uri: str) -> str:
-    """Make a relative local store (``sqlite:///mlflow.db``, ``./mlruns``) absolute, so workers
-    with another working directory reach the same store."""
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        return "sqlite:///" + os.path.abspath(uri[len("sqlite:///"):])
-    if "://" not in uri:
-        return "file://" + os.path.abspath(uri)
-    return uri
-
-
-def prefer_write_ahead_log(uri: str) -> None:
-    """Put a local sqlite store in write-ahead-log mode, where a write costs one fsync instead
-    of several: about 3x the writes per second on this project's machine. The mode is kept in
-    the database file; readers and writers on this machine (the MLflow UI, other searches)
-    are unaffected. ``HYPERSPARK_SQLITE_WAL=0`` leaves the file as it is."""
-    if not uri.startswith("sqlite:///") or not config.env_flag("HYPERSPARK_SQLITE_WAL", True):
-        return
-    path = uri[len("sqlite:///"):]
-    if not os.path.isfile(path):
-        return
-    import sqlite3
-    from contextlib import closing
-
-    try:
-        with closing(sqlite3.connect(path, timeout=1.0)) as connection:
-            if connection.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                logger.info("MLflow: the sqlite store %s now uses journal_mode=%s (faster "
-                            "writes; HYPERSPARK_SQLITE_WAL=0 leaves it as it was)", path, mode)
-    except Exception as exc:  # busy, read-only, not sqlite: tracking works as before
-        logger.debug("could not switch %s to write-ahead logging: %s", path, exc)
-
-
-def is_local_store(uri: str) -> bool:
-    return uri.startswith(("sqlite:", "file:", "/")) or "://" not in uri
+def algorithm_name(algo: Any) -> str:
+    """The module of a suggest function (``hyperspark.tpe``, ``hyperopt.tpe``), through
+    ``functools.partial``; its repr when it has none."""
+    inner = getattr(algo, "func", algo)
+    return getattr(inner, "__module__", None) or repr(algo)
 
 
 def _cut(text: str, limit: int) -> str:
@@ -77,16 +44,18 @@ class MlflowTracker(Listener):
     """Listens to one search and records it. Create one per ``fmin`` call."""
 
     def __init__(self, fn_space: Any, algo: Any, requested_parallelism: Optional[int],
-                 resume: Optional[Dict[str, Any]] = None) -> None:
+                 resume: Optional[Dict[str, Any]] = None,
+                 settings: Optional[TrackingSettings] = None) -> None:
         import mlflow
         from mlflow.tracking import MlflowClient
 
+        self.settings = settings or TrackingSettings.from_env()
         self._mlflow = mlflow
         self.tracking_uri = absolute_tracking_uri(mlflow.get_tracking_uri())
         self._client = MlflowClient(self.tracking_uri)
         self._resolver = ParamResolver(fn_space)
         self._space_text = str(fn_space)
-        self._algo_name = getattr(algo, "__module__", None) or repr(algo)
+        self._algo_name = algorithm_name(algo)
         self._requested_parallelism = requested_parallelism
         self.fmin_uuid = uuid.uuid4().hex[:6]
         self.parent_run_id: Optional[str] = None
@@ -117,13 +86,12 @@ class MlflowTracker(Listener):
             elif self._resume is not None and self._reopen_parent():
                 pass
             else:
-                from mlflow.tracking.fluent import _get_experiment_id
-
-                self._experiment_id = _get_experiment_id() or "0"
+                self._experiment_id = active_experiment_id() or "0"
                 run = self._client.create_run(self._experiment_id, tags=self._context_tags())
                 self.parent_run_id, self._owns_parent = run.info.run_id, True
             existing = self._client.get_run(self.parent_run_id).data
-            prefer_write_ahead_log(self.tracking_uri)  # the store file exists by now
+            # the store file exists by now
+            prefer_write_ahead_log(self.tracking_uri, self.settings.sqlite_wal)
         except Exception as exc:
             logger.warning("MLflow tracking is off for this search: cannot reach %s (%s)",
                            self.tracking_uri, exc)
@@ -139,7 +107,8 @@ class MlflowTracker(Listener):
         tags = {"runSource": RUN_SOURCE, "space": _cut(self._space_text, MAX_TAG)}
         if existing.tags.get("fmin_uuid") != self.fmin_uuid:
             tags["fmin_uuid" + (suffix if "fmin_uuid" in existing.tags else "")] = self.fmin_uuid
-        self._writer = TrackingWriter(self._client)
+        self._writer = TrackingWriter(self._client, retry_for_s=self.settings.retry_for_s,
+                                      flush_timeout_s=self.settings.flush_timeout_s)
         self._writer.log_batch(self.parent_run_id, params=params, tags=tags)
         for doc, run_id in self._unfinished:
             self._writer.finish_run(_done(run_id), *_outcome(doc))
@@ -242,12 +211,12 @@ class MlflowTracker(Listener):
         if future is None:
             return {}
         try:
-            run_id = future.result(timeout=CHILD_RUN_WAIT_S)
+            run_id = future.result(timeout=self.settings.child_run_wait_s)
         except Exception:
             run_id = None
         if run_id is None:
             logger.warning("trial %s runs without its MLflow child run (not created in %.0f s)",
-                           tid, CHILD_RUN_WAIT_S)
+                           tid, self.settings.child_run_wait_s)
             return {}
         return {**self._worker_env, "MLFLOW_RUN_ID": run_id}
 

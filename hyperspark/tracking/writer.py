@@ -2,10 +2,10 @@
 
 Operations are queued; creating a child run goes before everything else (a trial is waiting
 for it). A call that fails for a passing reason (server unreachable, 5xx, database locked) is
-retried with backoff (tenacity) for up to RETRY_FOR_S, so a tracking server that restarts loses
+retried with backoff (tenacity) for up to ``retry_for_s`` (``TrackingSettings``), so a tracking server that restarts loses
 nothing: the queue waits and drains when it is back. A call MLflow refuses for good (a bad
 value) is dropped at once. A dropped call is a warning, never an error: tracking never fails a
-search. If the server stays away past RETRY_FOR_S, later calls get one try each (no queue of
+search. If the server stays away past ``retry_for_s``, later calls get one try each (no queue of
 two-minute waits) until one succeeds again.
 
 Writes to one run are merged while they wait: a run's pending params, metrics and tags go out
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import queue
 import threading
 import time
@@ -33,10 +32,6 @@ from hyperspark.errors import summarize
 
 logger = logging.getLogger("hyperspark")
 
-FLUSH_TIMEOUT_S = float(os.environ.get("HYPERSPARK_TRACKING_FLUSH_TIMEOUT_S", "60"))
-"""At the end of fmin, how long to wait for pending MLflow writes while none completes."""
-RETRY_FOR_S = float(os.environ.get("HYPERSPARK_TRACKING_RETRY_S", "120"))
-"""How long one MLflow call is retried while the store is unreachable."""
 _FINAL_ERRORS = ("INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST",
                  "BAD_REQUEST", "INVALID_STATE", "PERMISSION_DENIED", "UNAUTHENTICATED",
                  "ENDPOINT_NOT_FOUND", "NOT_FOUND")
@@ -82,15 +77,15 @@ class PendingBatch:
 class TrackingWriter:
     """Queue of MLflow writes, run by one daemon thread."""
 
-    def __init__(self, client: Any, retry_for_s: Optional[float] = None,
-                 backoff_s: float = 0.5) -> None:
+    def __init__(self, client: Any, retry_for_s: float = 120.0, backoff_s: float = 0.5,
+                 flush_timeout_s: float = 60.0) -> None:
         self._client = client
         self._queue: "queue.PriorityQueue[Any]" = queue.PriorityQueue()
         self._order = itertools.count()
         self._pending: Dict[str, PendingBatch] = {}
         self._pending_lock = threading.Lock()
-        retry_for_s = RETRY_FOR_S if retry_for_s is None else retry_for_s
         self._retry_for_s = retry_for_s
+        self._flush_timeout_s = flush_timeout_s
         self._retrying = tenacity.Retrying(
             stop=tenacity.stop_after_delay(retry_for_s),
             wait=tenacity.wait_exponential(multiplier=backoff_s, max=5),
@@ -197,8 +192,9 @@ class TrackingWriter:
 
     def close(self, timeout_s: Optional[float] = None) -> None:
         """Write what is queued, then stop the thread. Waits as long as writes go through; gives
-        up once none has completed for ``timeout_s`` (default FLUSH_TIMEOUT_S)."""
-        timeout_s = FLUSH_TIMEOUT_S if timeout_s is None else timeout_s
+        up once none has completed for ``timeout_s`` (default: the writer's
+        ``flush_timeout_s``)."""
+        timeout_s = self._flush_timeout_s if timeout_s is None else timeout_s
         self._put(_LAST, None, "stop")
         backlog = self._queue.qsize()
         if backlog > 100:

@@ -1,0 +1,70 @@
+"""MLflow tracking, in one package: every MLflow call hyperspark makes is in here.
+
+What the rest of hyperspark uses:
+
+- ``start_tracking(...)``: when tracking is on for this search, the scheduler listener that
+  records it (``runs.MlflowTracker``: the parent run, a child run per trial on every
+  backend), else None. Settings are read now, from the environment (``settings.py``);
+- ``tracking.worker``: what an attempt needs to log into its child run, on a worker process
+  or a driver thread.
+
+The other modules: ``writer.py`` (the writer thread: merged batches, retries through
+outages), ``store.py`` (the store's URI), ``mlflow_internals.py`` (the one private MLflow
+call, pinned by a test).
+
+>>> tracking_enabled(False, None)
+False
+"""
+from __future__ import annotations
+
+import importlib.util
+import logging
+from typing import Any, Callable, Dict, Optional
+
+from hyperspark import config
+
+logger = logging.getLogger("hyperspark")
+
+CONF_KEYS = ("spark.databricks.mlflow.trackHyperopt.enabled", "spark.hyperspark.mlflow.enabled")
+"""Spark conf keys that turn automatic MLflow tracking off when set to false."""
+
+
+def tracking_enabled(argument: Optional[bool], runner: Any) -> bool:
+    """Whether a search records itself: the ``mlflow_tracking`` argument when given, else on
+    unless ``HYPERSPARK_MLFLOW=0`` or one of ``CONF_KEYS`` is false, and mlflow importable."""
+    if argument is not None:
+        return argument
+    if not config.env_flag("HYPERSPARK_MLFLOW", True):
+        return False
+    if runner is not None:
+        from hyperspark.backends.spark.session import conf_flag
+
+        for key in CONF_KEYS:
+            if conf_flag(runner, key) is False:
+                return False
+    return importlib.util.find_spec("mlflow") is not None
+
+
+def start_tracking(space: Any, algo: Callable, requested_parallelism: Optional[int],
+                   resume: Optional[Dict[str, Any]], runner: Any,
+                   argument: Optional[bool] = None) -> Any:
+    """The tracker of one search (a scheduler listener), or None when tracking is off or
+    MLflow cannot be set up (a warning says why: tracking never stops a search)."""
+    if not tracking_enabled(argument, runner):
+        return None
+    try:
+        from hyperspark.tracking.runs import MlflowTracker
+
+        tracker = MlflowTracker(space, algo, requested_parallelism, resume)
+    except Exception as exc:  # tracking never stops a search
+        logger.warning("MLflow tracking is off: %s", exc)
+        return None
+    from hyperspark.tracking.store import is_local_store
+
+    if runner is not None and is_local_store(tracker.tracking_uri):
+        master = runner.master()
+        if not master.startswith("local"):
+            logger.warning("MLflow store %s is a local path but the master is %s: executors on "
+                           "other machines cannot log to it; use a tracking server",
+                           tracker.tracking_uri, master)
+    return tracker

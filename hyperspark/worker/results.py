@@ -1,0 +1,53 @@
+"""What the objective returned, as a hyperopt result, or why it cannot be one."""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Dict, Mapping
+
+from hyperopt.base import STATUS_OK, STATUS_STRINGS
+
+class InvalidResult(ValueError):
+    """The objective returned something hyperopt cannot record."""
+
+
+def normalize_result(value: Any) -> Dict[str, Any]:
+    """Turn what the objective returned into a hyperopt result dict, or raise InvalidResult.
+
+    >>> normalize_result(0.5)
+    {'loss': 0.5, 'status': 'ok'}
+    """
+    if isinstance(value, numbers.Real):
+        loss = float(value)
+        _check_finite(loss)
+        return {"loss": loss, "status": STATUS_OK}
+    if not isinstance(value, Mapping):
+        raise InvalidResult(f"the objective must return a number or a dict with 'status' (and "
+                            f"'loss' when status is 'ok'), got {type(value).__name__}: "
+                            f"{_short_repr(value)}")
+    result = dict(value)
+    if "status" not in result:
+        raise InvalidResult(f"the result dict has no 'status' key (one of {STATUS_STRINGS}); "
+                            f"keys: {sorted(map(str, result))}")
+    if result["status"] not in STATUS_STRINGS:
+        raise InvalidResult(f"result status {result['status']!r} is not one of {STATUS_STRINGS}")
+    if result["status"] == STATUS_OK:
+        if "loss" not in result:
+            raise InvalidResult("a result with status 'ok' must have a 'loss'")
+        try:
+            result["loss"] = float(result["loss"])
+        except (TypeError, ValueError):
+            raise InvalidResult(f"loss must be a number, got {_short_repr(result['loss'])}") \
+                from None
+        _check_finite(result["loss"])
+    return result
+
+
+def _check_finite(loss: float) -> None:
+    if not math.isfinite(loss):
+        raise InvalidResult(f"loss must be a finite number, got {loss}")
+
+
+def _short_repr(value: Any, limit: int = 200) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
