@@ -3,8 +3,8 @@
 One thread (the one that called ``fmin``) runs the loop. Each turn it
 
 1. starts queued trials while fewer than ``parallelism`` run;
-2. asks the algorithm, on a helper thread, for a point per free slot (and ``max_queue_len - 1``
-   ahead), showing it every trial: finished ones and the running ones, as hyperopt does;
+2. asks the algorithm for points when its suggestion policy says so (``suggestions.py``: by
+   default a point per free slot, every trial shown, as hyperopt's own loop shows them);
 3. waits for the next event (a trial's end, suggestions ready) or the nearest deadline;
 4. applies the event to the trial documents and checks the stop rules.
 
@@ -17,7 +17,6 @@ import dataclasses
 import logging
 import queue
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Deque, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -32,6 +31,8 @@ from hyperspark.outcome import FailureKind
 from hyperspark.pruners import grace_of
 from hyperspark.pruning import PruningBook
 from hyperspark.search import Listener, Progress, Settings
+from hyperspark.suggestions import (JustInTime, Slots, Suggester, SuggestionPolicy,
+                                    SuggestionsFailed, SuggestionsReady)
 from hyperspark.trial_end import TrialEnds
 
 logger = logging.getLogger("hyperspark")
@@ -43,17 +44,6 @@ STOP_EARLY = "early_stop_fn asked to stop"
 STOP_INTERRUPTED = "interrupted (KeyboardInterrupt)"
 STOP_EXHAUSTED = "the algorithm has no more points to suggest"
 STOP_ERROR = "error in the driver"
-
-
-@dataclasses.dataclass(frozen=True)
-class _SuggestionsReady:
-    docs: List[Dict[str, Any]]
-    asked: List[int]  # the ids the algorithm was given; those it did not use are handed back
-
-
-@dataclasses.dataclass(frozen=True)
-class _SuggestionsFailed:
-    error: BaseException
 
 
 WAIT_NOTICE_S = 10.0
@@ -76,23 +66,17 @@ class _Running:
     prune_by: Optional[float] = None  # set once pruned: cancel it then if it goes on
 
 
-def takes_batches(algo: Any) -> bool:
-    """True for an algorithm that sets ``batched = True`` (``hyperspark.tpe.suggest``): it is
-    asked for every free slot in one call, and builds its model once for all of them."""
-    return bool(getattr(getattr(algo, "func", algo), "batched", False))
-
-
 class Scheduler:
     """Runs one search to its end: ``Scheduler(...).run()`` returns why it stopped early (or
     None when it reached ``max_evals``) and leaves every started trial in a final state."""
 
     def __init__(self, trials: base.Trials, domain: Any, algo: Callable, backend: Backend,
                  search: SearchContext, settings: Settings,
-                 listeners: Sequence[Listener] = ()) -> None:
+                 listeners: Sequence[Listener] = (), policy: Optional[SuggestionPolicy] = None
+                 ) -> None:
         self._trials, self._domain, self._algo = trials, domain, algo
         self._backend, self._search, self._settings = backend, search, settings
         self._listeners = list(listeners)
-        self._rstate = settings.rstate if settings.rstate is not None else np.random.default_rng()
         self._events: "queue.Queue[Any]" = queue.Queue()
         self._queue: Deque[Dict[str, Any]] = collections.deque()  # suggestions, not started
         self._suggested: set = set()  # tids the algorithm proposed in this run (vs. inserted by
@@ -100,8 +84,6 @@ class Scheduler:
         self._running: Dict[int, _Running] = {}
         self._history: List[Dict[str, Any]] = []  # done docs, in the order they finished:
         # what early_stop_fn sees (as in hyperopt's serial loop, the last one is the newest)
-        self._suggesting = False
-        self._exhausted = False
         self._stop_reason: Optional[str] = None
         self._error: Optional[BaseException] = None
         self._early_stop_args: list = []
@@ -116,8 +98,10 @@ class Scheduler:
         self._to_create = max(0, settings.max_evals - len(internals.all_docs(trials)))
         self._pruning = PruningBook(settings.pruner, internals.all_docs(trials))
         self._ends = TrialEnds(trials, self.progress, self._history, self._pruning)
-        self._suggester = ThreadPoolExecutor(1, thread_name_prefix="hyperspark-suggest")
-        self._batched = takes_batches(algo)
+        rstate = settings.rstate if settings.rstate is not None else np.random.default_rng()
+        self._suggester = Suggester(algo, domain, trials, rstate,
+                                    policy if policy is not None else JustInTime(),
+                                    self._events.put)
 
     # ---------------------------------------------------------------- the loop
     def run(self) -> Optional[str]:
@@ -158,8 +142,8 @@ class Scheduler:
             return False
         if self._stop_reason is not None:
             return True
-        return not self._queue and not self._suggesting and (self._to_create == 0
-                                                              or self._exhausted)
+        return not self._queue and not self._suggester.busy and (
+            self._to_create == 0 or self._suggester.exhausted)
 
     def _next_event(self) -> Any:
         wait = self._nearest_deadline() - time.monotonic()
@@ -186,31 +170,9 @@ class Scheduler:
 
     # ---------------------------------------------------------------- suggestions
     def _request_suggestions(self) -> None:
-        """Ask for as many points as there are free slots, plus ``max_queue_len - 1`` ahead of
-        need: a point suggested just before its slot frees up sees every result so far (at
-        parallelism 1, the serial algorithm), while a longer queue hides the algorithm's time
-        behind trials that are too short for it."""
-        if self._suggesting or self._exhausted or self._to_create == 0:
-            return
-        ahead = self._settings.max_queue_len - 1
-        room = self._settings.parallelism - len(self._running) - len(self._queue) + ahead
-        count = min(room, self._to_create)
-        if not self._batched:  # hyperopt's algorithms: at most max_queue_len ids per call, so
-            count = min(count, self._settings.max_queue_len)  # a seeded search stays the same
-        if count <= 0:
-            return
-        new_ids = self._trials.new_trial_ids(count)
-        seed = int(self._rstate.integers(2 ** 31 - 1))
-        view = internals.algorithm_view(self._trials)  # O(1); listed on the helper thread
-        self._suggesting = True
-        self._suggester.submit(self._suggest, new_ids, view, seed)
-
-    def _suggest(self, new_ids: List[int], view: base.Trials, seed: int) -> None:
-        try:
-            docs = self._algo(new_ids, self._domain, view, seed)
-            self._events.put(_SuggestionsReady(list(docs), list(new_ids)))
-        except BaseException as exc:  # reported to the loop, raised from fmin
-            self._events.put(_SuggestionsFailed(exc))
+        self._suggester.ask(Slots(self._settings.parallelism, len(self._running),
+                                  len(self._queue), self._to_create,
+                                  self._settings.max_queue_len))
 
     # ---------------------------------------------------------------- starting trials
     def _start_queued_trials(self) -> None:
@@ -251,21 +213,13 @@ class Scheduler:
         if isinstance(event, TrialReported):
             self._apply_report(event)
             return
-        if isinstance(event, _SuggestionsReady):
-            self._suggesting = False
-            if self._stop_reason is not None:
-                return
-            used = {doc["tid"] for doc in event.docs}
-            internals.release_ids(self._trials, [tid for tid in event.asked if tid not in used])
-            if not event.docs:
-                self._exhausted = True
-                return
-            self._insert(event.docs)
-            return
-        if isinstance(event, _SuggestionsFailed):
-            self._suggesting = False
-            self._error = event.error
-            self._stop(STOP_ERROR)
+        if isinstance(event, (SuggestionsReady, SuggestionsFailed)):
+            docs = self._suggester.received(event)
+            if docs is None:
+                self._error = event.error
+                self._stop(STOP_ERROR)
+            elif docs and self._stop_reason is None:
+                self._insert(docs)
             return
         running = self._running.pop(event.tid, None)
         if running is None:
@@ -392,13 +346,13 @@ class Scheduler:
         for tid, running in list(self._running.items()):
             self._apply(TrialCancelled(tid, running.cancel_reason or self._stop_reason or "",
                                        attempts=0))
-        if self._exhausted and self._stop_reason is None:
+        if self._suggester.exhausted and self._stop_reason is None:
             self._stop_reason = STOP_EXHAUSTED
         try:
             self._backend.close()
         except Exception:
             logger.exception("error while closing the backend")
-        self._suggester.shutdown(wait=False, cancel_futures=True)
+        self._suggester.close()
         self._trials.refresh()
         self._notify("search_ended", self.progress, self._stop_reason, self._error)
 
