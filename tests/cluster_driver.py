@@ -21,18 +21,9 @@ import time
 from hyperopt import hp, rand
 
 import hyperspark
+from executor_probe import executor_jvm_pid, ship_by_value
 
-
-def executor_jvm_pid() -> int:
-    """The executor JVM this Python worker runs under (its nearest such ancestor)."""
-    pid = os.getpid()
-    while pid > 1:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            if b"CoarseGrainedExecutorBackend" in handle.read():
-                return pid
-        with open(f"/proc/{pid}/stat") as handle:
-            pid = int(handle.read().rsplit(")", 1)[1].split()[1])
-    raise RuntimeError("not under an executor JVM")
+ship_by_value()
 
 
 def hyperspark_threads() -> list:

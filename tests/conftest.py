@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from hyperspark.search import Listener
+
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 logging.getLogger("py4j").setLevel(logging.WARNING)
@@ -110,6 +112,61 @@ def no_active_jobs(spark, within_s: float = 15) -> bool:
 
 def calls_in(folder, prefix: str = "call") -> int:
     return sum(1 for name in os.listdir(folder) if name.startswith(prefix))
+
+
+def wait_until(condition, within_s: float = 60, every_s: float = 0.1) -> bool:
+    """True as soon as ``condition()`` is true; False if it is still false after ``within_s``
+    (every assertion that waits for something to happen waits on it, never a fixed sleep)."""
+    import time
+
+    deadline = time.monotonic() + within_s
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(every_s)
+    return True
+
+
+def hyperspark_threads_left(within_s: float = 15) -> list:
+    """The names of hyperspark's threads still alive after waiting up to ``within_s`` for
+    them to end (actors and writers wind down in the background)."""
+    import threading
+
+    def names():
+        return [t.name for t in threading.enumerate() if t.name.startswith("hyperspark")]
+
+    wait_until(lambda: not names(), within_s, every_s=0.2)
+    return names()
+
+
+def process_ended(pid: int) -> bool:
+    """True when process ``pid`` is gone or a zombie (it has exited)."""
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] == "Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return True
+
+
+class InterruptWhenRunning(Listener):
+    """A scheduler listener that sends this process SIGINT once ``count`` trials run their
+    objective (``delay_s`` later, to land mid-work). ``sent_at``: when it was decided."""
+
+    def __init__(self, count: int, delay_s: float = 0.0):
+        self.count, self.delay_s, self.sent_at = count, delay_s, None
+
+    def trial_running(self, doc, progress):
+        import signal
+        import threading
+        import time
+
+        if self.sent_at is None and progress.running >= self.count:
+            self.sent_at = time.monotonic()
+            if self.delay_s:
+                threading.Timer(self.delay_s, os.kill, (os.getpid(), signal.SIGINT)).start()
+            else:
+                os.kill(os.getpid(), signal.SIGINT)
 
 
 def pytest_collection_finish(session):

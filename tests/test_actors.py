@@ -13,7 +13,7 @@ from hyperspark import AllTrialsFailedError, SparkTrials, worker_state
 from hyperspark.backends.actors import ActorsBackend
 from hyperspark.backends.spark import runner_for
 
-from conftest import no_active_jobs
+from conftest import no_active_jobs, process_ended, wait_until
 
 pytestmark = pytest.mark.spark
 
@@ -71,24 +71,11 @@ def test_hung_trial_is_cancelled_alone_and_its_actor_replaced(spark, counter_dir
     states = frame["state"]
     assert states[0] == "cancelled" and (states.drop(index=0) == "done").all()
     hung_pid = int(next(n for n in os.listdir(counter_dir) if n.startswith("hung-"))[5:])
-    assert _dead_within(hung_pid, 20), "the hung actor's process must be killed"
+    assert wait_until(lambda: process_ended(hung_pid), 20), "the hung actor's process must " \
+        "be killed"
     setups = [n for n in os.listdir(counter_dir) if n.startswith("setup-")]
     assert len(setups) == 3  # two actors, plus the one that replaced the killed actor
     assert no_active_jobs(spark)
-
-
-def _dead_within(pid, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-            with open(f"/proc/{pid}/stat") as stat:
-                if stat.read().split()[2] == "Z":
-                    return True
-        except (ProcessLookupError, FileNotFoundError):
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_wrong_key_and_raw_connections_are_rejected(spark, caplog):

@@ -9,6 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from benchmarks.servers import ConnectServer, Server, StandaloneCluster
+from conftest import wait_until
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -112,7 +113,7 @@ def test_connect_server_in_front_of_a_cluster_executor_killed_tracked(connect_cl
     connect, server = connect_cluster
     summary = drive(connect.url, backend, max_evals=12, sleep_s=1.0, executors=2,
                     kill_after=3, env={"MLFLOW_TRACKING_URI": server.uri})
-    assert _no_jobs_within(connect, 15)
+    assert wait_until(lambda: connect.running_jobs() == [], 15, every_s=0.5)
     client = MlflowClient(server.uri)
     parent = client.get_run(summary["parent_run_id"])
     children = client.search_runs([parent.info.experiment_id],
@@ -126,12 +127,3 @@ def test_connect_server_in_front_of_a_cluster_executor_killed_tracked(connect_cl
     assert sorted(int(c.data.tags["trial_id"]) for c in children) == list(range(12))
     assert {c.info.status for c in children} == {"FINISHED"}
     assert summary["hyperspark_threads"] == []
-
-
-def _no_jobs_within(connect, seconds):
-    import time
-
-    deadline = time.monotonic() + seconds
-    while connect.running_jobs() and time.monotonic() < deadline:
-        time.sleep(0.5)
-    return connect.running_jobs() == []

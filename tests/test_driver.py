@@ -2,8 +2,6 @@
 DataFrame jobs), each trial's jobs in its own group. On the shared ``local[2,3]`` session and,
 where it applies, on Spark Connect."""
 import os
-import signal
-import threading
 import time
 
 import hyperopt
@@ -15,7 +13,7 @@ from mlflow.tracking import MlflowClient
 from hyperspark import SparkTrials
 from hyperspark import search as search_module
 
-from conftest import no_active_jobs
+from conftest import InterruptWhenRunning, hyperspark_threads_left, no_active_jobs
 
 pytestmark = pytest.mark.spark
 
@@ -153,15 +151,6 @@ def test_trial_timeout_cancels_exactly_that_trials_spark_jobs(session, request, 
     assert no_active_jobs(spark, within_s=5)  # nothing keeps running after fmin returns
 
 
-class InterruptWhenRunning(search_module.Listener):
-    def __init__(self, count):
-        self.count, self.sent_at = count, None
-
-    def trial_running(self, doc, progress):
-        if self.sent_at is None and progress.running >= self.count:
-            self.sent_at = time.monotonic()
-            threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()  # mid-fit
-
 
 def test_ctrl_c_during_an_mllib_search_cancels_every_trial(spark, frames, mlflow_store):
     mlflow.set_tracking_uri(mlflow_store)
@@ -174,18 +163,14 @@ def test_ctrl_c_during_an_mllib_search_cancels_every_trial(spark, frames, mlflow
         return result
 
     trials = SparkTrials(spark_session=spark, backend="driver", parallelism=2)
-    interrupt = InterruptWhenRunning(2)
+    interrupt = InterruptWhenRunning(2, delay_s=1.5)  # mid-fit
     with pytest.raises(KeyboardInterrupt):
         trials.fmin(objective, {"reg": hp.loguniform("reg", -6, 0)}, algo=rand.suggest,
                     max_evals=4, show_progressbar=False, listeners=[interrupt])
     assert time.monotonic() - interrupt.sent_at < 1.5 + 10
     assert trials.count_cancelled_trials() == 2
     assert no_active_jobs(spark)
-    deadline = time.monotonic() + 10
-    while [t for t in threading.enumerate() if t.name.startswith("hyperspark")] and \
-            time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not [t.name for t in threading.enumerate() if t.name.startswith("hyperspark")]
+    assert hyperspark_threads_left(within_s=10) == []
     parent = MlflowClient(mlflow_store).get_run(trials.last_tracker.parent_run_id)
     assert parent.info.status == "KILLED"
 

@@ -1,7 +1,6 @@
 """Load: 5,000 no-op trials on actors with tracking on. Resources stay flat; nothing is left."""
 import os
 import threading
-import time
 
 import pytest
 from hyperopt import hp, rand
@@ -10,7 +9,7 @@ from mlflow.tracking import MlflowClient
 from hyperspark import SparkTrials
 from hyperspark.search import Listener
 
-from conftest import no_active_jobs
+from conftest import hyperspark_threads_left, no_active_jobs
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -45,11 +44,7 @@ def test_5000_noop_trials_with_actors_and_tracking_stay_flat(spark, mlflow_store
     (threads_10, fds_10, rss_10), (threads_end, fds_end, _) = (
         sampler.samples[TRIALS // 10], sampler.samples[TRIALS])
     assert threads_end < 2 * threads_10 and fds_end < 2 * fds_10
-    deadline = time.monotonic() + 15  # actors wind down in the background
-    while [t for t in threading.enumerate() if t.name.startswith("hyperspark")] and \
-            time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not [t.name for t in threading.enumerate() if t.name.startswith("hyperspark")]
+    assert hyperspark_threads_left(within_s=15) == []  # actors wind down in the background
     _, fds_after, rss_after = driver_resources()
     assert fds_after <= fds_10
     assert rss_after - rss_10 < 100, f"RSS grew from {rss_10:.0f} to {rss_after:.0f} MB"

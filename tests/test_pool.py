@@ -13,7 +13,7 @@ from mlflow.tracking import MlflowClient
 import hyperspark
 from hyperspark import ActorPool, InvalidArgument, SparkTrials
 
-from conftest import calls_in, no_active_jobs
+from conftest import calls_in, no_active_jobs, wait_until
 
 pytestmark = pytest.mark.spark
 
@@ -37,13 +37,6 @@ def pool(classic_spark, tmp_path_factory):
         warm.setup_dir = folder
         yield warm
     assert no_active_jobs(classic_spark)  # closing the pool leaves no Spark job behind
-
-
-def wait_until(condition, within_s=60):
-    deadline = time.monotonic() + within_s
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return condition()
 
 
 def test_sequential_searches_reuse_the_actors_and_their_setup(pool):

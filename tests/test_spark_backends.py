@@ -14,11 +14,11 @@ from hyperopt import hp, rand
 from mlflow.tracking import MlflowClient
 
 from hyperspark import AllTrialsFailedError, ObjectiveNotSerializable, SparkTrials
-from hyperspark import search as search_module
 from hyperspark.backends.actors import ActorsBackend
 from hyperspark.backends.spark import runner_for
 
-from conftest import calls_in, no_active_jobs
+from conftest import (InterruptWhenRunning, calls_in, hyperspark_threads_left, no_active_jobs,
+                      process_ended, wait_until)
 
 pytestmark = pytest.mark.spark
 
@@ -78,20 +78,9 @@ def test_trial_timeout_cancels_one_trial_and_kills_its_worker(spark, backend, co
     states = trials.to_pandas().set_index("tid")["state"]
     assert states[0] == "cancelled" and (states.drop(index=0) == "done").all()
     pid = int(next(n for n in os.listdir(counter_dir) if n.startswith("slow-")).split("-")[1])
-    deadline = time.monotonic() + 20
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not _alive(pid), "interrupt on cancel should kill the Python worker"
+    assert wait_until(lambda: process_ended(pid), 20), "interrupt on cancel should kill the " \
+        "Python worker"
     assert not (counter_dir / "slow-finished").exists()
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as stat:  # a zombie has exited
-        return stat.read().split()[2] != "Z"
 
 
 def test_global_timeout_returns_best_so_far_and_leaves_no_job(spark, backend):
@@ -191,18 +180,6 @@ def test_unpicklable_objective_fails_before_any_job(spark, backend):
         search(spark, backend=backend, objective=objective, max_evals=2)
 
 
-class InterruptWhenRunning(search_module.Listener):
-    """Sends this process SIGINT once ``count`` trials run their objective."""
-
-    def __init__(self, count):
-        self.count, self.sent_at = count, None
-
-    def trial_running(self, doc, progress):
-        if self.sent_at is None and progress.running >= self.count:
-            self.sent_at = time.monotonic()
-            os.kill(os.getpid(), signal.SIGINT)
-
-
 def test_ctrl_c_raises_quickly_and_leaves_no_job(spark, backend):
     trials = SparkTrials(spark_session=spark, parallelism=2, backend=backend)
     interrupt = InterruptWhenRunning(2)
@@ -212,8 +189,7 @@ def test_ctrl_c_raises_quickly_and_leaves_no_job(spark, backend):
     assert interrupt.sent_at is not None and time.monotonic() - interrupt.sent_at < 5
     assert trials.count_cancelled_trials() == 2
     assert no_active_jobs(spark)
-    assert not [t.name for t in threading.enumerate() if t.name.startswith("hyperspark")
-                and _wait_dead(t)]  # no trial, actor, channel, writer or checkpoint thread
+    assert hyperspark_threads_left() == []  # no trial, actor, channel, writer or checkpoint
     parent = MlflowClient().get_run(trials.last_tracker.parent_run_id)
     assert parent.info.status == "KILLED"
 
@@ -231,8 +207,7 @@ def test_ctrl_c_while_the_backend_opens_still_cleans_up(spark):
         trials.fmin(lambda x: time.sleep(60), SPACE, algo=rand.suggest, max_evals=4,
                     show_progressbar=False)
     assert no_active_jobs(spark)
-    assert not [t.name for t in threading.enumerate() if t.name.startswith("hyperspark")
-                and _wait_dead(t)]
+    assert hyperspark_threads_left() == []
 
 
 BAD_RESULTS = [
@@ -257,11 +232,6 @@ def test_results_hyperopt_cannot_use_fail_their_trial_with_a_reason(spark, backe
         assert words in by_case[case]["result"]["error"]
         assert by_case[case]["misc"]["hyperspark"]["attempts"] == 1  # data, never retried
     assert by_case[len(BAD_RESULTS)]["result"] == {"loss": 0.25, "status": "ok"}
-
-
-def _wait_dead(thread, within_s=10):
-    thread.join(within_s)
-    return thread.is_alive()
 
 
 def test_parallelism_defaults_to_slots_and_warns_above_them(spark, caplog):
