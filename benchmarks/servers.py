@@ -1,6 +1,9 @@
-"""Real servers for tests and benchmarks, each on loopback, each stoppable: an ``mlflow
-server``, a Spark standalone master with a worker, and a Spark Connect server."""
+"""Real servers for tests and benchmarks, each on loopback, each stoppable: PostgreSQL, an
+``mlflow server`` (on a sqlite file or on PostgreSQL), a Spark standalone master with a
+worker, and a Spark Connect server."""
+import glob
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,19 +18,103 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-class Server:
-    """``mlflow server`` on loopback, stoppable and restartable on the same port and store."""
+class Postgres:
+    """A PostgreSQL server of its own (Debian's package: ``apt-get install postgresql``) on a
+    loopback port, run as the ``postgres`` user (it refuses root), its data in a new folder
+    that user owns (removed by ``stop``)."""
 
-    def __init__(self, folder):
+    def __init__(self):
+        import tempfile
+
+        self.folder = os.path.join(tempfile.mkdtemp(prefix="hyperspark-pg-"), "data")
+        self.port = _free_port()
+        self.bin = self.find_bin()
+        self.started = False
+
+    @staticmethod
+    def find_bin():
+        """The folder of PostgreSQL's server programs, or None when it is not installed."""
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+        if found:
+            return os.path.dirname(found[-1])
+        pg_ctl = shutil.which("pg_ctl")
+        return os.path.dirname(pg_ctl) if pg_ctl else None
+
+    def _as_postgres(self, *command):
+        prefix = [] if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--"]
+        subprocess.run(prefix + list(command), check=True, capture_output=True, text=True,
+                       timeout=120)
+
+    def start(self):
+        if self.bin is None:
+            raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
+        os.makedirs(self.folder, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(os.path.dirname(self.folder), "postgres")
+            shutil.chown(self.folder, "postgres")
+            os.chmod(os.path.dirname(self.folder), 0o755)
+        if not os.path.exists(os.path.join(self.folder, "PG_VERSION")):
+            self._as_postgres(f"{self.bin}/initdb", "-D", self.folder, "-A", "trust",
+                              "-U", "postgres")
+        self._as_postgres(f"{self.bin}/pg_ctl", "-D", self.folder, "-l",
+                          os.path.join(self.folder, "server.log"),
+                          "-o", f"-p {self.port} -k /var/tmp -h 127.0.0.1", "-w", "start")
+        self.started = True
+        return self
+
+    def create_database(self, name):
+        """A new database; returns its SQLAlchemy URI for MLflow."""
+        self._as_postgres(f"{self.bin}/createdb", "-h", "127.0.0.1", "-p", str(self.port),
+                          "-U", "postgres", name)
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self):
+        if self.started:
+            self._as_postgres(f"{self.bin}/pg_ctl", "-D", self.folder, "-m", "fast", "-w",
+                              "stop")
+            self.started = False
+        shutil.rmtree(os.path.dirname(self.folder), ignore_errors=True)
+
+
+class TrackingServer:
+    """What teams track into: an ``mlflow server`` (``workers`` processes) on a PostgreSQL
+    database of its own, on loopback. ``uri`` is the tracking URI; ``server`` can be stopped
+    and started again on the same port and database."""
+
+    def __init__(self, folder, workers=2):
+        self.postgres = Postgres()
+        self.folder, self.workers = folder, workers
+        self.server = None
+
+    def start(self):
+        self.postgres.start()
+        self.server = Server(self.folder, self.postgres.create_database("mlflow"),
+                             workers=self.workers).start()
+        self.uri = self.server.uri
+        return self
+
+    def stop(self):
+        if self.server is not None:
+            self.server.stop()
+        self.postgres.stop()
+
+
+class Server:
+    """``mlflow server`` on loopback, stoppable and restartable on the same port and store:
+    a sqlite file in ``folder`` by default, or ``backend_store_uri`` (PostgreSQL)."""
+
+    def __init__(self, folder, backend_store_uri=None, workers=1):
         self.folder, self.port = folder, _free_port()
         self.uri = f"http://127.0.0.1:{self.port}"
+        self.backend_store_uri = backend_store_uri or f"sqlite:///{folder}/server.db"
+        self.workers = workers
         self.process = None
 
     def start(self, within_s=90):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1",
-             "--port", str(self.port), "--workers", "1",
-             "--backend-store-uri", f"sqlite:///{self.folder}/server.db",
+             "--port", str(self.port), "--workers", str(self.workers),
+             "--backend-store-uri", self.backend_store_uri,
              "--artifacts-destination", str(self.folder / "artifacts")],
             stdout=open(self.folder / "server.log", "ab"), stderr=subprocess.STDOUT,
             start_new_session=True)

@@ -40,6 +40,17 @@ logging.getLogger("hyperopt").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
+def tracking_server(tmp_path_factory):
+    """A real ``mlflow server`` (2 workers) on a real PostgreSQL on loopback, one per test
+    session. CI installs PostgreSQL (``.ci/run``); without it these tests fail, not skip."""
+    from benchmarks.servers import TrackingServer
+
+    server = TrackingServer(tmp_path_factory.mktemp("mlflow-server")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def classic_spark():
     """A real ``local[2,3]`` session: 2 task slots, and Spark's own task retries on (3 tries),
     so tests can prove hyperspark never lets Spark re-run an objective."""

@@ -13,7 +13,6 @@ from mlflow.tracking import MlflowClient
 from hyperspark import AllTrialsFailedError, SparkTrials
 from hyperspark import search as search_module
 
-from benchmarks.servers import Server
 
 pytestmark = pytest.mark.spark
 
@@ -29,7 +28,8 @@ def children_of(client, parent):
     runs = client.search_runs([parent.info.experiment_id],
                               f"tags.mlflow.parentRunId = '{parent.info.run_id}'",
                               max_results=1000)
-    return sorted(runs, key=lambda r: int(r.data.tags["trial_id"]))
+    return sorted((r for r in runs if "trial_id" in r.data.tags),
+                  key=lambda r: int(r.data.tags["trial_id"]))
 
 
 @pytest.fixture
@@ -38,6 +38,20 @@ def experiment(mlflow_store, request):
     mlflow.set_tracking_uri(mlflow_store)
     experiment_id = mlflow.set_experiment(f"{request.node.name}-{time.time_ns()}").experiment_id
     yield MlflowClient(mlflow_store), experiment_id
+
+
+@pytest.fixture(params=["sqlite", "server"])
+def any_store(request, mlflow_store, monkeypatch):
+    """A fresh experiment in a local sqlite store, or on the session's mlflow server on
+    PostgreSQL: the same assertions hold for both."""
+    uri = (mlflow_store if request.param == "sqlite"
+           else request.getfixturevalue("tracking_server").uri)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    experiment_id = mlflow.set_experiment(f"{request.node.name}-{time.time_ns()}").experiment_id
+    yield MlflowClient(uri), experiment_id
+    mlflow.set_tracking_uri(previous)
 
 
 def the_parent(client, experiment_id):
@@ -49,8 +63,8 @@ def the_parent(client, experiment_id):
 
 
 @pytest.mark.parametrize("backend", ["jobs", "actors"])
-def test_run_tree_names_and_statuses(spark, experiment, tmp_path, backend):
-    client, experiment_id = experiment
+def test_run_tree_names_and_statuses(spark, any_store, tmp_path, backend):
+    client, experiment_id = any_store
 
     def objective(params):
         if params["x"] > 0.85:
@@ -76,6 +90,9 @@ def test_run_tree_names_and_statuses(spark, experiment, tmp_path, backend):
 
     children = children_of(client, parent)
     assert [c.data.tags["trial_id"] for c in children] == [str(t) for t in range(8)]
+    every_child = client.search_runs([experiment_id],
+                                     f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    assert len(every_child) == 8  # the spare child runs nobody used were deleted
     for child, doc in zip(children, trials._dynamic_trials):
         assert child.info.run_name == f"trial-{doc['tid']}"
         assert child.data.tags["fmin_uuid"] == tags["fmin_uuid"]
@@ -248,11 +265,10 @@ def test_parent_failed_when_fmin_raises_and_killed_on_ctrl_c(experiment):
 
 
 # ---------------------------------------------------------------- a real tracking server
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = Server(tmp_path_factory.mktemp("mlflow-server")).start()
-    yield srv
-    srv.stop()
+@pytest.fixture
+def server(tracking_server):
+    """The session's mlflow server on PostgreSQL (stoppable: ``.stop()``, ``.start()``)."""
+    return tracking_server.server
 
 
 @pytest.fixture
@@ -263,6 +279,34 @@ def remote(server, monkeypatch):
     mlflow.set_experiment(f"remote-{time.time_ns()}")
     yield MlflowClient(server.uri)
     mlflow.set_tracking_uri(previous)
+
+
+def test_concurrent_searches_on_one_server_keep_their_runs_apart(any_store):
+    """Three searches at once, from threads, into the same experiment: each parent holds its
+    own trials' runs, named and nested, and nothing else."""
+    client, experiment_id = any_store
+    results = {}
+
+    def one(name, offset):
+        trials = SparkTrials(backend="local", parallelism=3, mlflow_tracking=True)
+        search(trials, lambda p: p["x"] + offset, max_evals=9)
+        results[name] = trials
+
+    threads = [threading.Thread(target=one, args=(name, n)) for n, name in enumerate("abc")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    parents = {name: trials.last_tracker.parent_run_id for name, trials in results.items()}
+    assert len(set(parents.values())) == 3
+    for name, trials in results.items():
+        parent = client.get_run(parents[name])
+        children = children_of(client, parent)
+        assert [c.data.tags["trial_id"] for c in children] == [str(t) for t in range(9)]
+        assert all(c.data.tags["fmin_uuid"] == trials.last_tracker.fmin_uuid for c in children)
+        losses = sorted(c.data.metrics["loss"] for c in children)
+        assert losses == sorted(d["result"]["loss"] for d in trials.trials)
+        assert parent.data.metrics["total_trials_count"] == 9
 
 
 @pytest.mark.slow
@@ -407,7 +451,8 @@ def test_search_finishes_while_the_server_stays_down(spark, remote, server, impa
 # ---------------------------------------------------------------- a store that fails oddly
 class _FailsOneRun:
     """A real sqlite store (MLflow's own SqlAlchemyStore) that fails every write to the child
-    run of trial 0 with ``TimeoutError()``: an exception whose message is empty."""
+    run of trial 0 (from the first that names it) with ``TimeoutError()``: an exception whose
+    message is empty."""
 
     cursed: set = set()
 
@@ -416,13 +461,9 @@ class _FailsOneRun:
         from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 
         class Store(SqlAlchemyStore):
-            def create_run(self, experiment_id, user_id, start_time, tags, run_name):
-                run = super().create_run(experiment_id, user_id, start_time, tags, run_name)
-                if any(tag.key == "trial_id" and tag.value == "0" for tag in tags):
-                    cls.cursed.add(run.info.run_id)
-                return run
-
             def log_batch(self, run_id, metrics, params, tags):
+                if any(tag.key == "trial_id" and tag.value == "0" for tag in tags):
+                    cls.cursed.add(run_id)
                 if run_id in cls.cursed:
                     raise TimeoutError()
                 return super().log_batch(run_id, metrics, params, tags)
@@ -454,9 +495,10 @@ def test_writer_survives_a_store_error_with_an_empty_message(tmp_path, monkeypat
         mlflow.set_tracking_uri(previous)
     assert len(_FailsOneRun.cursed) == 1
     assert "could not log to run" in caplog.text and "TimeoutError" in caplog.text
-    assert [int(c.data.tags["trial_id"]) for c in children] == list(range(6))
-    later = children[1:]  # every write after the failures went through
-    assert all(c.info.status == "FINISHED" and "loss" in c.data.metrics for c in later)
+    # trial 0's run never got its name (every write to it failed); every other write went
+    # through
+    assert [int(c.data.tags["trial_id"]) for c in children] == list(range(1, 6))
+    assert all(c.info.status == "FINISHED" and "loss" in c.data.metrics for c in children)
     assert parent.data.metrics["successful_trials_count"] == 6
 
 

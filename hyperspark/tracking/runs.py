@@ -18,6 +18,7 @@ from hyperspark.record import TrialRecord, TrialStatus
 from hyperspark.search import Listener, Progress, Settings
 from hyperspark.tracking.mlflow_internals import active_experiment_id
 from hyperspark.tracking.settings import TrackingSettings
+from hyperspark.tracking.spares import SpareRuns
 from hyperspark.tracking.store import absolute_tracking_uri, prefer_write_ahead_log
 from hyperspark.tracking.worker import FORWARDED_ENV
 from hyperspark.tracking.writer import TrackingWriter
@@ -62,6 +63,7 @@ class MlflowTracker(Listener):
         self._owns_parent = False
         self._experiment_id: Optional[str] = None
         self._writer: Optional[TrackingWriter] = None
+        self._spares: Optional[SpareRuns] = None
         self._child_runs: Dict[int, "Future[Optional[str]]"] = {}
         self._user = _user()
         self._worker_env: Dict[str, str] = {}  # forwarded to every trial; set at search start
@@ -107,8 +109,16 @@ class MlflowTracker(Listener):
         tags = {"runSource": RUN_SOURCE, "space": _cut(self._space_text, MAX_TAG)}
         if existing.tags.get("fmin_uuid") != self.fmin_uuid:
             tags["fmin_uuid" + (suffix if "fmin_uuid" in existing.tags else "")] = self.fmin_uuid
-        self._writer = TrackingWriter(self._client, retry_for_s=self.settings.retry_for_s,
-                                      flush_timeout_s=self.settings.flush_timeout_s)
+        self._writer = TrackingWriter(
+            self._client, retry_for_s=self.settings.retry_for_s,
+            flush_timeout_s=self.settings.flush_timeout_s,
+            concurrency=TrackingWriter.concurrency_for(self.tracking_uri,
+                                                       self.settings.concurrency))
+        spares = (self.settings.spare_runs if self.settings.spare_runs is not None
+                  else settings.parallelism + settings.max_queue_len)
+        self._spares = SpareRuns(self._writer, self._experiment_id, self._child_tags(),
+                                 target=spares, remaining=settings.max_evals - len(
+                                     self._resumed_runs))
         self._writer.log_batch(self.parent_run_id, params=params, tags=tags)
         for doc, run_id in self._unfinished:
             self._writer.finish_run(_done(run_id), *_outcome(doc))
@@ -194,8 +204,6 @@ class MlflowTracker(Listener):
         if self._writer is None:
             return
         tid = doc["tid"]
-        tags = {**self._context_tags(f"trial-{tid}"), "mlflow.parentRunId": self.parent_run_id,
-                "fmin_uuid": self.fmin_uuid, "runSource": RUN_SOURCE, "trial_id": str(tid)}
         earlier = self._resumed_runs.get(tid)
         if earlier is not None:  # run again after a resume: continue its child run
             self._writer.reopen(earlier)
@@ -203,7 +211,19 @@ class MlflowTracker(Listener):
             return
         params = {_cut(str(k), 250): _cut(str(v), MAX_PARAM)
                   for k, v in self._resolver.resolve(doc["misc"]["vals"]).items()}
-        self._child_runs[tid] = self._writer.create_run(self._experiment_id, tags, params)
+        trial_tags = {"mlflow.runName": f"trial-{tid}", "trial_id": str(tid)}
+        spare = self._spares.take() if self._spares is not None else None
+        if spare is not None:  # made ahead of need: name it; the trial need not wait
+            self._writer.log_batch(spare, tags=trial_tags, params=params)
+            self._child_runs[tid] = spare
+            return
+        self._child_runs[tid] = self._writer.create_run(
+            self._experiment_id, {**self._child_tags(), **trial_tags}, params)
+
+    def _child_tags(self) -> Dict[str, str]:
+        """What every child run of this search carries from its creation."""
+        return {**self._context_tags(), "mlflow.parentRunId": self.parent_run_id,
+                "fmin_uuid": self.fmin_uuid, "runSource": RUN_SOURCE}
 
     def trial_env(self, tid: int) -> Dict[str, str]:
         """Environment for trial ``tid`` on its worker; called on the trial's own thread."""
@@ -261,6 +281,8 @@ class MlflowTracker(Listener):
             return
         if self._owns_parent:  # a search cut short says so first
             self._writer.terminate(self.parent_run_id, status, urgent=status != "FINISHED")
+        if self._spares is not None:
+            self._spares.discard()
         self._writer.close()
 
 

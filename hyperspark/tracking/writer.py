@@ -1,7 +1,12 @@
-"""The one thread that writes to MLflow for a search, so that nothing else waits on it.
+"""The threads that write to MLflow for a search, so that nothing else waits on them.
 
-Operations are queued; creating a child run goes before everything else (a trial is waiting
-for it). A call that fails for a passing reason (server unreachable, 5xx, database locked) is
+Every write belongs to a run, and each run has a lane: its writes wait there, merged, and go
+out in order (create, then one ``log_batch``, then end). Lanes are written by a pool of
+``concurrency`` threads, one lane per thread at a time: a tracking server takes requests in
+parallel, so many runs are written at once (8 threads by default for a server; one for a local
+sqlite store, which has one writer anyway). Creating a run a trial waits for goes first,
+then ordinary writes, then the params of trials still running (they can wait and go with the
+trial's end). A call that fails for a passing reason (server unreachable, 5xx, database locked) is
 retried with backoff (tenacity) for up to ``retry_for_s`` (``TrackingSettings``), so a tracking server that restarts loses
 nothing: the queue waits and drains when it is back. A call MLflow refuses for good (a bad
 value) is dropped at once. A dropped call is a warning, never an error: tracking never fails a
@@ -17,9 +22,8 @@ part by part, so one bad value never drops the rest.
 """
 from __future__ import annotations
 
-import itertools
+import collections
 import logging
-import queue
 import threading
 import time
 from concurrent.futures import Future
@@ -35,7 +39,7 @@ logger = logging.getLogger("hyperspark")
 _FINAL_ERRORS = ("INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST",
                  "BAD_REQUEST", "INVALID_STATE", "PERMISSION_DENIED", "UNAUTHENTICATED",
                  "ENDPOINT_NOT_FOUND", "NOT_FOUND")
-_URGENT, _NORMAL, _IDLE, _LAST = 0, 1, 2, 3
+_URGENT, _NORMAL, _IDLE = 0, 1, 2
 MAX_PARAMS, MAX_TAGS, MAX_ENTITIES = 100, 100, 1000
 """MLflow's limits for one log_batch call: params, tags, and metrics + params + tags."""
 
@@ -47,7 +51,6 @@ class PendingBatch:
     params: Dict[str, str] = field(default_factory=dict)
     tags: Dict[str, str] = field(default_factory=dict)
     metrics: List[Any] = field(default_factory=list)  # mlflow.entities.Metric
-    priority: int = _IDLE  # the most urgent write queued for it
 
     def empty(self) -> bool:
         return not (self.params or self.tags or self.metrics)
@@ -74,16 +77,39 @@ class PendingBatch:
         return chunks
 
 
+class _Lane:
+    """One run's writes, in order: create it (if it does not exist yet), reopen it, one merged
+    ``log_batch``, end it. ``run`` gives the run's id (None once creating it failed)."""
+
+    def __init__(self, run: "Future[Optional[str]]", create: Optional[Callable[[], Any]] = None,
+                 what: str = "") -> None:
+        self.run, self.create, self.what = run, create, what
+        self.reopen = False
+        self.batch = PendingBatch()
+        self.end_status: Optional[str] = None
+        self.busy = False
+        self.priority = _IDLE + 1  # no work
+
+    def has_work(self) -> bool:
+        return bool(self.create or self.reopen or not self.batch.empty()
+                    or self.end_status is not None)
+
+
 class TrackingWriter:
-    """Queue of MLflow writes, run by one daemon thread."""
+    """MLflow writes, merged per run and written by ``concurrency`` daemon threads.
+
+    >>> [TrackingWriter.concurrency_for(uri) for uri in ("sqlite:////tmp/m.db", "http://m:5000")]
+    [1, 8]
+    """
 
     def __init__(self, client: Any, retry_for_s: float = 120.0, backoff_s: float = 0.5,
-                 flush_timeout_s: float = 60.0) -> None:
+                 flush_timeout_s: float = 60.0, concurrency: int = 1) -> None:
         self._client = client
-        self._queue: "queue.PriorityQueue[Any]" = queue.PriorityQueue()
-        self._order = itertools.count()
-        self._pending: Dict[str, PendingBatch] = {}
-        self._pending_lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._lanes: Dict[Any, _Lane] = {}  # by run id, or by future until the run exists
+        self._ready = [collections.deque() for _ in range(_IDLE + 1)]  # by priority
+        self._busy = 0
+        self._closing = False
         self._retry_for_s = retry_for_s
         self._flush_timeout_s = flush_timeout_s
         self._retrying = tenacity.Retrying(
@@ -95,143 +121,240 @@ class TrackingWriter:
         self._outage_noted = False
         self.failed_writes = 0
         self.completed = 0  # operations done (or dropped): close() waits while this moves
-        self._thread = threading.Thread(target=self._run, name="hyperspark-mlflow", daemon=True)
-        self._thread.start()
+        self.concurrency = max(1, int(concurrency))
+        self._threads = [threading.Thread(target=self._run, name=f"hyperspark-mlflow-{n}",
+                                          daemon=True) for n in range(self.concurrency)]
+        for thread in self._threads:
+            thread.start()
+
+    @staticmethod
+    def concurrency_for(tracking_uri: str, requested: Optional[int] = None) -> int:
+        """Threads for a store: ``requested``, else 1 for a local store (sqlite or files: one
+        writer at a time anyway), 8 for a server."""
+        if requested:
+            return requested
+        local = tracking_uri.startswith(("sqlite:", "file:", "/")) or "://" not in tracking_uri
+        return 1 if local else 8
 
     # ---------------------------------------------------------------- what can be queued
     def create_run(self, experiment_id: str, tags: Dict[str, str],
-                   params: Dict[str, str]) -> "Future[Optional[str]]":
-        """Create a run; the future gives its id (None when MLflow could not be reached)."""
+                   params: Dict[str, str], urgent: bool = True) -> "Future[Optional[str]]":
+        """Create a run; the future gives its id (None when MLflow could not be reached).
+        ``params`` go after, with the run's next write (at once when the writer is idle).
+        ``urgent``: a trial waits for it (else: made ahead of need)."""
         future: "Future[Optional[str]]" = Future()
 
-        def create() -> None:
-            try:
-                run = self._call(lambda: self._client.create_run(experiment_id, tags=tags))
-            except Exception:
-                future.set_result(None)
-                raise
-            future.set_result(run.info.run_id)
-            if params:  # behind queued writes: a finished trial's log may take them along
-                self.log_batch(run.info.run_id, params=params, priority=_IDLE)
+        def create() -> str:
+            return self._call(lambda: self._client.create_run(experiment_id, tags=tags)
+                              ).info.run_id
 
-        self._put(_URGENT, create, "create a child run")
+        lane = _Lane(future, create, "create a child run")
+        with self._lock:
+            self._lanes[future] = lane
+            if params:
+                lane.batch.params.update(params)
+            self._ready_locked(lane, _URGENT if urgent else _NORMAL)
         return future
 
-    def log_batch(self, run_id: str, *, params: Optional[Dict[str, str]] = None,
+    def log_batch(self, run: Any, *, params: Optional[Dict[str, str]] = None,
                   metrics: Optional[Dict[str, float]] = None,
                   tags: Optional[Dict[str, str]] = None, step: int = 0,
                   priority: int = _NORMAL) -> None:
-        """Log to a run, merged with whatever else waits for that run."""
+        """Log to a run (its id, or the future ``create_run`` gave), merged with whatever else
+        waits for it."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        batch = PendingBatch(params=dict(params or {}), tags=dict(tags or {}),
-                             metrics=[Metric(k, v, now, step) for k, v in (metrics or {}).items()],
-                             priority=priority)
-        if self._merge(run_id, batch):
-            self._put(priority, lambda: self._write_pending(run_id), f"log to run {run_id}")
+        self._add(run, PendingBatch(params=dict(params or {}), tags=dict(tags or {}),
+                                    metrics=[Metric(k, v, now, step)
+                                             for k, v in (metrics or {}).items()]), priority)
 
-    def log_step(self, run: "Future[Optional[str]]", metrics: Dict[str, float], step: int,
+    def log_step(self, run: Any, metrics: Dict[str, float], step: int,
                  timestamp_ms: Optional[int] = None) -> None:
-        """Log ``metrics`` at ``step`` to a child run (an intermediate report), merged with
-        whatever else waits for that run."""
+        """Log ``metrics`` at ``step`` to a run (an intermediate report)."""
         from mlflow.entities import Metric
 
         at = timestamp_ms or int(time.time() * 1000)
-        batch = PendingBatch(metrics=[Metric(k, v, at, step) for k, v in metrics.items()],
-                             priority=_NORMAL)
+        self._add(run, PendingBatch(metrics=[Metric(k, v, at, step)
+                                             for k, v in metrics.items()]), _NORMAL)
 
-        def log() -> None:
-            run_id = run.result()
-            if run_id is not None and self._merge(run_id, batch):
-                self._write_pending(run_id)
+    def finish_run(self, run: Any, metrics: Dict[str, float], tags: Dict[str, str],
+                   status: str) -> None:
+        """Log a finished trial's metrics and tags, then end its run with ``status``."""
+        from mlflow.entities import Metric
 
-        if run.done():  # as it nearly always is: the trial waited for its run to exist
-            run_id = run.result()
-            if run_id is not None and self._merge(run_id, batch):
-                self._put(_NORMAL, lambda: self._write_pending(run_id), f"log to run {run_id}")
-        else:
-            self._put(_NORMAL, log, "log a report")
-
-    def finish_run(self, run: "Future[Optional[str]]", metrics: Dict[str, float],
-                   tags: Dict[str, str], status: str) -> None:
-        def finish() -> None:
-            run_id = run.result()
-            if run_id is None:
-                return
-            from mlflow.entities import Metric
-
-            now = int(time.time() * 1000)
-            self._merge(run_id, PendingBatch(  # with its params, if they are still waiting
-                tags=dict(tags), metrics=[Metric(k, v, now, 0) for k, v in metrics.items()]))
-            try:
-                self._write_pending(run_id)
-            finally:  # a refused value never leaves the run RUNNING
-                self._call(lambda: self._client.set_terminated(run_id, status))
-
-        self._put(_NORMAL, finish, "finish a child run")
+        now = int(time.time() * 1000)
+        self._add(run, PendingBatch(tags=dict(tags), metrics=[Metric(k, v, now, 0)
+                                                              for k, v in metrics.items()]),
+                  _NORMAL, end_status=status)
 
     def log_best(self, parent_id: str, run: "Future[Optional[str]]", loss: float,
                  step: int) -> None:
-        def best() -> None:
-            run_id = run.result()
+        """Log the best loss so far to the parent, and which child run it came from."""
+        def best(future: "Future[Optional[str]]") -> None:
+            run_id = future.result()
             tags = {"best_trial_run_id": run_id} if run_id else {}
             self.log_batch(parent_id, metrics={"best_trial_loss": loss}, tags=tags, step=step)
 
-        self._put(_NORMAL, best, "log the best loss")
+        run.add_done_callback(best)
 
     def reopen(self, run_id: str) -> None:
         """Mark a run RUNNING again (a trial of a resumed search runs again in it)."""
-        self._put(_URGENT, lambda: self._call(
-            lambda: self._client.update_run(run_id, status="RUNNING")), f"reopen run {run_id}")
+        with self._lock:
+            lane = self._lane_locked(run_id)
+            lane.reopen = True
+            self._ready_locked(lane, _URGENT)
 
     def terminate(self, run_id: str, status: str, urgent: bool = False) -> None:
         """End a run; ``urgent`` puts it ahead of the queued writes (a search cut short)."""
-        self._put(_URGENT if urgent else _NORMAL, lambda: self._call(
-            lambda: self._client.set_terminated(run_id, status)), f"end run {run_id}")
+        self._add(run_id, PendingBatch(), _URGENT if urgent else _NORMAL, end_status=status)
+
+    def delete(self, run: "Future[Optional[str]]") -> None:
+        """Delete a run (a spare child run nobody used), once it exists."""
+        def delete(future: "Future[Optional[str]]") -> None:
+            run_id = future.result()
+            if run_id is None:
+                return
+            try:
+                self._call(lambda: self._client.delete_run(run_id))
+            except Exception as exc:
+                self.failed_writes += 1
+                logger.debug("MLflow: could not delete run %s: %s", run_id, summarize(exc))
+
+        run.add_done_callback(delete)
 
     def close(self, timeout_s: Optional[float] = None) -> None:
-        """Write what is queued, then stop the thread. Waits as long as writes go through; gives
-        up once none has completed for ``timeout_s`` (default: the writer's
+        """Write what is queued, then stop the threads. Waits as long as writes go through;
+        gives up once none has completed for ``timeout_s`` (default: the writer's
         ``flush_timeout_s``)."""
         timeout_s = self._flush_timeout_s if timeout_s is None else timeout_s
-        self._put(_LAST, None, "stop")
-        backlog = self._queue.qsize()
+        with self._lock:
+            backlog = sum(1 for lane in self._lanes.values() if lane.has_work())
         if backlog > 100:
-            logger.info("MLflow: writing the last %d queued records (Ctrl-C to leave them)",
+            logger.info("MLflow: writing the last %d runs' records (Ctrl-C to leave them)",
                         backlog)
         done, last_progress = self.completed, time.monotonic()
-        while self._thread.is_alive() and time.monotonic() - last_progress < timeout_s:
-            self._thread.join(min(1.0, timeout_s))
-            if self.completed != done:
-                done, last_progress = self.completed, time.monotonic()
-        if self._thread.is_alive():
-            logger.warning("MLflow: %d write(s) still pending after %.0f s without progress; "
-                           "they continue in the background and are lost if the process exits",
-                           self._queue.qsize(), timeout_s)
+        with self._lock:
+            while self._pending_locked() and time.monotonic() - last_progress < timeout_s:
+                self._lock.wait(min(1.0, timeout_s))
+                if self.completed != done:
+                    done, last_progress = self.completed, time.monotonic()
+            left = self._pending_locked()
+            self._closing = True
+            self._lock.notify_all()
+        if left:
+            logger.warning("MLflow: writes to %d run(s) still pending after %.0f s without "
+                           "progress; they continue in the background and are lost if the "
+                           "process exits", left, timeout_s)
         if self.failed_writes:
             logger.warning("MLflow: %d write(s) failed and were dropped", self.failed_writes)
 
-    # ---------------------------------------------------------------- the thread
-    def _merge(self, run_id: str, batch: PendingBatch) -> bool:
-        """Add ``batch`` to what waits for ``run_id``; True when a write must be queued for it
-        (none is queued yet, or only a later one)."""
-        with self._pending_lock:
-            pending = self._pending.get(run_id)
-            if pending is None:
-                self._pending[run_id] = batch
-                return True
-            pending.merge(batch)
-            if batch.priority >= pending.priority:
-                return False
-            pending.priority = batch.priority
-            return True
+    # ---------------------------------------------------------------- lanes
+    def _add(self, run: Any, batch: PendingBatch, priority: int,
+             end_status: Optional[str] = None) -> None:
+        with self._lock:
+            lane = self._lane_locked(run)
+            lane.batch.merge(batch)
+            if end_status is not None:
+                lane.end_status = end_status
+            self._ready_locked(lane, priority)
 
-    def _write_pending(self, run_id: str) -> None:
-        with self._pending_lock:
-            batch = self._pending.pop(run_id, None)
-        if batch is None:
-            return  # written with an earlier call
+    def _lane_locked(self, run: Any) -> _Lane:
+        """The lane of ``run`` (a run id, or a future from ``create_run``)."""
+        if isinstance(run, Future) and run.done() and run.result() is not None:
+            run = run.result()  # a created run is known by its id from now on
+        lane = self._lanes.get(run)
+        if lane is None:
+            future: "Future[Optional[str]]" = Future()
+            future.set_result(run)
+            lane = self._lanes[run] = _Lane(future)
+        return lane
+
+    def _ready_locked(self, lane: _Lane, priority: int) -> None:
+        if priority < lane.priority:
+            lane.priority = priority
+            if not lane.busy:
+                self._ready[priority].append(lane)  # a copy left in a slower queue is skipped
+                self._lock.notify()
+
+    def _pending_locked(self) -> int:
+        return self._busy + sum(1 for lane in self._lanes.values() if lane.has_work())
+
+    def _next_lane_locked(self) -> Optional[_Lane]:
+        for queue in self._ready:
+            while queue:
+                lane = queue.popleft()
+                if not lane.busy and lane.has_work():
+                    return lane
+        return None
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                lane = self._next_lane_locked()
+                while lane is None:
+                    if self._closing:
+                        return
+                    self._lock.wait()
+                    lane = self._next_lane_locked()
+                lane.busy, self._busy = True, self._busy + 1
+                create, lane.create = lane.create, None
+                reopen, lane.reopen = lane.reopen, False
+                batch, lane.batch = lane.batch, PendingBatch()
+                end_status, lane.end_status = lane.end_status, None
+                lane.priority = _IDLE + 1
+            try:
+                self._write(lane, create, reopen, batch, end_status)
+            finally:
+                with self._lock:
+                    lane.busy, self._busy = False, self._busy - 1
+                    if lane.has_work():  # more came while it was written
+                        priority, lane.priority = lane.priority, _IDLE + 1
+                        self._ready_locked(lane, priority)
+                    self._lock.notify_all()
+
+    def _write(self, lane: _Lane, create: Optional[Callable[[], Any]], reopen: bool,
+               batch: PendingBatch, end_status: Optional[str]) -> None:
+        """One lane's turn: its writes in order. Each failed write is counted and logged."""
+        if create is not None:
+            try:
+                run_id = create()
+            except Exception as exc:
+                self._failed(lane.what, exc)
+                with self._lock:  # nothing more can be written to a run that does not exist
+                    lane.batch, lane.end_status = PendingBatch(), None
+                lane.run.set_result(None)
+                return
+            with self._lock:
+                self._lanes.pop(lane.run, None)
+                self._lanes[run_id] = lane
+            lane.run.set_result(run_id)  # callbacks (log_best, delete) run here
+        run_id = lane.run.result()
+        if run_id is None:
+            return
+        if reopen:
+            self._attempt(f"reopen run {run_id}", lambda: self._call(
+                lambda: self._client.update_run(run_id, status="RUNNING")))
+        if not batch.empty():
+            self._attempt(f"log to run {run_id}", lambda: self._write_batch(run_id, batch))
+        if end_status is not None:  # a refused value never leaves the run RUNNING
+            self._attempt(f"end run {run_id}", lambda: self._call(
+                lambda: self._client.set_terminated(run_id, end_status)))
+
+    def _attempt(self, what: str, write: Callable[[], Any]) -> None:
+        try:
+            write()
+        except Exception as exc:
+            self._failed(what, exc)
+            return
+        self.completed += 1
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self.failed_writes += 1
+        self.completed += 1
+        logger.warning("MLflow: could not %s: %s", what, summarize(exc))
+
+    def _write_batch(self, run_id: str, batch: PendingBatch) -> None:
         parts = [PendingBatch(params=batch.params), PendingBatch(tags=batch.tags),
                  PendingBatch(metrics=list(batch.metrics))]
         try:
@@ -252,9 +375,6 @@ class TrackingWriter:
             if refused:
                 raise
 
-    def _put(self, priority: int, action: Optional[Callable[[], None]], what: str) -> None:
-        self._queue.put((priority, next(self._order), action, what))
-
     def _call(self, request: Callable[[], Any]) -> Any:
         try:
             answer = request() if self._unreachable else self._retrying(request)
@@ -272,21 +392,6 @@ class TrackingWriter:
             logger.warning("MLflow: tracking store unreachable (%s); retrying for up to %.0f s, "
                            "the search goes on", summarize(state.outcome.exception(), limit=200),
                            self._retry_for_s)
-
-    def _run(self) -> None:
-        while True:
-            priority, _, action, what = self._queue.get()
-            if action is None:
-                if self._queue.empty():
-                    return
-                self._put(_LAST, None, what)  # writes queued by the last ones go first
-                continue
-            try:
-                action()
-            except Exception as exc:
-                self.failed_writes += 1
-                logger.warning("MLflow: could not %s: %s", what, summarize(exc))
-            self.completed += 1
 
 
 def is_transient(exc: BaseException) -> bool:
