@@ -2,12 +2,12 @@
 import sys
 
 from benchmarks import (checkpoint, connect, driver, overhead, pool, pruning, search,
-                        suggest, throughput)
+                        suggest, throughput, tracking)
 from hyperspark.bench import sweep
 
 COMMANDS = {"checkpoint": checkpoint.main, "connect": connect.main, "driver": driver.main,
             "overhead": overhead.main, "pool": pool.main, "pruning": pruning.main,
-            "search": search.main, "suggest": suggest.main,
+            "search": search.main, "suggest": suggest.main, "tracking": tracking.main,
             "throughput": throughput.main, "sweep": sweep.main}
 
 

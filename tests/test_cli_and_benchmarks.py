@@ -111,3 +111,14 @@ def test_suggestion_speed_benchmark_small():
     assert 0 < suggest.time_optuna(50, 4, repeats=2) < 5
     rate = suggest.search_rate(300, parallelism=8)
     assert rate["trials"] == 300 and rate["overall_per_s"] > 0
+
+
+def test_tracking_benchmark_small_on_the_session_server(spark, tracking_server, tmp_path):
+    from benchmarks import tracking
+
+    result = tracking.run(tracking_server.uri, [2], [0.05], ceiling_trials=10,
+                          ceiling_threads=[1, 2], repeats=1, folder=tmp_path, spark=spark)
+    assert set(result["ceiling"]) == {1, 2} and all(v > 0 for v in result["ceiling"].values())
+    (row,) = result["searches"]
+    assert row["recorded"] == row["trials"] and row["tracked"] > 0 and row["untracked"] > 0
+    assert "tracked / untracked" in tracking.markdown(result)
