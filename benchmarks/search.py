@@ -137,9 +137,9 @@ def run_one(problem_name: str, method: str, parallelism: int, seed: int,
     elif method == "hyperspark-tpe":
         losses = _hyperspark_loop(problem, hyperspark.tpe.suggest, seed, parallelism)
     elif method.startswith("hyperspark-tpe:"):  # a variant: hyperspark-tpe:key=value,...
-        options = dict(item.split("=") for item in method.split(":", 1)[1].split(","))
-        algo = functools.partial(hyperspark.tpe.suggest, **{k: _parse(v) for k, v in
-                                                            options.items()})
+        options = {k: _parse(v) for k, v in (item.split("=") for item in
+                                             method.split(":", 1)[1].split(","))}
+        algo = functools.partial(hyperspark.tpe.suggest, **options)
         losses = _hyperspark_loop(problem, algo, seed, parallelism)
     else:
         raise ValueError(f"unknown method {method!r}; one of {METHODS}")

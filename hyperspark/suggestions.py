@@ -55,7 +55,7 @@ class Slots:
 class SuggestionPolicy(Protocol):
     """When the algorithm is asked, what it sees, with which seed."""
 
-    def count(self, slots: Slots, batched: bool) -> int:
+    def count(self, slots: Slots) -> int:
         """How many points to ask for now (0: not now)."""
 
     def view(self, trials: base.Trials, new_ids: List[int]) -> base.Trials:
@@ -65,27 +65,23 @@ class SuggestionPolicy(Protocol):
         """The seed handed to the algorithm for this call."""
 
 
-def takes_batches(algo: Any) -> bool:
-    """True for an algorithm that sets ``batched = True`` (``hyperspark.tpe.suggest``): it may
-    be asked for every free slot in one call, and builds its model once for all of them."""
-    return bool(getattr(getattr(algo, "func", algo), "batched", False))
-
-
 class JustInTime:
     """A point per free slot, asked as soon as the slot frees up (plus ``max_queue_len - 1``
     ahead, to hide the algorithm's time behind trials too short for it); every trial shown.
 
     >>> JustInTime().count(Slots(parallelism=4, running=3, queued=0, to_create=10,
-    ...                          max_queue_len=1), batched=False)
+    ...                          max_queue_len=1))
     1
     """
 
-    def count(self, slots: Slots, batched: bool) -> int:
+    def count(self, slots: Slots) -> int:
         room = (slots.parallelism - slots.running - slots.queued + slots.max_queue_len - 1)
-        count = min(room, slots.to_create)
-        if not batched:  # hyperopt's algorithms: at most max_queue_len ids per call, so a
-            count = min(count, slots.max_queue_len)  # seeded search does not hang on timing
-        return max(0, count)
+        # at most max_queue_len ids per call: one by default, so each point is made with
+        # every result that came in while the one before it was made (a batch of points from
+        # one model scored worse in benchmarks/search.py: 1.25 against 1.44 at P=16). A
+        # larger max_queue_len trades that for throughput when trials are as short as a
+        # suggestion (hyperspark.tpe then builds its model once for the whole call).
+        return max(0, min(room, slots.to_create, slots.max_queue_len))
 
     def view(self, trials: base.Trials, new_ids: List[int]) -> base.Trials:
         return internals.algorithm_view(trials)
@@ -103,7 +99,6 @@ class Suggester:
                  post: Callable[[Any], None]) -> None:
         self.algo, self.domain, self.trials = algo, domain, trials
         self.rstate, self.policy, self._post = rstate, policy, post
-        self.batched = takes_batches(algo)
         self.busy = False
         self.exhausted = False
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="hyperspark-suggest")
@@ -112,7 +107,7 @@ class Suggester:
         """Ask the algorithm now if the policy wants points and no call is in flight."""
         if self.busy or self.exhausted or slots.to_create <= 0:
             return
-        count = self.policy.count(slots, self.batched)
+        count = self.policy.count(slots)
         if count <= 0:
             return
         new_ids = self.trials.new_trial_ids(count)

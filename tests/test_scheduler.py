@@ -104,7 +104,8 @@ def test_the_algorithm_sees_running_trials_in_tid_order_as_hyperopt_shows_them()
 def test_an_algorithm_that_uses_fewer_ids_than_it_was_given_leaves_no_gap():
     from hyperopt import tpe as hyperopt_tpe  # it returns one document whatever it is given
 
-    _, trials = run(lambda x: x, max_evals=30, algo=hyperopt_tpe.suggest, parallelism=8)
+    _, trials = run(lambda x: x, max_evals=30, algo=hyperopt_tpe.suggest, parallelism=8,
+                    max_queue_len=4)
     assert sorted(d["tid"] for d in trials._dynamic_trials) == list(range(30))
 
 

