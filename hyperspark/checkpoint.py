@@ -67,6 +67,18 @@ def load(path: str, space: Any) -> Optional[Dict[str, Any]]:
     """The checkpoint at ``path`` (None when there is no file), checked against ``space``."""
     if not os.path.exists(path):
         return None
+    state = read_state(path)
+    if state["space"] != space_fingerprint(space):
+        labels = sorted(pyll_labels(space))
+        raise CheckpointMismatch(
+            f"checkpoint {path!r} was written by a search over another space (its labels: "
+            f"{state.get('labels')}; this space's: {labels}); pass another path or delete the "
+            "file to start afresh")
+    return state
+
+
+def read_state(path: str) -> Dict[str, Any]:
+    """A checkpoint's content, whatever its space (``hyperspark html --checkpoint``)."""
     try:
         with open(path, "rb") as handle:
             state = pickle.load(handle)
@@ -80,12 +92,6 @@ def load(path: str, space: Any) -> Optional[Dict[str, Any]]:
     if state.get("version") != VERSION:
         raise CheckpointError(f"checkpoint {path!r} has format version {state.get('version')}; "
                          f"this hyperspark reads version {VERSION}")
-    if state["space"] != space_fingerprint(space):
-        labels = sorted(pyll_labels(space))
-        raise CheckpointMismatch(
-            f"checkpoint {path!r} was written by a search over another space (its labels: "
-            f"{state.get('labels')}; this space's: {labels}); pass another path or delete the "
-            "file to start afresh")
     return state
 
 
@@ -109,6 +115,16 @@ def as_new_trial(doc: Dict[str, Any]) -> Dict[str, Any]:
     fresh["misc"].pop("error", None)
     record.reset_for_rerun(fresh)
     return fresh
+
+
+def _pickled(space: Any) -> Optional[bytes]:
+    """The space, pickled for a page drawn from the file later (None when it cannot be)."""
+    try:
+        import cloudpickle
+
+        return cloudpickle.dumps(space)
+    except Exception:
+        return None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,11 +168,12 @@ class CheckpointWriter(Listener):
     """Keeps the checkpoint at ``path`` up to date during one search (a scheduler listener)."""
 
     def __init__(self, path: str, trials: base.Trials, space: Any, rstate: Any,
-                 tracker: Any = None) -> None:
+                 tracker: Any = None, settings: Optional[Dict[str, Any]] = None) -> None:
         self.path = path
         self._trials, self._rstate, self._tracker = trials, rstate, tracker
         self._header = {"format": FORMAT, "version": VERSION, "space": space_fingerprint(space),
-                        "labels": sorted(pyll_labels(space))}
+                        "labels": sorted(pyll_labels(space)), "space_pickle": _pickled(space),
+                        "settings": dict(settings or {})}
         self._lock = threading.Condition()
         self._pending: Optional[Dict[str, Any]] = None
         self._closing = False

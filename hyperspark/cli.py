@@ -1,4 +1,5 @@
-"""The ``hyperspark`` command: ``hyperspark demo`` (a tracked search on local Spark) and
+"""The ``hyperspark`` command: ``hyperspark demo`` (a tracked search on local Spark),
+``hyperspark html`` (a search's page, from its MLflow run or its checkpoint) and
 ``hyperspark bench`` (throughput against parallelism, with sizing advice)."""
 from __future__ import annotations
 
@@ -38,6 +39,20 @@ def demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def html(args: argparse.Namespace) -> int:
+    """Write a search's page from its MLflow parent run or its checkpoint file."""
+    from hyperspark.page import from_checkpoint, from_mlflow, write
+
+    _quiet_logs()
+    if args.run_id:
+        data = from_mlflow(args.run_id, args.tracking_uri)
+    else:
+        data = from_checkpoint(args.checkpoint)
+    path = write(data, args.output)
+    print(f"the search's page: {path}  ({len(data['trials']['tid'])} trials)")
+    return 0
+
+
 def bench(argv: List[str]) -> int:
     """Run the sizing sweep (``hyperspark.bench.sweep``)."""
     from hyperspark.bench import sweep
@@ -52,6 +67,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     run.add_argument("--max-evals", type=int, default=40)
     run.add_argument("--parallelism", type=int, default=2)
     run.set_defaults(handler=demo)
+    page = commands.add_parser("html", help="write a search's page (one self-contained HTML "
+                               "file) from its MLflow run or its checkpoint")
+    source = page.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run-id", help="the search's MLflow parent run")
+    source.add_argument("--checkpoint", help="the search's checkpoint (trials_save_file)")
+    page.add_argument("--tracking-uri", default=None,
+                      help="the MLflow store (default: MLFLOW_TRACKING_URI, else ./mlflow.db)")
+    page.add_argument("-o", "--output", default="search.html",
+                      help="where to write the page (default ./search.html)")
+    page.set_defaults(handler=html)
     commands.add_parser("bench", help="sweep throughput against parallelism, with sizing "
                         "advice (options: hyperspark bench --help)", add_help=False)
     argv = sys.argv[1:] if argv is None else list(argv)

@@ -140,6 +140,8 @@ class SparkTrials(base.Trials):
         self.actual_parallelism: Optional[int] = None
         self.last_tracker: Any = None
         """The MlflowTracker of the last fmin (its parent_run_id and fmin_uuid), or None."""
+        self.last_settings: Dict[str, Any] = {}
+        """What the last fmin ran with (backend, parallelism, algo, limits, pruner)."""
 
     @property
     def _runner(self) -> Any:
@@ -231,16 +233,18 @@ class SparkTrials(base.Trials):
                                         early_stop_fn, algo)
         self.last_tracker = None
         domain = base.Domain(fn, space, pass_expr_memo_ctrl=pass_expr_memo_ctrl)
+        search_id = uuid.uuid4().hex[:12]
+        self.last_settings = self._summary(search_id, settings, algo)
         resume = restored.tracking if restored is not None else None
         tracker = start_tracking(space, algo, self.user_specified_parallelism, resume,
                                  self._runner, self.mlflow_tracking)
         extra: List[Listener] = []
         if path:
             writer = checkpoint_module.CheckpointWriter(path, self, space, settings.rstate,
-                                                        tracker)
+                                                        tracker, self.last_settings)
             writer.write_now()
             extra.append(writer)
-        search = SearchContext(search_id=uuid.uuid4().hex[:12], domain=domain,
+        search = SearchContext(search_id=search_id, domain=domain,
                                max_retries=self.max_retries, retry_on=self.retry_on,
                                payload=(dumps_objective(domain, fn, self.worker_setup)
                                         if self._source.ships_objective else None),
@@ -269,7 +273,39 @@ class SparkTrials(base.Trials):
             raise
         finally:
             if tracker is not None:
-                tracker.close(status)
+                tracker.close(status, page=self._page_for_tracking)
+
+    def _page_for_tracking(self) -> str:
+        """The search page's HTML, for the tracker to log with the parent run."""
+        from hyperspark.page import from_trials, render
+
+        return render(from_trials(self))
+
+    def _summary(self, search_id: str, settings: Settings, algo: Callable) -> Dict[str, Any]:
+        """What a search ran with, as the page and the checkpoint show it."""
+        from hyperspark.tracking.runs import algorithm_name
+
+        pruner = settings.pruner
+        return {"search id": search_id, "backend": self.backend,
+                "parallelism": settings.parallelism,
+                "parallelism (requested)": self.user_specified_parallelism,
+                "algo": algorithm_name(algo), "max_evals": settings.max_evals,
+                "max_queue_len": settings.max_queue_len, "timeout": settings.timeout,
+                "trial_timeout": settings.trial_timeout,
+                "loss_threshold": settings.loss_threshold, "max_retries": self.max_retries,
+                "pruner": repr(pruner) if pruner is not None else None}
+
+    def to_html(self, path: str = "search.html") -> str:
+        """Write this search's page to ``path``: one self-contained HTML file (charts of the
+        loss, the slots' timeline, each parameter, parallel coordinates, importance, learning
+        curves, settings). Works during a search too. Returns the absolute path.
+
+        >>> trials.to_html("search.html")  # doctest: +SKIP
+        '/home/me/search.html'
+        """
+        from hyperspark.page import from_trials, write
+
+        return write(from_trials(self), path)
 
     def _checkpoint_path(self, trials_save_file: Any) -> Optional[str]:
         if not trials_save_file:

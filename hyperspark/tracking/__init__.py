@@ -27,6 +27,20 @@ logger = logging.getLogger("hyperspark")
 
 CONF_KEYS = ("spark.databricks.mlflow.trackHyperopt.enabled", "spark.hyperspark.mlflow.enabled")
 """Spark conf keys that turn automatic MLflow tracking off when set to false."""
+PAGE_CONF_KEY = "spark.hyperspark.mlflow.searchPage"
+"""Spark conf key that stops tracked searches logging their page when set to false."""
+
+
+def page_enabled(runner: Any) -> bool:
+    """Whether a tracked search logs its page (``search.html``) with its parent run: on
+    unless ``HYPERSPARK_SEARCH_PAGE=0`` or the Spark conf ``PAGE_CONF_KEY`` is false."""
+    if not config.env_flag("HYPERSPARK_SEARCH_PAGE", True):
+        return False
+    if runner is not None:
+        from hyperspark.backends.spark.session import conf_flag
+
+        return conf_flag(runner, PAGE_CONF_KEY) is not False
+    return True
 
 
 def tracking_enabled(argument: Optional[bool], runner: Any) -> bool:
@@ -56,6 +70,7 @@ def start_tracking(space: Any, algo: Callable, requested_parallelism: Optional[i
         from hyperspark.tracking.runs import MlflowTracker
 
         tracker = MlflowTracker(space, algo, requested_parallelism, resume)
+        tracker.log_page = page_enabled(runner)
     except Exception as exc:  # tracking never stops a search
         logger.warning("MLflow tracking is off: %s", exc)
         return None

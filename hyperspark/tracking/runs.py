@@ -11,7 +11,7 @@ import logging
 import os
 import uuid
 from concurrent.futures import Future
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from hyperspark.params import ParamResolver
 from hyperspark.record import TrialRecord, TrialStatus
@@ -26,6 +26,8 @@ from hyperspark.tracking.writer import TrackingWriter
 logger = logging.getLogger("hyperspark")
 
 RUN_SOURCE = "hyperoptAutoTracking"
+PAGE_ARTIFACT = "search.html"
+"""The search page's name among the parent run's artifacts."""
 MAX_TAG = 8000
 MAX_PARAM = 6000
 
@@ -64,6 +66,8 @@ class MlflowTracker(Listener):
         self._experiment_id: Optional[str] = None
         self._writer: Optional[TrackingWriter] = None
         self._spares: Optional[SpareRuns] = None
+        self.log_page = True
+        """Log the search page with the parent run at the end (``tracking.page_enabled``)."""
         self._child_runs: Dict[int, "Future[Optional[str]]"] = {}
         self._user = _user()
         self._worker_env: Dict[str, str] = {}  # forwarded to every trial; set at search start
@@ -106,7 +110,9 @@ class MlflowTracker(Listener):
         params = {(key + suffix if key in existing.params else key): str(value)
                   for key, value in params.items()
                   if existing.params.get(key) != str(value) or not self._resume}
-        tags = {"runSource": RUN_SOURCE, "space": _cut(self._space_text, MAX_TAG)}
+        tags = {"runSource": RUN_SOURCE, "space": _cut(self._space_text, MAX_TAG),
+                **{f"hyperspark.version.{name}": version
+                   for name, version in _versions().items()}}
         if existing.tags.get("fmin_uuid") != self.fmin_uuid:
             tags["fmin_uuid" + (suffix if "fmin_uuid" in existing.tags else "")] = self.fmin_uuid
         self._writer = TrackingWriter(
@@ -274,11 +280,17 @@ class MlflowTracker(Listener):
                   "total_trials_count": progress.finished}
         self._writer.log_batch(self.parent_run_id, metrics=counts)
 
-    def close(self, status: str) -> None:
-        """End the parent run if this search created it (FINISHED / FAILED / KILLED), then wait
-        a bounded time for every pending write."""
+    def close(self, status: str, page: Optional[Callable[[], str]] = None) -> None:
+        """Log the search page (``page()`` gives its HTML) when ``log_page``; end the parent
+        run if this search created it (FINISHED / FAILED / KILLED); then wait a bounded time
+        for every pending write."""
         if self._writer is None:
             return
+        if page is not None and self.log_page:
+            try:
+                self._writer.log_text(self.parent_run_id, page(), PAGE_ARTIFACT)
+            except Exception as exc:  # the page never fails a search
+                logger.warning("MLflow: the search page could not be made: %s", exc)
         if self._owns_parent:  # a search cut short says so first
             self._writer.terminate(self.parent_run_id, status, urgent=status != "FINISHED")
         if self._spares is not None:
@@ -309,7 +321,18 @@ def _outcome(doc: Dict[str, Any]) -> Tuple[Dict[str, float], Dict[str, str], str
         tags["error"] = _cut(str(trial.error), MAX_TAG)
     if trial.duration is not None:
         metrics["duration_s"] = trial.duration
+    # what the search page needs to draw the trial from the store (hyperspark html --run-id)
+    metrics.update({name: value for name, value in (
+        ("trial_booked", trial.booked), ("trial_start", trial.start), ("trial_end", trial.end),
+        ("attempts", trial.attempts), ("waited_s", trial.waited)) if value is not None})
+    tags["reports"] = str(len(trial.reports))
     return metrics, tags, status
+
+
+def _versions() -> Dict[str, str]:
+    from hyperspark.page import versions
+
+    return versions()
 
 
 def _done(run_id: str) -> "Future[Optional[str]]":

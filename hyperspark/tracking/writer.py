@@ -28,7 +28,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import tenacity
 
@@ -86,12 +86,13 @@ class _Lane:
         self.run, self.create, self.what = run, create, what
         self.reopen = False
         self.batch = PendingBatch()
+        self.texts: List[Tuple[str, str]] = []  # (artifact name, text) to log
         self.end_status: Optional[str] = None
         self.busy = False
         self.priority = _IDLE + 1  # no work
 
     def has_work(self) -> bool:
-        return bool(self.create or self.reopen or not self.batch.empty()
+        return bool(self.create or self.reopen or not self.batch.empty() or self.texts
                     or self.end_status is not None)
 
 
@@ -205,6 +206,14 @@ class TrackingWriter:
             lane.reopen = True
             self._ready_locked(lane, _URGENT)
 
+    def log_text(self, run_id: str, text: str, name: str) -> None:
+        """Log ``text`` as the artifact ``name`` of a run (after its queued writes, before its
+        end)."""
+        with self._lock:
+            lane = self._lane_locked(run_id)
+            lane.texts.append((name, text))
+            self._ready_locked(lane, _NORMAL)
+
     def terminate(self, run_id: str, status: str, urgent: bool = False) -> None:
         """End a run; ``urgent`` puts it ahead of the queued writes (a search cut short)."""
         self._add(run_id, PendingBatch(), _URGENT if urgent else _NORMAL, end_status=status)
@@ -301,10 +310,11 @@ class TrackingWriter:
                 create, lane.create = lane.create, None
                 reopen, lane.reopen = lane.reopen, False
                 batch, lane.batch = lane.batch, PendingBatch()
+                texts, lane.texts = lane.texts, []
                 end_status, lane.end_status = lane.end_status, None
                 lane.priority = _IDLE + 1
             try:
-                self._write(lane, create, reopen, batch, end_status)
+                self._write(lane, create, reopen, batch, texts, end_status)
             finally:
                 with self._lock:
                     lane.busy, self._busy = False, self._busy - 1
@@ -314,7 +324,8 @@ class TrackingWriter:
                     self._lock.notify_all()
 
     def _write(self, lane: _Lane, create: Optional[Callable[[], Any]], reopen: bool,
-               batch: PendingBatch, end_status: Optional[str]) -> None:
+               batch: PendingBatch, texts: List[Tuple[str, str]],
+               end_status: Optional[str]) -> None:
         """One lane's turn: its writes in order. Each failed write is counted and logged."""
         if create is not None:
             try:
@@ -337,6 +348,9 @@ class TrackingWriter:
                 lambda: self._client.update_run(run_id, status="RUNNING")))
         if not batch.empty():
             self._attempt(f"log to run {run_id}", lambda: self._write_batch(run_id, batch))
+        for name, text in texts:
+            self._attempt(f"log {name} to run {run_id}", lambda: self._call(
+                lambda: self._client.log_text(run_id, text, name)))
         if end_status is not None:  # a refused value never leaves the run RUNNING
             self._attempt(f"end run {run_id}", lambda: self._call(
                 lambda: self._client.set_terminated(run_id, end_status)))

@@ -1,0 +1,98 @@
+"""One self-contained HTML file for a search: plotly.js, the page's own script and style, and
+the search's data, all inlined; nothing is fetched when it opens.
+
+Why plotly: interactive charts (hover, zoom, pan) from one script that ships inside the
+``plotly`` Python package (so the page is built offline, from what pip installed), and the
+charting library Optuna's visualisations use, so many readers know its controls. Every chart
+here is drawn with plain SVG traces (no WebGL), so the page opens in any browser, headless
+ones included.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+from typing import Any, Dict
+
+ASSETS = os.path.join(os.path.dirname(__file__), "assets")
+
+
+def _asset(name: str) -> str:
+    with open(os.path.join(ASSETS, name), encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
+def _inline_json(value: Any) -> str:
+    """JSON safe inside a <script> element."""
+    text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+def render(data: Dict[str, Any]) -> str:
+    """The page of ``data`` (``page.data.search_data``), as one HTML string."""
+    escape = html.escape
+    settings_rows = "".join(f"<tr><th>{escape(str(k))}</th><td>{escape(str(v))}</td></tr>"
+                            for k, v in data["settings"].items())
+    counts = "".join(f"<span><b>{n}</b> {escape(status)}</span>"
+                     for status, n in data["counts"].items() if n)
+    best = data["best"]
+    best_html = "no trial succeeded"
+    if best is not None:
+        params = ", ".join(f"{escape(str(k))}={escape(str(v))}" for k, v in best["params"].items())
+        best_html = f"trial {best['tid']}: loss <b>{best['loss']:.6g}</b> at {params}"
+    utilisation = data.get("utilisation")
+    utilisation_html = (f"utilisation <b>{utilisation:.0%}</b> (busy slot time / "
+                        f"(parallelism × wall time {data['wall_s']:.1f} s))"
+                        if utilisation is not None else "")
+    notes = data["notes"]
+
+    def note(chart: str) -> str:
+        return f'<p class="note">{escape(notes[chart])}</p>' if chart in notes else ""
+
+    curves_note = (f'<p class="note">{escape(data["curves"]["note"])}</p>'
+                   if data["curves"]["note"] else "")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{escape(data["title"])}</title>
+<style>{_asset("page.css")}</style>
+<script>{_plotly_js()}</script>
+</head><body>
+<header><h1>{escape(data["title"])}</h1>
+<div class="counts">{counts}</div>
+<div>best: {best_html}</div></header>
+<main><div>
+<section id="section-loss"><h2>Loss of every trial, and the best so far</h2>{note("scatter")}
+<div class="two"><div id="chart-loss-trials" class="chart"></div>
+<div id="chart-loss-time" class="chart"></div></div></section>
+<section id="section-timeline"><h2>The slots over time</h2>
+<p class="explain">Each trial is a bar on the slot it held, from the moment its objective
+started to its end, coloured by status; grey is the time it waited for a worker first.
+{utilisation_html}</p>{note("timeline")}
+<div id="chart-timeline" class="chart"></div><div id="chart-busy"></div></section>
+<section id="section-params"><h2>Each parameter against the loss</h2>{note("scatter")}
+<div id="chart-params" class="grid"></div></section>
+<section id="section-parallel"><h2>Parallel coordinates, coloured by loss</h2>{note("lines")}
+<div id="chart-parallel"></div></section>
+<section id="section-importance"><h2>Parameter importance</h2>
+<p class="explain">Method: the correlation ratio η² of the loss against each parameter alone
+(quantile bins for numbers, options for choices), over the trials where it is active and the
+loss is finite: the share of the loss's variance that the parameter explains by itself.
+Interactions are not counted.</p>
+<div id="chart-importance"></div></section>
+<section id="section-curves"><h2>Learning curves of the intermediate reports</h2>{curves_note}
+<div id="chart-curves" class="chart"></div></section>
+<section id="section-settings"><h2>Settings and versions</h2>
+<table class="facts">{settings_rows}</table></section>
+</div>
+<aside><section><h2>Trial</h2><div id="trial-panel">Hover a point or a bar to see its
+trial.</div></section></aside></main>
+<script id="search-data" type="application/json">{_inline_json(data)}</script>
+<script>{_asset("page.js")}</script>
+</body></html>
+"""

@@ -1,0 +1,204 @@
+"""The search page, opened in a real headless Chromium (Debian's ``chromium``, driven by
+Playwright): no console error, nothing fetched from the network, every chart drew as many
+marks as there are trials (or says it sampled), and hovering a point shows its trial."""
+import os
+import time
+
+import mlflow
+import pytest
+from hyperopt import hp
+from mlflow.tracking import MlflowClient
+
+import hyperspark
+from hyperspark import SparkTrials
+from hyperspark.page import from_checkpoint, from_mlflow, search_data, write
+from hyperspark.record import TrialRecord, TrialStatus
+
+CHROMIUM = "/usr/bin/chromium"
+SPACE = {"kind": hp.choice("kind", [{"a": hp.uniform("a", 0, 1)},
+                                    {"depth": hp.quniform("depth", 1, 9, 1)}]),
+         "lr": hp.loguniform("lr", -7, 0), "act": hp.choice("act", ["relu", "tanh"])}
+
+
+def objective(params):
+    """Reports a learning curve; fails, returns status fail, or hangs for some points."""
+    lr = params["lr"]
+    if lr > 0.6:
+        raise ValueError("lr too high")
+    if lr < 0.0015:
+        return {"status": "fail"}
+    if lr < 0.002:
+        time.sleep(30)  # stopped by trial_timeout
+    loss = (lr - 0.1) ** 2 + params["kind"].get("a", 0.3)
+    for step in range(1, 5):
+        hyperspark.report(loss + 1.0 / step, step=step)
+        time.sleep(0.005)
+    return loss
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+def open_page(browser, path):
+    """The page loaded in a new tab: its console errors and any request that left the file."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    problems = {"errors": [], "requests": []}
+    page.on("console", lambda m: problems["errors"].append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems["errors"].append(str(e)))
+    page.on("request", lambda r: problems["requests"].append(r.url)
+            if not r.url.startswith(("file:", "data:", "blob:")) else None)
+    page.goto(f"file://{path}")
+    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    return page, problems
+
+
+def marks(page, chart):
+    return int(page.get_attribute(f"#{chart}", "data-marks"))
+
+
+def points(page, chart):
+    return page.eval_on_selector_all(f"#{chart} .point", "nodes => nodes.length")
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("page")
+    trials = SparkTrials(backend="local", parallelism=4, trial_timeout=1.0,
+                         mlflow_tracking=False, pruner=hyperspark.pruners.ASHA())
+    points_first = [{"kind": 0, "a": 0.5, "lr": 0.7, "act": 0},      # raises
+                    {"kind": 1, "depth": 3, "lr": 0.0011, "act": 1},  # returns status fail
+                    {"kind": 0, "a": 0.2, "lr": 0.0018, "act": 0}]    # runs past trial_timeout
+    trials.insert_points(SPACE, points_first)
+    hyperspark.fmin(objective, SPACE, max_evals=40, trials=trials, show_progressbar=False,
+                    trials_save_file=str(folder / "search.ckpt"))
+    return trials, folder
+
+
+def test_the_page_opens_offline_draws_every_trial_and_hover_shows_the_trial(browser, searched):
+    trials, folder = searched
+    path = trials.to_html(str(folder / "search.html"))
+    page, problems = open_page(browser, path)
+    assert problems == {"errors": [], "requests": []}  # no console error, nothing fetched
+    assert "<script src" not in open(path).read()
+
+    frame = trials.to_pandas()
+    statuses = set(frame["status"])
+    assert {"ok", "error", "failed", "timed_out"} <= statuses
+    records = [TrialRecord.from_doc(d) for d in trials._dynamic_trials]
+    with_loss = sum(r.loss is not None for r in records)  # ok, and pruned with a report
+    ran = sum(r.duration is not None for r in records)
+    # no chart sampled: each drew one mark per trial it can show
+    assert page.locator(".note").count() == 0
+    assert marks(page, "chart-loss-trials") == points(page, "chart-loss-trials") == with_loss
+    assert marks(page, "chart-loss-time") == points(page, "chart-loss-time") == with_loss
+    waits = page.evaluate("""() => { const d = JSON.parse(
+        document.getElementById('search-data').textContent).trials;
+        return d.tid.filter((_, r) => d.start[r] !== null && d.end[r] !== null
+            && d.booked[r] !== null && d.start[r] > d.booked[r]).length; }""")
+    assert marks(page, "chart-timeline") == ran
+    assert points(page, "chart-timeline") == ran + waits  # a bar per trial, and its wait
+    for label in ["kind", "a", "lr", "act", "depth"]:
+        chart = page.locator(f"[data-label='{label}']")
+        active = sum(r.loss is not None and bool(r.vals.get(label)) for r in records)
+        assert int(chart.get_attribute("data-marks")) == active, label
+        assert page.locator(f"[data-label='{label}'] .point").count() == active, label
+    assert marks(page, "chart-parallel") == with_loss
+    curves = sum(bool(r.reports) for r in records)
+    assert curves > 0 and marks(page, "chart-curves") == curves
+    assert "η²" in page.inner_text("#section-importance")  # the method is named
+    assert "hyperspark.tpe" in page.inner_text("#section-settings")
+
+    # hover: move the mouse over a point of the first chart; the panel shows that trial
+    point = page.locator("#chart-loss-trials .point").nth(3)
+    box = point.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function("document.getElementById('trial-panel').dataset.tid !== undefined")
+    tid = int(page.get_attribute("#trial-panel", "data-tid"))
+    shown = page.inner_text("#trial-panel")
+    params = frame.set_index("tid").loc[tid, "params"]
+    assert f"trial\t{tid}" in shown or f"trial {tid}" in shown
+    rows = dict(line.split("\t", 1) for line in shown.splitlines() if "\t" in line)
+    for label, value in params.items():  # an option that holds a space shows as its index
+        if isinstance(value, dict):
+            assert rows[label].startswith("option"), (label, rows)
+        elif isinstance(value, float):
+            assert float(rows[label]) == pytest.approx(value, rel=1e-3, abs=1e-4), (label, rows)
+        else:
+            assert rows[label] == str(value), (label, rows)
+    page.screenshot(path=str(folder / "page.png"), full_page=True)
+    page.close()
+
+
+def test_a_large_search_is_sampled_and_says_so(browser, tmp_path):
+    rng = __import__("numpy").random.default_rng(0)
+    n = 6000
+    records = [TrialRecord(tid=t, status=TrialStatus.OK, loss=float(rng.random()), attempts=1,
+                           booked=t * 0.01, start=t * 0.01 + 0.001, end=t * 0.01 + 0.02,
+                           vals={"x": [float(rng.random())]}) for t in range(n)]
+    data = search_data(records, {"x": [r.vals["x"][0] for r in records]}, {"parallelism": 2})
+    page, problems = open_page(browser, write(data, str(tmp_path / "big.html")))
+    assert problems == {"errors": [], "requests": []}
+    notes = page.locator("#section-loss .note").inner_text()
+    assert "5,000 of 6,000 trials drawn" in notes
+    assert points(page, "chart-loss-trials") == 5000 == marks(page, "chart-loss-trials")
+    assert marks(page, "chart-timeline") == 2000 and "2,000 of 6,000" in page.locator(
+        "#section-timeline .note").inner_text()
+    assert marks(page, "chart-parallel") == 800
+    page.close()
+
+
+def test_the_page_from_a_checkpoint_and_from_mlflow(browser, searched, tmp_path, mlflow_store,
+                                                    monkeypatch):
+    trials, folder = searched
+    data = from_checkpoint(str(folder / "search.ckpt"))
+    assert sorted(data["trials"]["tid"]) == sorted(d["tid"] for d in trials._dynamic_trials)
+    assert set(data["params"]) == {"kind", "a", "lr", "act", "depth"}
+    assert "relu" in data["params"]["act"] or "tanh" in data["params"]["act"]  # resolved
+
+    mlflow.set_tracking_uri(mlflow_store)
+    mlflow.set_experiment(f"page-{time.time_ns()}")
+    tracked = SparkTrials(backend="local", parallelism=3, mlflow_tracking=True)
+    hyperspark.fmin(objective, SPACE, max_evals=12, trials=tracked, show_progressbar=False)
+    client = MlflowClient(mlflow_store)
+    parent = tracked.last_tracker.parent_run_id
+    logged = [a.path for a in client.list_artifacts(parent)]
+    assert "search.html" in logged  # every tracked fmin logs its page
+    data = from_mlflow(parent, mlflow_store)
+    assert sorted(data["trials"]["tid"]) == list(range(12))
+    expected = {d["tid"]: d["result"].get("loss") for d in tracked._dynamic_trials}
+    for tid, loss in zip(data["trials"]["tid"], data["trials"]["loss"]):
+        if expected[tid] is not None and data["trials"]["status"][data["trials"]["tid"].index(
+                tid)] == "ok":
+            assert loss == pytest.approx(expected[tid])
+    page, problems = open_page(browser, write(data, str(tmp_path / "from-mlflow.html")))
+    assert problems == {"errors": [], "requests": []}
+    assert marks(page, "chart-curves") > 0  # the reports came back from the metric history
+    page.close()
+
+    monkeypatch.setenv("HYPERSPARK_SEARCH_PAGE", "0")  # the switch
+    quiet = SparkTrials(backend="local", parallelism=2, mlflow_tracking=True)
+    hyperspark.fmin(lambda p: p["lr"], SPACE, max_evals=3, trials=quiet,
+                    show_progressbar=False)
+    assert client.list_artifacts(quiet.last_tracker.parent_run_id) == []
+
+
+def test_hyperspark_html_command(searched, tmp_path, capsys):
+    from hyperspark import cli
+
+    trials, folder = searched
+    out = tmp_path / "cli.html"
+    assert cli.main(["html", "--checkpoint", str(folder / "search.ckpt"), "-o", str(out)]) == 0
+    assert out.stat().st_size > 1_000_000 and "the search's page" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        cli.main(["html"])  # one source is required
+    assert os.path.exists(out)
