@@ -36,6 +36,8 @@ def demo(args: argparse.Namespace) -> int:
         print(f"    mlflow ui --backend-store-uri {uri} --port 5000")
         print("then browse http://127.0.0.1:5000, experiment 'hyperspark-demo', and filter "
               f"the runs with:  tags.fmin_uuid = '{outcome['fmin_uuid']}'")
+        print("The search's page is logged with the parent run too (artifact search.html).")
+    print(f"\nThe search's page (open it in a browser): {outcome['page']}")
     return 0
 
 

@@ -67,7 +67,9 @@ def run_demo(max_evals: int = 40, parallelism: int = 2) -> Dict[str, Any]:
     best = fmin(objective, SPACE, algo=tpe.suggest, max_evals=max_evals, trials=trials,
                 return_argmin=False)
     tracker = trials.last_tracker
+    page = trials.to_html("hyperspark-demo.html")
     return {"best": best, "best_loss": trials.best_trial["result"]["loss"], "trials": trials,
+            "page": page,
             "tracking_uri": absolute_tracking_uri(mlflow.get_tracking_uri()),
             "parent_run_id": tracker.parent_run_id if tracker else None,
             "fmin_uuid": tracker.fmin_uuid if tracker else None}

@@ -7,10 +7,14 @@ from hyperspark import cli
 pytestmark = pytest.mark.spark
 
 
-def test_demo_runs_a_tracked_search_and_says_how_to_open_the_ui(spark, mlflow_store, capsys):
+def test_demo_runs_a_tracked_search_and_says_how_to_open_the_ui(spark, mlflow_store, capsys,
+                                                              tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the demo writes its page here
     assert cli.main(["demo", "--max-evals", "6", "--parallelism", "2"]) == 0
     out = capsys.readouterr().out
     assert "6 trials succeeded" in out and "mlflow ui --backend-store-uri" in out
+    assert f"The search's page (open it in a browser): {tmp_path}/hyperspark-demo.html" in out
+    assert (tmp_path / "hyperspark-demo.html").stat().st_size > 1_000_000
     assert "tags.fmin_uuid = '" in out
     client = MlflowClient(mlflow_store)
     experiment = client.get_experiment_by_name("hyperspark-demo")

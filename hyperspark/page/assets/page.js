@@ -92,12 +92,12 @@
   var lossTraces = byStatus(rows, function (r) { return T.tid[r]; }, function (r) {
     return T.loss[r]; });
   plot("chart-loss-trials", lossTraces.concat([bestSoFar(all, function (r) { return T.tid[r]; })]),
-       {xaxis: {title: "trial (tid)"}, yaxis: {title: "loss"}}, countMarks(lossTraces));
+       {xaxis: {title: {text: "trial (tid)"}}, yaxis: {title: {text: "loss"}}}, countMarks(lossTraces));
   var timeRows = rows.filter(function (r) { return T.end[r] !== null; });
   var timeTraces = byStatus(timeRows, function (r) { return T.end[r]; }, function (r) {
     return T.loss[r]; });
   plot("chart-loss-time", timeTraces.concat([bestSoFar(byEnd, function (r) { return T.end[r]; })]),
-       {xaxis: {title: "seconds since the search started"}, yaxis: {title: "loss"}},
+       {xaxis: {title: {text: "seconds since the search started"}}, yaxis: {title: {text: "loss"}}},
        countMarks(timeTraces));
 
   function countMarks(traces) {
@@ -128,10 +128,10 @@
       HOVER));
   });
   plot("chart-timeline", timeline, {barmode: "overlay", bargap: 0.15,
-       xaxis: {title: "seconds since the search started"}, yaxis: {title: "slot"}}, trialBars);
+       xaxis: {title: {text: "seconds since the search started"}}, yaxis: {title: {text: "slot"}}}, trialBars);
   plot("chart-busy", [{type: "scatter", mode: "lines", x: data.busy.time, y: data.busy.running,
        line: {shape: "hv"}, name: "trials running", hoverinfo: "x+y"}],
-       {xaxis: {title: "seconds since the search started"}, yaxis: {title: "trials running"},
+       {xaxis: {title: {text: "seconds since the search started"}}, yaxis: {title: {text: "trials running"}},
         height: 220});
 
   // ------------------------------------------------------------ each parameter against the loss
@@ -163,7 +163,7 @@
     plot(div.id, [trace], {title: {text: label, font: {size: 12}}, height: 260,
          margin: {l: 50, r: 10, t: 30, b: 35}, showlegend: false,
          xaxis: {type: categorical ? "category" : (spread > 100 ? "log" : "linear")},
-         yaxis: {title: "loss"}}, mine.length);
+         yaxis: {title: {text: "loss"}}}, mine.length);
   });
 
   // ------------------------------------------------------------ parallel coordinates
@@ -212,7 +212,7 @@
         marker: {size: 3, color: palette[g]}, opacity: 0.5}, HOVER));
     }
     plot("chart-parallel", traces, {height: 360, yaxis: {range: [-0.05, 1.05],
-         showticklabels: false, title: "low → high"},
+         showticklabels: false, title: {text: "low → high"}},
          xaxis: {tickvals: axes.map(function (_, k) { return k; }),
                  ticktext: axes.map(function (a) { return a.label; })}}, lineRows.length);
   })();
@@ -223,7 +223,7 @@
        y: data.importance.map(function (i) { return i.label; }),
        hovertemplate: "%{y}: %{x:.3f}<extra></extra>"}],
        {height: Math.max(160, 28 * data.importance.length + 60),
-        xaxis: {title: "share of the loss variance explained alone (η²)", range: [0, 1]},
+        xaxis: {title: {text: "share of the loss variance explained alone (η²)"}, range: [0, 1]},
         yaxis: {autorange: "reversed"}, margin: {l: 120, r: 20, t: 10, b: 45}},
        data.importance.length);
 
@@ -249,7 +249,7 @@
       }), customdata: pruned.map(function (c) { return c.row; }),
       text: pruned.map(function (c) { return T.tid[c.row]; }),
       marker: {symbol: "x", size: 8, color: COLORS.pruned}}, HOVER));
-    plot("chart-curves", traces, {xaxis: {title: "step"}, yaxis: {title: "reported loss"}},
+    plot("chart-curves", traces, {xaxis: {title: {text: "step"}}, yaxis: {title: {text: "reported loss"}}},
          lines.length);
   })();
 
