@@ -7,8 +7,9 @@ pins each one against the installed hyperopt, so an upgrade that breaks one fail
 1. ``_dynamic_trials`` is the list of every trial document, in every state, in insertion
    order. ``insert_trial_docs`` appends the stored copy of each document to it. Documents
    changed in place there are what ``trials.trials`` shows after ``refresh()``.
-2. ``_ids`` is the set of every tid handed out so far. ``new_trial_ids(n)`` returns ``n`` tids
-   not in it and adds them, and ``refresh()`` adds the tids of listed documents.
+2. ``_ids`` is the set of every tid handed out so far. ``new_trial_ids(n)`` returns the ``n``
+   tids from ``len(_ids)`` on and adds them, and ``refresh()`` adds the tids of listed
+   documents.
 3. ``_trials`` is the list that ``trials.trials`` returns. ``refresh()`` rebuilds it from
    ``_dynamic_trials``, keeping the NEW, RUNNING and DONE states.
 4. ``_exp_key`` is the experiment key that documents carry (None for plain ``Trials``).
@@ -76,13 +77,13 @@ class _AlgorithmView(base.Trials):
     loop may go on changing the originals. ``all_docs(view)`` is the live list, for an
     algorithm that follows it incrementally (``hyperspark.tpe``)."""
 
-    def __init__(self, like: base.Trials) -> None:
+    def __init__(self, like: base.Trials, docs: Any = None) -> None:
         self._snapshot: Any = None
         super().__init__(exp_key=like._exp_key, refresh=False)
-        self._dynamic_trials = like._dynamic_trials
+        self._dynamic_trials = like._dynamic_trials if docs is None else docs
         self._ids = like._ids
         self.attachments = like.attachments
-        self._count = len(like._dynamic_trials)
+        self._count = len(self._dynamic_trials)
         self._snapshot = None
 
     @property  # type: ignore[override]
@@ -102,6 +103,12 @@ def algorithm_view(trials: base.Trials) -> base.Trials:
     """What an algorithm is shown at a suggestion: finished and running trials, as hyperopt's
     loop shows them (see ``_AlgorithmView``)."""
     return _AlgorithmView(trials)
+
+
+def fixed_view(trials: base.Trials, docs: List[Dict[str, Any]]) -> base.Trials:
+    """Like ``algorithm_view``, over ``docs`` (a list the caller keeps, in tid order) instead
+    of the trials' own: the reproducible mode shows some running trials as running."""
+    return _AlgorithmView(trials, docs)
 
 
 def attachments(trials: base.Trials) -> Dict[str, Any]:

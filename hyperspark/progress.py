@@ -41,8 +41,11 @@ class ProgressReporter(Listener):
     def search_started(self, search: Any, settings: Any) -> None:
         self._started = time.monotonic()
         if self._show_bar:
+            mode = getattr(settings, "reproducible", None)
             self._bar = tqdm(total=self._total, initial=self._initial, unit="trial",
-                             dynamic_ncols=True, desc="hyperspark")
+                             dynamic_ncols=True,
+                             desc=f"hyperspark (reproducible, lag {mode['lag']})" if mode
+                             else "hyperspark")
 
     def trial_started(self, doc: Dict[str, Any], progress: Progress) -> None:
         self._refresh(progress, advance=0)

@@ -27,6 +27,8 @@ class Settings:
     cancel_grace_s: float = config.CANCEL_GRACE_S
     pruner: Any = None
     """Decides on each ``hyperspark.report()`` whether to stop the trial (``hyperspark.pruners``)."""
+    reproducible: Optional[Dict[str, int]] = None
+    """``{"seed": .., "lag": ..}`` when the search runs in the reproducible mode."""
 
 
 @dataclasses.dataclass

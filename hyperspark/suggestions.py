@@ -129,8 +129,10 @@ class Suggester:
         self.busy = False
         if isinstance(event, SuggestionsFailed):
             return None
-        used = {doc["tid"] for doc in event.docs}
-        internals.release_ids(self.trials, [tid for tid in event.asked if tid not in used])
+        # ids above the last one used go back (new_trial_ids counts on them being the top
+        # ones); an unused id below a used one stays a gap
+        last = max((doc["tid"] for doc in event.docs), default=-1)
+        internals.release_ids(self.trials, [tid for tid in event.asked if tid > last])
         if not event.docs:
             self.exhausted = True
         return event.docs

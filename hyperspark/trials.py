@@ -13,6 +13,7 @@ from hyperopt.exceptions import AllTrialsFailed
 from hyperopt.fmin import generate_trial, space_eval
 
 from hyperspark import checkpoint as checkpoint_module
+from hyperspark import reproducible as reproducible_module
 from hyperspark import config
 from hyperspark import tpe as hyperspark_tpe
 from hyperspark import hyperopt_internals as internals
@@ -97,6 +98,13 @@ class SparkTrials(base.Trials):
             ``hyperspark.report()``: ``hyperspark.pruners.ASHA()``, ``MedianStopping()``,
             ``Threshold()`` or any object with ``should_prune(tid, history)``. A pruned trial
             is done, with its last reported loss and ``"pruned": True`` (docs/pruning.md).
+        reproducible: the same seed (``fmin(rstate=...)`` or ``HYPEROPT_FMIN_SEED``) gives the
+            same trials (tid -> parameters -> loss, for a deterministic objective), whatever
+            the timing, backend or cluster: suggestion k is made from the results of trials
+            before k - ``lag`` only, and sees the ``lag`` trials before it as running
+            (hyperspark/reproducible.py, docs/guide.md "Reproducible searches").
+        lag: the reproducible mode's lag (default: twice ``parallelism``); keep it, or
+            ``parallelism``, the same to get the same search.
     """
 
     def __init__(self, parallelism: Optional[int] = None, timeout: Optional[float] = None,
@@ -107,7 +115,8 @@ class SparkTrials(base.Trials):
                  retry_on: Sequence[Type[BaseException]] = (), backend: Any = "jobs",
                  mlflow_tracking: Optional[bool] = None,
                  worker_setup: Optional[Callable[[], Any]] = None,
-                 checkpoint: Optional[str] = None, pruner: Any = None) -> None:
+                 checkpoint: Optional[str] = None, pruner: Any = None,
+                 reproducible: bool = False, lag: Optional[int] = None) -> None:
         self.user_specified_parallelism = config.check_positive_int(
             "parallelism", parallelism, allow_none=True)
         self.timeout = config.check_positive_number("timeout", timeout)
@@ -127,6 +136,14 @@ class SparkTrials(base.Trials):
                            if checkpoint is not None else None)
         profile = config.check_resource_profile(resource_profile)
         self.pruner = check_pruner(pruner)
+        if not isinstance(reproducible, bool):
+            raise InvalidArgumentType(f"reproducible must be True or False, got "
+                                      f"{reproducible!r}")
+        self.reproducible = reproducible
+        self.lag = config.check_positive_int("lag", lag, allow_none=True)
+        if self.lag is not None and not reproducible:
+            raise InvalidArgument("lag applies to reproducible=True only; pass both, or "
+                                  "neither")
         self._source = registry.source_for(backend, spark_session, profile)
         self._source.check_search(self.user_specified_parallelism, worker_setup, profile)
         self.backend: str = self._source.name
@@ -235,6 +252,14 @@ class SparkTrials(base.Trials):
         domain = base.Domain(fn, space, pass_expr_memo_ctrl=pass_expr_memo_ctrl)
         search_id = uuid.uuid4().hex[:12]
         self.last_settings = self._summary(search_id, settings, algo)
+        policy = None
+        if self.reproducible:
+            policy, seed, lag = reproducible_module.plan(
+                self, settings.rstate, self.user_specified_parallelism or settings.parallelism,
+                self.lag, saved.get("settings") if saved else None, settings)
+            settings.reproducible = {"seed": seed, "lag": lag}
+            self.last_settings.update({reproducible_module.SEED_KEY: seed,
+                                       reproducible_module.LAG_KEY: lag})
         resume = restored.tracking if restored is not None else None
         tracker = start_tracking(space, algo, self.user_specified_parallelism, resume,
                                  self._runner, self.mlflow_tracking)
@@ -258,7 +283,7 @@ class SparkTrials(base.Trials):
         scheduler = Scheduler(self, domain, algo,
                               self._source.backend_for_search(settings.parallelism),
                               search, settings, [reporter, *([tracker] if tracker else []),
-                                                 *extra, *listeners])
+                                                 *extra, *listeners], policy=policy)
         logger.info("search %s: up to %d trials, parallelism %d, %s backend", search.search_id,
                     settings.max_evals, settings.parallelism, self.backend)
         status = "FAILED"

@@ -110,7 +110,11 @@ class MlflowTracker(Listener):
         params = {(key + suffix if key in existing.params else key): str(value)
                   for key, value in params.items()
                   if existing.params.get(key) != str(value) or not self._resume}
+        if settings.reproducible:  # the mode is on: say so, with what it needs to repeat
+            params.update(reproducible_lag=str(settings.reproducible["lag"]),
+                          reproducible_seed=str(settings.reproducible["seed"]))
         tags = {"runSource": RUN_SOURCE, "space": _cut(self._space_text, MAX_TAG),
+                "reproducible": "true" if settings.reproducible else "false",
                 **{f"hyperspark.version.{name}": version
                    for name, version in _versions().items()}}
         if existing.tags.get("fmin_uuid") != self.fmin_uuid:
