@@ -327,7 +327,11 @@ def main(argv: Sequence[str] = ()) -> int:
         print("Spark Connect: hyperopt's SparkTrials baseline left out (it needs a "
               "SparkContext)", file=sys.stderr)
     quiet_logs()
+    from pyspark.sql import SparkSession
+
+    existing = SparkSession.getActiveSession()  # a session of the caller's stays up
     spark = start_spark(args.master, "hyperspark-bench", args.remote)
+    own_spark = existing is None or spark is not existing
     points, rows = plan(args), []
     interrupted = False
     import mlflow
@@ -348,7 +352,8 @@ def main(argv: Sequence[str] = ()) -> int:
             if not interrupted and args.scaling_trials:
                 scaling = sizing.driver_scaling(spark, args.scaling_trials)
         finally:  # a cluster's executors end with the application, before this process does
-            spark.stop()
+            if own_spark:
+                spark.stop()
     paths = write_outputs(rows, args.out) if rows else {}
     print(markdown(rows))
     advice = sizing.advise(rows, args.target_duration, args.target_trials,
