@@ -87,6 +87,7 @@ class TrackingServer:
         self.server = None
 
     def start(self):
+        os.makedirs(self.folder, exist_ok=True)
         self.postgres.start()
         self.server = Server(self.folder, self.postgres.create_database("mlflow"),
                              workers=self.workers).start()

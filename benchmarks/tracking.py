@@ -21,13 +21,14 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import statistics
 import os
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 TRIAL_SECONDS_OF_WORK = 12.0
 """Each search runs this many seconds of trials per slot (trials = P x this / duration)."""
@@ -35,9 +36,12 @@ TRIAL_SECONDS_OF_WORK = 12.0
 
 def store_ceiling(uri: str, trials: int, threads: int) -> float:
     """Trials per second the store records with hyperspark's three calls per trial, from
-    ``threads`` client threads."""
+    ``threads`` client threads (as hyperspark makes them: MLflow's printing of each ended
+    run's URL off, since it costs one more request per run)."""
     from mlflow.entities import Metric, Param, RunTag
     from mlflow.tracking import MlflowClient
+
+    from hyperspark.tracking.store import quiet_run_urls
 
     client = MlflowClient(uri)
     experiment = client.create_experiment(f"ceiling-{time.time_ns()}")
@@ -60,13 +64,17 @@ def store_ceiling(uri: str, trials: int, threads: int) -> float:
                              tags=[RunTag("trial_status", "success")])
             client.set_terminated(run.info.run_id, "FINISHED")
 
-    began = time.perf_counter()
-    pool = [threading.Thread(target=work) for _ in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join()
-    return trials / (time.perf_counter() - began)
+    quiet_run_urls(True)
+    try:
+        began = time.perf_counter()
+        pool = [threading.Thread(target=work) for _ in range(threads)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+        return trials / (time.perf_counter() - began)
+    finally:
+        quiet_run_urls(False)
 
 
 def search_rate(pool: Any, spark: Any, parallelism: int, duration: float, trials: int,
@@ -104,7 +112,8 @@ def search_rate(pool: Any, spark: Any, parallelism: int, duration: float, trials
 
 def run(store: str, parallelisms: Sequence[int], durations: Sequence[float],
         ceiling_trials: int, ceiling_threads: Sequence[int], repeats: int,
-        folder: Path, spark: Any = None) -> Dict[str, Any]:
+        folder: Path, spark: Any = None,
+        seconds_of_work: float = TRIAL_SECONDS_OF_WORK) -> Dict[str, Any]:
     """The whole benchmark; ``spark``: a session to use (else one on ``local[max P]`` is
     started here, and stopped at the end)."""
     import mlflow
@@ -134,8 +143,10 @@ def run(store: str, parallelisms: Sequence[int], durations: Sequence[float],
                               else "postgres (mlflow server --workers 2)", "ceiling": {},
                               "searches": []}
     try:
+        store_ceiling(uri, max(20, ceiling_trials // 3), max(ceiling_threads))  # warm up
         for threads in ceiling_threads:
-            result["ceiling"][threads] = store_ceiling(uri, ceiling_trials, threads)
+            result["ceiling"][threads] = statistics.median(
+                store_ceiling(uri, ceiling_trials, threads) for _ in range(repeats))
             print(f"store ceiling, {threads} thread(s): {result['ceiling'][threads]:.1f} "
                   "trials/s", flush=True)
         own_spark = spark is None
@@ -144,8 +155,7 @@ def run(store: str, parallelisms: Sequence[int], durations: Sequence[float],
         for parallelism in parallelisms:
             with ActorPool(spark, size=parallelism) as pool:
                 for duration in durations:
-                    trials = max(parallelism, int(parallelism * TRIAL_SECONDS_OF_WORK
-                                                  / duration))
+                    trials = max(parallelism, int(parallelism * seconds_of_work / duration))
                     search_rate(pool, spark, parallelism, duration, parallelism,
                                 False)  # warm-up: every actor has run a trial
                     for repeat in range(repeats):  # side by side: off, on, off, on
@@ -188,11 +198,20 @@ def markdown(result: Dict[str, Any]) -> str:
              "| trials/s (create, log_batch, end) | "
              + " | ".join(f"{v:.1f}" for v in ceiling.values()) + " |", "",
              "| P | trial | trials | untracked /s | tracked /s | tracked / untracked | "
-             "child runs recorded |", "|---|---|---|---|---|---|---|"]
+             "tracked / 16-thread ceiling | child runs recorded |",
+             "|---|---|---|---|---|---|---|---|"]
+    top = max(ceiling.values()) if ceiling else float("nan")
+    groups: Dict[tuple, List[Dict[str, Any]]] = {}
     for row in result["searches"]:
-        lines.append(f"| {row['parallelism']} | {row['duration_s']:g} s | {row['trials']} | "
-                     f"{row['untracked']:.1f} | {row['tracked']:.1f} | {row['ratio']:.2f} | "
-                     f"{row['recorded']}/{row['trials']} |")
+        groups.setdefault((row["parallelism"], row["duration_s"]), []).append(row)
+    for (parallelism, duration), rows in groups.items():  # medians over the repeats
+        def median(key: str) -> float:
+            return statistics.median(row[key] for row in rows)
+        recorded = min(row["recorded"] for row in rows)
+        lines.append(f"| {parallelism} | {duration:g} s | {rows[0]['trials']} | "
+                     f"{median('untracked'):.1f} | {median('tracked'):.1f} | "
+                     f"{median('ratio'):.2f} | {median('tracked') / top:.2f} | "
+                     f"{recorded}/{rows[0]['trials']} (worst of {len(rows)}) |")
     return "\n".join(lines)
 
 

@@ -121,7 +121,8 @@ def test_tracking_benchmark_small_on_the_session_server(spark, tracking_server, 
     from benchmarks import tracking
 
     result = tracking.run(tracking_server.uri, [2], [0.05], ceiling_trials=10,
-                          ceiling_threads=[1, 2], repeats=1, folder=tmp_path, spark=spark)
+                          ceiling_threads=[1, 2], repeats=1, folder=tmp_path, spark=spark,
+                          seconds_of_work=0.5)
     assert set(result["ceiling"]) == {1, 2} and all(v > 0 for v in result["ceiling"].values())
     (row,) = result["searches"]
     assert row["recorded"] == row["trials"] and row["tracked"] > 0 and row["untracked"] > 0

@@ -19,13 +19,17 @@ from hyperspark.search import Listener, Progress, Settings
 from hyperspark.tracking.mlflow_internals import active_experiment_id
 from hyperspark.tracking.settings import TrackingSettings
 from hyperspark.tracking.spares import SpareRuns
-from hyperspark.tracking.store import absolute_tracking_uri, prefer_write_ahead_log
+from hyperspark.tracking.store import (absolute_tracking_uri, prefer_write_ahead_log,
+                                       quiet_run_urls)
 from hyperspark.tracking.worker import FORWARDED_ENV
 from hyperspark.tracking.writer import TrackingWriter
 
 logger = logging.getLogger("hyperspark")
 
 RUN_SOURCE = "hyperoptAutoTracking"
+NAME_DELAY_S = 1.0
+"""A starting trial's name and params are written this long after it starts, or with its end
+if that comes first: a short trial then costs one write less."""
 PAGE_ARTIFACT = "search.html"
 """The search page's name among the parent run's artifacts."""
 MAX_TAG = 8000
@@ -66,6 +70,7 @@ class MlflowTracker(Listener):
         self._experiment_id: Optional[str] = None
         self._writer: Optional[TrackingWriter] = None
         self._spares: Optional[SpareRuns] = None
+        self._quiet = False
         self.log_page = True
         """Log the search page with the parent run at the end (``tracking.page_enabled``)."""
         self._child_runs: Dict[int, "Future[Optional[str]]"] = {}
@@ -119,6 +124,8 @@ class MlflowTracker(Listener):
                    for name, version in _versions().items()}}
         if existing.tags.get("fmin_uuid") != self.fmin_uuid:
             tags["fmin_uuid" + (suffix if "fmin_uuid" in existing.tags else "")] = self.fmin_uuid
+        quiet_run_urls(True)
+        self._quiet = True
         self._writer = TrackingWriter(
             self._client, retry_for_s=self.settings.retry_for_s,
             flush_timeout_s=self.settings.flush_timeout_s,
@@ -224,7 +231,8 @@ class MlflowTracker(Listener):
         trial_tags = {"mlflow.runName": f"trial-{tid}", "trial_id": str(tid)}
         spare = self._spares.take() if self._spares is not None else None
         if spare is not None:  # made ahead of need: name it; the trial need not wait
-            self._writer.log_batch(spare, tags=trial_tags, params=params)
+            self._writer.log_batch(spare, tags=trial_tags, params=params,
+                                   delay_s=NAME_DELAY_S)
             self._child_runs[tid] = spare
             return
         self._child_runs[tid] = self._writer.create_run(
@@ -300,6 +308,9 @@ class MlflowTracker(Listener):
         if self._spares is not None:
             self._spares.discard()
         self._writer.close()
+        if self._quiet:
+            quiet_run_urls(False)
+            self._quiet = False
 
 
 _RUN_STATUS = {TrialStatus.OK: ("success", "FINISHED"), TrialStatus.PRUNED: ("pruned", "FINISHED"),

@@ -36,6 +36,8 @@ class SpareRuns:
             spare = self._spares.popleft()
             if spare.done() and spare.result() is None:
                 continue  # its creation failed: the trial gets a run of its own
+            if not spare.done():
+                self._writer.hurry(spare)  # the trial waits for it now
             self.taken += 1
             self._fill()
             return spare

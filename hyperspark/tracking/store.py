@@ -4,8 +4,35 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 logger = logging.getLogger("hyperspark")
+
+URL_PRINTING = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
+_quiet_lock = threading.Lock()
+_quiet_users = 0
+_quiet_before: "str | None" = None
+
+
+def quiet_run_urls(on: bool) -> None:
+    """While a tracked search runs, MLflow does not print each ended run's URL: against a
+    server it fetches the run again to print it, one more request per trial (and two lines
+    on the console per trial). ``on=True`` when a search starts, ``False`` when it ends;
+    searches at once share it; the variable's own value comes back after the last one."""
+    global _quiet_users, _quiet_before
+    with _quiet_lock:
+        if on:
+            if _quiet_users == 0:
+                _quiet_before = os.environ.get(URL_PRINTING)
+                os.environ[URL_PRINTING] = "true"
+            _quiet_users += 1
+        elif _quiet_users > 0:
+            _quiet_users -= 1
+            if _quiet_users == 0:
+                if _quiet_before is None:
+                    os.environ.pop(URL_PRINTING, None)
+                else:
+                    os.environ[URL_PRINTING] = _quiet_before
 
 
 def absolute_tracking_uri(uri: str) -> str:

@@ -23,6 +23,8 @@ part by part, so one bad value never drops the rest.
 from __future__ import annotations
 
 import collections
+import heapq
+import itertools
 import logging
 import threading
 import time
@@ -111,6 +113,9 @@ class TrackingWriter:
         self._ready = [collections.deque() for _ in range(_IDLE + 1)]  # by priority
         self._busy = 0
         self._closing = False
+        self._closing_soon = False  # close() was called: delayed writes go now
+        self._delayed: List[Any] = []  # heap of (due, order, lane, priority)
+        self._order = itertools.count()
         self._retry_for_s = retry_for_s
         self._flush_timeout_s = flush_timeout_s
         self._retrying = tenacity.Retrying(
@@ -160,15 +165,18 @@ class TrackingWriter:
     def log_batch(self, run: Any, *, params: Optional[Dict[str, str]] = None,
                   metrics: Optional[Dict[str, float]] = None,
                   tags: Optional[Dict[str, str]] = None, step: int = 0,
-                  priority: int = _NORMAL) -> None:
+                  priority: int = _NORMAL, delay_s: float = 0.0) -> None:
         """Log to a run (its id, or the future ``create_run`` gave), merged with whatever else
-        waits for it."""
+        waits for it. ``delay_s``: written no sooner than that, unless another write to the
+        run goes first and takes it along (a starting trial's name and params go with its
+        end when it is short: one call instead of two)."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
         self._add(run, PendingBatch(params=dict(params or {}), tags=dict(tags or {}),
                                     metrics=[Metric(k, v, now, step)
-                                             for k, v in (metrics or {}).items()]), priority)
+                                             for k, v in (metrics or {}).items()]), priority,
+                  delay_s=delay_s)
 
     def log_step(self, run: Any, metrics: Dict[str, float], step: int,
                  timestamp_ms: Optional[int] = None) -> None:
@@ -205,6 +213,14 @@ class TrackingWriter:
             lane = self._lane_locked(run_id)
             lane.reopen = True
             self._ready_locked(lane, _URGENT)
+
+    def hurry(self, run: "Future[Optional[str]]") -> None:
+        """A trial now waits for ``run`` (made ahead of need, not created yet): create it
+        before everything else."""
+        with self._lock:
+            lane = self._lanes.get(run)
+            if lane is not None and lane.create is not None:
+                self._ready_locked(lane, _URGENT)
 
     def log_text(self, run_id: str, text: str, name: str) -> None:
         """Log ``text`` as the artifact ``name`` of a run (after its queued writes, before its
@@ -244,6 +260,9 @@ class TrackingWriter:
                         backlog)
         done, last_progress = self.completed, time.monotonic()
         with self._lock:
+            self._closing_soon = True
+            self._due_locked()
+            self._lock.notify_all()
             while self._pending_locked() and time.monotonic() - last_progress < timeout_s:
                 self._lock.wait(min(1.0, timeout_s))
                 if self.completed != done:
@@ -260,13 +279,18 @@ class TrackingWriter:
 
     # ---------------------------------------------------------------- lanes
     def _add(self, run: Any, batch: PendingBatch, priority: int,
-             end_status: Optional[str] = None) -> None:
+             end_status: Optional[str] = None, delay_s: float = 0.0) -> None:
         with self._lock:
             lane = self._lane_locked(run)
             lane.batch.merge(batch)
             if end_status is not None:
                 lane.end_status = end_status
-            self._ready_locked(lane, priority)
+            if delay_s > 0 and lane.priority > _IDLE:  # nothing else waits for it yet
+                heapq.heappush(self._delayed, (time.monotonic() + delay_s,
+                                               next(self._order), lane, priority))
+                self._lock.notify()
+            else:
+                self._ready_locked(lane, priority)
 
     def _lane_locked(self, run: Any) -> _Lane:
         """The lane of ``run`` (a run id, or a future from ``create_run``)."""
@@ -297,14 +321,25 @@ class TrackingWriter:
                     return lane
         return None
 
+    def _due_locked(self) -> Optional[float]:
+        """Make the delayed lanes that are due ready; seconds until the next one (or None)."""
+        now = time.monotonic()
+        while self._delayed and (self._delayed[0][0] <= now or self._closing_soon):
+            _, _, lane, priority = heapq.heappop(self._delayed)
+            if lane.has_work():
+                self._ready_locked(lane, priority)
+        return self._delayed[0][0] - now if self._delayed else None
+
     def _run(self) -> None:
         while True:
             with self._lock:
+                wait = self._due_locked()
                 lane = self._next_lane_locked()
                 while lane is None:
                     if self._closing:
                         return
-                    self._lock.wait()
+                    self._lock.wait(wait)
+                    wait = self._due_locked()
                     lane = self._next_lane_locked()
                 lane.busy, self._busy = True, self._busy + 1
                 create, lane.create = lane.create, None
@@ -408,10 +443,27 @@ class TrackingWriter:
                            self._retry_for_s)
 
 
+_BUSY_SIGNS = ("QueuePool limit", "connection timed out", "database is locked",
+               "could not connect to server", "too many connections", "server closed the "
+               "connection")
+"""Words of a server's answer that say its database was busy, whatever the code it chose
+(an ``mlflow server`` answers BAD_REQUEST when its connection pool is exhausted)."""
+
+
 def is_transient(exc: BaseException) -> bool:
-    """True when a failed MLflow call may succeed if tried again later."""
+    """True when a failed MLflow call may succeed if tried again later.
+
+    >>> class RestException(Exception):
+    ...     error_code = "BAD_REQUEST"
+    >>> is_transient(RestException("QueuePool limit of size 5 overflow 10 reached"))
+    True
+    >>> is_transient(RestException("Invalid value for param"))
+    False
+    """
     code = getattr(exc, "error_code", None)
     if type(exc).__name__ == "RestException":  # the server answered: only its 5xx-like codes
+        if any(sign in str(exc) for sign in _BUSY_SIGNS):
+            return True
         return code in ("INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED",
                         "RESOURCE_EXHAUSTED")
     return code not in _FINAL_ERRORS
