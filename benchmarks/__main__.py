@@ -2,11 +2,11 @@
 import sys
 
 from benchmarks import (checkpoint, connect, driver, overhead, page, pool, pruning,
-                        search, suggest, throughput, tracking)
+                        reproducible, search, suggest, throughput, tracking)
 from hyperspark.bench import sweep
 
 COMMANDS = {"checkpoint": checkpoint.main, "connect": connect.main, "driver": driver.main,
-            "overhead": overhead.main, "page": page.main, "pool": pool.main, "pruning": pruning.main,
+            "overhead": overhead.main, "page": page.main, "pool": pool.main, "pruning": pruning.main, "reproducible": reproducible.main,
             "search": search.main, "suggest": suggest.main, "tracking": tracking.main,
             "throughput": throughput.main, "sweep": sweep.main}
 

@@ -10,7 +10,8 @@ parallelism P and over many seeds:
   hyperopt's own loop shows them (at P=1: hyperopt's own serial ``fmin``);
 - ``optuna``: Optuna's default ``TPESampler`` (multivariate, constant liar), the same problem
   written as Optuna calls, run by ``study.optimize(n_jobs=P)``;
-- ``hyperspark-tpe``: ``hyperspark.tpe.suggest`` in hyperspark's loop (``backend="local"``).
+- ``hyperspark-tpe``: ``hyperspark.tpe.suggest`` in hyperspark's loop (``backend="local"``);
+- ``hyperspark-tpe-reproducible`` (when asked): the same with ``reproducible=True``.
 
 At P > 1 every objective first sleeps a random 10-50 ms, so trials finish out of order, as on
 a cluster (the SGD problem's fits vary by themselves too). Each run's best loss is
@@ -40,7 +41,10 @@ import numpy as np
 
 from benchmarks.search_problems import PROBLEMS, Problem
 
-METHODS = ("random", "hyperopt-tpe-finished", "hyperopt-tpe", "optuna", "hyperspark-tpe")
+METHODS = ("random", "hyperopt-tpe-finished", "hyperopt-tpe", "optuna", "hyperspark-tpe",
+           "hyperspark-tpe-reproducible")
+DEFAULT_METHODS = METHODS[:-1]
+"""``hyperspark-tpe-reproducible`` runs when asked (``--methods``)."""
 SLEEP_S = (0.01, 0.05)
 
 
@@ -71,12 +75,14 @@ def _hyperopt_serial(problem: Problem, algo: Callable, seed: int) -> List[float]
 
 
 def _hyperspark_loop(problem: Problem, algo: Callable, seed: int, parallelism: int,
-                     max_queue_len: int = 1) -> List[float]:
+                     max_queue_len: int = 1, reproducible: bool = False,
+                     lag: Optional[int] = None) -> List[float]:
     from hyperspark import SparkTrials, fmin
     from hyperspark.hyperopt_internals import all_docs
     from hyperspark.record import TrialRecord
 
-    trials = SparkTrials(backend="local", parallelism=parallelism, mlflow_tracking=False)
+    trials = SparkTrials(backend="local", parallelism=parallelism, mlflow_tracking=False,
+                         reproducible=reproducible, lag=lag)
     fmin(Objective(problem, seed, parallelism > 1), problem.space, algo=algo,
          max_evals=problem.budget, trials=trials, rstate=np.random.default_rng(seed),
          max_queue_len=max_queue_len, show_progressbar=False)
@@ -136,6 +142,11 @@ def run_one(problem_name: str, method: str, parallelism: int, seed: int,
         losses = _optuna(problem, seed, parallelism)
     elif method == "hyperspark-tpe":
         losses = _hyperspark_loop(problem, hyperspark.tpe.suggest, seed, parallelism)
+    elif method.startswith("hyperspark-tpe-reproducible"):  # -reproducible[-Nx]: lag N x P
+        factor = method.rsplit("-", 1)[1] if method.endswith("x") else None
+        lag = int(float(factor[:-1]) * parallelism) if factor else None
+        losses = _hyperspark_loop(problem, hyperspark.tpe.suggest, seed, parallelism,
+                                  reproducible=True, lag=lag)
     elif method.startswith("hyperspark-tpe:"):  # a variant: hyperspark-tpe:key=value,...
         options = {k: _parse(v) for k, v in (item.split("=") for item in
                                              method.split(":", 1)[1].split(","))}
@@ -295,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks search", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
-    parser.add_argument("--methods", nargs="+", default=list(METHODS),
+    parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
                         help=f"of {', '.join(METHODS)}, or hyperspark-tpe:key=value,... for a "
                              "variant of hyperspark.tpe.suggest's keywords")
     parser.add_argument("--parallelism", nargs="+", type=int, default=[1, 4, 16, 64])
@@ -322,7 +333,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if any(p < 1 for p in args.parallelism):
         parser.error(f"--parallelism: every value must be >= 1, got {args.parallelism}")
     for method in args.methods:
-        if method not in METHODS and not method.startswith("hyperspark-tpe:"):
+        if method not in METHODS and not method.startswith(("hyperspark-tpe:",
+                                                            "hyperspark-tpe-reproducible-")):
             parser.error(f"--methods: {method!r} is not one of {', '.join(METHODS)} "
                          "(or hyperspark-tpe:key=value,...)")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
