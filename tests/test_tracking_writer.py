@@ -14,6 +14,7 @@ class CountingStore:
 
     log_batches = 0
     hold = threading.Event()
+    pool_full_answers = 0  # this many log_batch calls answer as a server whose pool ran out
 
     @classmethod
     def build(cls, store_uri, artifact_uri=None):
@@ -26,6 +27,12 @@ class CountingStore:
 
             def log_batch(self, run_id, metrics, params, tags):
                 cls.log_batches += 1
+                if cls.pool_full_answers > 0:
+                    from mlflow.exceptions import RestException
+
+                    cls.pool_full_answers -= 1
+                    raise RestException({"error_code": "BAD_REQUEST", "message": (
+                        "QueuePool limit of size 5 overflow 10 reached, connection timed out")})
                 return super().log_batch(run_id, metrics, params, tags)
 
         path = store_uri.split(":///", 1)[1]
@@ -39,6 +46,7 @@ def client(tmp_path):
 
     tracking_utils._tracking_store_registry.register("countingsqlite", CountingStore.build)
     CountingStore.log_batches = 0
+    CountingStore.pool_full_answers = 0
     CountingStore.hold.set()
     client = MlflowClient(f"countingsqlite:///{tmp_path}/count.db")
     client.experiment = client.create_experiment("writer")
@@ -122,3 +130,74 @@ def test_batches_split_to_fit_mlflows_limits(client):
     assert writer.failed_writes == 0
     assert len(got.data.params) == 250 and len(got.data.metrics) == 1200
     assert CountingStore.log_batches >= 3
+
+
+def test_a_spare_named_before_it_exists_sends_its_name_with_its_end(client):
+    """A spare run taken while its creation is still queued: the trial's name and params are
+    held, and go with the trial's end in one log_batch."""
+    writer = TrackingWriter(client, concurrency=2)
+    CountingStore.hold.clear()
+    spare = writer.create_run(client.experiment, {"mlflow.runName": "spare"}, {}, urgent=False)
+    writer.log_batch(spare, tags={"mlflow.runName": "trial-0"}, params={"x": "1"}, delay_s=30)
+    CountingStore.hold.set()
+    run_id = spare.result(timeout=30)
+    writer.finish_run(spare, {"loss": 0.5}, {"trial_status": "success"}, "FINISHED")
+    writer.close(timeout_s=30)
+    got = client.get_run(run_id)
+    assert CountingStore.log_batches == 1
+    assert got.data.tags["mlflow.runName"] == "trial-0" and got.data.params == {"x": "1"}
+    assert got.data.metrics == {"loss": 0.5} and got.info.status == "FINISHED"
+
+
+def test_a_held_name_goes_out_when_its_hold_ends(client):
+    """A long trial's name does not wait for its end: it is written once the hold is over."""
+    writer = TrackingWriter(client)
+    run = writer.create_run(client.experiment, {"mlflow.runName": "spare"}, {}, urgent=False)
+    run_id = run.result(timeout=30)
+    writer.log_batch(run, tags={"mlflow.runName": "trial-7"}, delay_s=0.3)
+    assert client.get_run(run_id).data.tags["mlflow.runName"] == "spare"
+    for _ in range(200):
+        if client.get_run(run_id).data.tags["mlflow.runName"] == "trial-7":
+            break
+        threading.Event().wait(0.05)
+    assert client.get_run(run_id).data.tags["mlflow.runName"] == "trial-7"
+    assert client.get_run(run_id).info.status == "RUNNING"
+    writer.close(timeout_s=30)
+
+
+def test_a_full_server_pool_lowers_concurrency_and_loses_nothing(client, caplog):
+    """A server answering "QueuePool limit ... reached" (its database connections ran out):
+    the writer retries, writes half as many runs at once from then on, and says how to size
+    the server."""
+    writer = TrackingWriter(client, concurrency=8, backoff_s=0.01)
+    CountingStore.pool_full_answers = 3
+    runs = [writer.create_run(client.experiment, {"trial_id": str(i)}, {"x": str(i)})
+            for i in range(12)]
+    for i, run in enumerate(runs):
+        writer.finish_run(run, {"loss": float(i)}, {}, "FINISHED")
+    with caplog.at_level("WARNING", logger="hyperspark"):
+        writer.close(timeout_s=30)
+    assert writer.failed_writes == 0 and writer._limit == 4
+    assert "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW" in caplog.text
+    for i, run in enumerate(runs):
+        got = client.get_run(run.result())
+        assert got.data.params == {"x": str(i)} and got.data.metrics == {"loss": float(i)}
+        assert got.info.status == "FINISHED"
+
+
+def test_a_report_while_the_name_is_held_waits_with_it_and_both_land(client):
+    """A learning-curve step logged while the trial's name is held goes out with the name
+    when the hold ends, not before and not never."""
+    writer = TrackingWriter(client)
+    run = writer.create_run(client.experiment, {"mlflow.runName": "spare"}, {}, urgent=False)
+    run_id = run.result(timeout=30)
+    writer.log_batch(run, tags={"mlflow.runName": "trial-3"}, delay_s=0.3)
+    writer.log_step(run, {"loss": 0.9}, step=1)
+    for _ in range(200):
+        if client.get_run(run_id).data.tags["mlflow.runName"] == "trial-3":
+            break
+        threading.Event().wait(0.05)
+    got = client.get_run(run_id)
+    assert got.data.tags["mlflow.runName"] == "trial-3" and got.data.metrics == {"loss": 0.9}
+    assert CountingStore.log_batches == 1
+    writer.close(timeout_s=30)

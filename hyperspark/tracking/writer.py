@@ -1,24 +1,20 @@
 """The threads that write to MLflow for a search, so that nothing else waits on them.
 
-Every write belongs to a run, and each run has a lane: its writes wait there, merged, and go
-out in order (create, then one ``log_batch``, then end). Lanes are written by a pool of
-``concurrency`` threads, one lane per thread at a time: a tracking server takes requests in
-parallel, so many runs are written at once (8 threads by default for a server; one for a local
-sqlite store, which has one writer anyway). Creating a run a trial waits for goes first,
-then ordinary writes, then the params of trials still running (they can wait and go with the
-trial's end). A call that fails for a passing reason (server unreachable, 5xx, database locked) is
-retried with backoff (tenacity) for up to ``retry_for_s`` (``TrackingSettings``), so a tracking server that restarts loses
-nothing: the queue waits and drains when it is back. A call MLflow refuses for good (a bad
-value) is dropped at once. A dropped call is a warning, never an error: tracking never fails a
-search. If the server stays away past ``retry_for_s``, later calls get one try each (no queue of
-two-minute waits) until one succeeds again.
+Every write belongs to a run, and each run has a lane (``lanes.py``): its writes wait there,
+merged, and go out in order (create, one ``log_batch``, end). ``concurrency`` threads write
+lanes, one lane per thread at a time: 8 by default for a server, which takes requests in
+parallel; one for a local sqlite store, which has one writer anyway. Creating a run a trial
+waits for goes first, then ordinary writes. A starting trial's name and params are held for a
+moment (``delay_s``) so that a short trial sends them with its end: three calls per trial
+(create, log, end). If the server's database connection pool runs out, fewer runs are
+written at once from then on.
 
-Writes to one run are merged while they wait: a run's pending params, metrics and tags go out
-in one ``log_batch``. A new child run's params wait behind the queued writes of finished
-trials (when the queue is empty, that is at once), so under load a short trial's params, loss
-and status tags reach the store in one call, and ending it in a second: three calls per trial
-(create, log, end) instead of four. A merged call the store refuses for good is tried again
-part by part, so one bad value never drops the rest.
+A call that fails for a passing reason (``transient.py``: unreachable, 5xx, database busy) is
+retried with backoff (tenacity) for up to ``retry_for_s``, so a server that restarts loses
+nothing; a call refused for good (a bad value) is dropped, and a merged call is then tried
+part by part so one bad value never drops the rest. A dropped call is a warning, never an
+error: tracking never fails a search. Past ``retry_for_s``, later calls get one try each
+until one succeeds again.
 """
 from __future__ import annotations
 
@@ -29,74 +25,18 @@ import logging
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import tenacity
 
 from hyperspark.errors import summarize
+from hyperspark.tracking.lanes import IDLE, NORMAL, URGENT, Lane, PendingBatch
+from hyperspark.tracking.transient import is_transient, pool_is_full
 
 logger = logging.getLogger("hyperspark")
-
-_FINAL_ERRORS = ("INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST",
-                 "BAD_REQUEST", "INVALID_STATE", "PERMISSION_DENIED", "UNAUTHENTICATED",
-                 "ENDPOINT_NOT_FOUND", "NOT_FOUND")
-_URGENT, _NORMAL, _IDLE = 0, 1, 2
-MAX_PARAMS, MAX_TAGS, MAX_ENTITIES = 100, 100, 1000
-"""MLflow's limits for one log_batch call: params, tags, and metrics + params + tags."""
-
-
-@dataclass
-class PendingBatch:
-    """What waits to be logged to one run: merged until it is written."""
-
-    params: Dict[str, str] = field(default_factory=dict)
-    tags: Dict[str, str] = field(default_factory=dict)
-    metrics: List[Any] = field(default_factory=list)  # mlflow.entities.Metric
-
-    def empty(self) -> bool:
-        return not (self.params or self.tags or self.metrics)
-
-    def merge(self, other: "PendingBatch") -> None:
-        self.params.update(other.params)
-        self.tags.update(other.tags)
-        self.metrics.extend(other.metrics)
-
-    def calls(self) -> List[Dict[str, list]]:
-        """The batch as log_batch keyword arguments, split to fit MLflow's limits."""
-        from mlflow.entities import Param, RunTag
-
-        params = [Param(k, v) for k, v in self.params.items()]
-        tags = [RunTag(k, v) for k, v in self.tags.items()]
-        metrics = list(self.metrics)
-        chunks: List[Dict[str, list]] = []
-        while params or tags or metrics or not chunks:
-            chunk_params, params = params[:MAX_PARAMS], params[MAX_PARAMS:]
-            chunk_tags, tags = tags[:MAX_TAGS], tags[MAX_TAGS:]
-            room = MAX_ENTITIES - len(chunk_params) - len(chunk_tags)
-            chunk_metrics, metrics = metrics[:room], metrics[room:]
-            chunks.append(dict(params=chunk_params, metrics=chunk_metrics, tags=chunk_tags))
-        return chunks
-
-
-class _Lane:
-    """One run's writes, in order: create it (if it does not exist yet), reopen it, one merged
-    ``log_batch``, end it. ``run`` gives the run's id (None once creating it failed)."""
-
-    def __init__(self, run: "Future[Optional[str]]", create: Optional[Callable[[], Any]] = None,
-                 what: str = "") -> None:
-        self.run, self.create, self.what = run, create, what
-        self.reopen = False
-        self.batch = PendingBatch()
-        self.texts: List[Tuple[str, str]] = []  # (artifact name, text) to log
-        self.end_status: Optional[str] = None
-        self.busy = False
-        self.priority = _IDLE + 1  # no work
-
-    def has_work(self) -> bool:
-        return bool(self.create or self.reopen or not self.batch.empty() or self.texts
-                    or self.end_status is not None)
-
+POOL_BACKOFF_S = 30.0
+"""After lowering its concurrency for a full server pool, the writer waits this long before
+lowering it again."""
 
 class TrackingWriter:
     """MLflow writes, merged per run and written by ``concurrency`` daemon threads.
@@ -109,8 +49,8 @@ class TrackingWriter:
                  flush_timeout_s: float = 60.0, concurrency: int = 1) -> None:
         self._client = client
         self._lock = threading.Condition()
-        self._lanes: Dict[Any, _Lane] = {}  # by run id, or by future until the run exists
-        self._ready = [collections.deque() for _ in range(_IDLE + 1)]  # by priority
+        self._lanes: Dict[Any, Lane] = {}  # by run id, or by future until the run exists
+        self._ready = [collections.deque() for _ in range(IDLE + 1)]  # by priority
         self._busy = 0
         self._closing = False
         self._closing_soon = False  # close() was called: delayed writes go now
@@ -128,6 +68,8 @@ class TrackingWriter:
         self.failed_writes = 0
         self.completed = 0  # operations done (or dropped): close() waits while this moves
         self.concurrency = max(1, int(concurrency))
+        self._limit = self.concurrency  # writes in flight; lowered when the server's pool is full
+        self._lowered_at = float("-inf")
         self._threads = [threading.Thread(target=self._run, name=f"hyperspark-mlflow-{n}",
                                           daemon=True) for n in range(self.concurrency)]
         for thread in self._threads:
@@ -154,18 +96,18 @@ class TrackingWriter:
             return self._call(lambda: self._client.create_run(experiment_id, tags=tags)
                               ).info.run_id
 
-        lane = _Lane(future, create, "create a child run")
+        lane = Lane(future, create, "create a child run")
         with self._lock:
             self._lanes[future] = lane
             if params:
                 lane.batch.params.update(params)
-            self._ready_locked(lane, _URGENT if urgent else _NORMAL)
+            self._ready_locked(lane, URGENT if urgent else NORMAL)
         return future
 
     def log_batch(self, run: Any, *, params: Optional[Dict[str, str]] = None,
                   metrics: Optional[Dict[str, float]] = None,
                   tags: Optional[Dict[str, str]] = None, step: int = 0,
-                  priority: int = _NORMAL, delay_s: float = 0.0) -> None:
+                  priority: int = NORMAL, delay_s: float = 0.0) -> None:
         """Log to a run (its id, or the future ``create_run`` gave), merged with whatever else
         waits for it. ``delay_s``: written no sooner than that, unless another write to the
         run goes first and takes it along (a starting trial's name and params go with its
@@ -185,7 +127,7 @@ class TrackingWriter:
 
         at = timestamp_ms or int(time.time() * 1000)
         self._add(run, PendingBatch(metrics=[Metric(k, v, at, step)
-                                             for k, v in metrics.items()]), _NORMAL)
+                                             for k, v in metrics.items()]), NORMAL)
 
     def finish_run(self, run: Any, metrics: Dict[str, float], tags: Dict[str, str],
                    status: str) -> None:
@@ -195,7 +137,7 @@ class TrackingWriter:
         now = int(time.time() * 1000)
         self._add(run, PendingBatch(tags=dict(tags), metrics=[Metric(k, v, now, 0)
                                                               for k, v in metrics.items()]),
-                  _NORMAL, end_status=status)
+                  NORMAL, end_status=status)
 
     def log_best(self, parent_id: str, run: "Future[Optional[str]]", loss: float,
                  step: int) -> None:
@@ -212,7 +154,7 @@ class TrackingWriter:
         with self._lock:
             lane = self._lane_locked(run_id)
             lane.reopen = True
-            self._ready_locked(lane, _URGENT)
+            self._ready_locked(lane, URGENT)
 
     def hurry(self, run: "Future[Optional[str]]") -> None:
         """A trial now waits for ``run`` (made ahead of need, not created yet): create it
@@ -220,7 +162,7 @@ class TrackingWriter:
         with self._lock:
             lane = self._lanes.get(run)
             if lane is not None and lane.create is not None:
-                self._ready_locked(lane, _URGENT)
+                self._ready_locked(lane, URGENT)
 
     def log_text(self, run_id: str, text: str, name: str) -> None:
         """Log ``text`` as the artifact ``name`` of a run (after its queued writes, before its
@@ -228,11 +170,11 @@ class TrackingWriter:
         with self._lock:
             lane = self._lane_locked(run_id)
             lane.texts.append((name, text))
-            self._ready_locked(lane, _NORMAL)
+            self._ready_locked(lane, NORMAL)
 
     def terminate(self, run_id: str, status: str, urgent: bool = False) -> None:
         """End a run; ``urgent`` puts it ahead of the queued writes (a search cut short)."""
-        self._add(run_id, PendingBatch(), _URGENT if urgent else _NORMAL, end_status=status)
+        self._add(run_id, PendingBatch(), URGENT if urgent else NORMAL, end_status=status)
 
     def delete(self, run: "Future[Optional[str]]") -> None:
         """Delete a run (a spare child run nobody used), once it exists."""
@@ -285,14 +227,19 @@ class TrackingWriter:
             lane.batch.merge(batch)
             if end_status is not None:
                 lane.end_status = end_status
-            if delay_s > 0 and lane.priority > _IDLE:  # nothing else waits for it yet
-                heapq.heappush(self._delayed, (time.monotonic() + delay_s,
-                                               next(self._order), lane, priority))
-                self._lock.notify()
+            if delay_s > 0 and end_status is None and not self._closing_soon:
+                lane.hold_until = max(lane.hold_until, time.monotonic() + delay_s)
+                self._hold_locked(lane, priority)
             else:
                 self._ready_locked(lane, priority)
 
-    def _lane_locked(self, run: Any) -> _Lane:
+    def _hold_locked(self, lane: Lane, priority: int) -> None:
+        """The lane's batch is held: ready it when the hold ends (a copy left in the heap
+        after the batch went out with the run's end is skipped)."""
+        heapq.heappush(self._delayed, (lane.hold_until, next(self._order), lane, priority))
+        self._lock.notify()
+
+    def _lane_locked(self, run: Any) -> Lane:
         """The lane of ``run`` (a run id, or a future from ``create_run``)."""
         if isinstance(run, Future) and run.done() and run.result() is not None:
             run = run.result()  # a created run is known by its id from now on
@@ -300,10 +247,10 @@ class TrackingWriter:
         if lane is None:
             future: "Future[Optional[str]]" = Future()
             future.set_result(run)
-            lane = self._lanes[run] = _Lane(future)
+            lane = self._lanes[run] = Lane(future)
         return lane
 
-    def _ready_locked(self, lane: _Lane, priority: int) -> None:
+    def _ready_locked(self, lane: Lane, priority: int) -> None:
         if priority < lane.priority:
             lane.priority = priority
             if not lane.busy:
@@ -313,12 +260,15 @@ class TrackingWriter:
     def _pending_locked(self) -> int:
         return self._busy + sum(1 for lane in self._lanes.values() if lane.has_work())
 
-    def _next_lane_locked(self) -> Optional[_Lane]:
+    def _next_lane_locked(self) -> Optional[Lane]:
         for queue in self._ready:
             while queue:
                 lane = queue.popleft()
-                if not lane.busy and lane.has_work():
+                if lane.busy:
+                    continue  # its thread readies it again when done
+                if lane.has_work_now(time.monotonic()):
                     return lane
+                lane.priority = IDLE + 1  # only a held batch: readied when its hold ends
         return None
 
     def _due_locked(self) -> Optional[float]:
@@ -326,7 +276,9 @@ class TrackingWriter:
         now = time.monotonic()
         while self._delayed and (self._delayed[0][0] <= now or self._closing_soon):
             _, _, lane, priority = heapq.heappop(self._delayed)
-            if lane.has_work():
+            if self._closing_soon:
+                lane.hold_until = 0.0
+            if lane.has_work_now(now):
                 self._ready_locked(lane, priority)
         return self._delayed[0][0] - now if self._delayed else None
 
@@ -334,31 +286,35 @@ class TrackingWriter:
         while True:
             with self._lock:
                 wait = self._due_locked()
-                lane = self._next_lane_locked()
+                lane = self._next_lane_locked() if self._busy < self._limit else None
                 while lane is None:
                     if self._closing:
                         return
                     self._lock.wait(wait)
                     wait = self._due_locked()
-                    lane = self._next_lane_locked()
+                    lane = self._next_lane_locked() if self._busy < self._limit else None
                 lane.busy, self._busy = True, self._busy + 1
                 create, lane.create = lane.create, None
                 reopen, lane.reopen = lane.reopen, False
-                batch, lane.batch = lane.batch, PendingBatch()
+                batch = PendingBatch()
+                if not lane.batch_held(time.monotonic()):
+                    batch, lane.batch = lane.batch, batch
                 texts, lane.texts = lane.texts, []
                 end_status, lane.end_status = lane.end_status, None
-                lane.priority = _IDLE + 1
+                lane.priority = IDLE + 1
             try:
                 self._write(lane, create, reopen, batch, texts, end_status)
             finally:
                 with self._lock:
                     lane.busy, self._busy = False, self._busy - 1
-                    if lane.has_work():  # more came while it was written
-                        priority, lane.priority = lane.priority, _IDLE + 1
-                        self._ready_locked(lane, priority)
+                    priority, lane.priority = lane.priority, IDLE + 1
+                    if lane.has_work_now(time.monotonic()):  # more came while it was written
+                        self._ready_locked(lane, priority if priority <= IDLE else NORMAL)
+                    elif lane.has_work():  # a held batch: it goes when its hold ends
+                        self._hold_locked(lane, NORMAL)
                     self._lock.notify_all()
 
-    def _write(self, lane: _Lane, create: Optional[Callable[[], Any]], reopen: bool,
+    def _write(self, lane: Lane, create: Optional[Callable[[], Any]], reopen: bool,
                batch: PendingBatch, texts: List[Tuple[str, str]],
                end_status: Optional[str]) -> None:
         """One lane's turn: its writes in order. Each failed write is counted and logged."""
@@ -436,34 +392,26 @@ class TrackingWriter:
         return answer
 
     def _note_outage(self, state: Any) -> None:
+        exc = state.outcome.exception()
+        if pool_is_full(exc):
+            self._lower_concurrency()
         if not self._outage_noted:
             self._outage_noted = True
             logger.warning("MLflow: tracking store unreachable (%s); retrying for up to %.0f s, "
                            "the search goes on", summarize(state.outcome.exception(), limit=200),
                            self._retry_for_s)
 
-
-_BUSY_SIGNS = ("QueuePool limit", "connection timed out", "database is locked",
-               "could not connect to server", "too many connections", "server closed the "
-               "connection")
-"""Words of a server's answer that say its database was busy, whatever the code it chose
-(an ``mlflow server`` answers BAD_REQUEST when its connection pool is exhausted)."""
-
-
-def is_transient(exc: BaseException) -> bool:
-    """True when a failed MLflow call may succeed if tried again later.
-
-    >>> class RestException(Exception):
-    ...     error_code = "BAD_REQUEST"
-    >>> is_transient(RestException("QueuePool limit of size 5 overflow 10 reached"))
-    True
-    >>> is_transient(RestException("Invalid value for param"))
-    False
-    """
-    code = getattr(exc, "error_code", None)
-    if type(exc).__name__ == "RestException":  # the server answered: only its 5xx-like codes
-        if any(sign in str(exc) for sign in _BUSY_SIGNS):
-            return True
-        return code in ("INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED",
-                        "RESOURCE_EXHAUSTED")
-    return code not in _FINAL_ERRORS
+    def _lower_concurrency(self) -> None:
+        """The server's database connection pool ran out: write half as many runs at once
+        from now on (at most once per ``POOL_BACKOFF_S``; never below 2)."""
+        with self._lock:
+            now = time.monotonic()
+            if self._limit <= 2 or now - self._lowered_at < POOL_BACKOFF_S:
+                return
+            self._limit, self._lowered_at = max(2, self._limit // 2), now
+            limit = self._limit
+        logger.warning("MLflow: the tracking server's database connection pool is full; "
+                       "writing %d runs at a time from now on. Each MLflow request can hold two "
+                       "connections: give the server a larger pool "
+                       "(MLFLOW_SQLALCHEMYSTORE_POOL_SIZE, MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW) "
+                       "or more --workers", limit)

@@ -1,0 +1,1 @@
+"""The search page's script and style, inlined into every page (package data)."""
