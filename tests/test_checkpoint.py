@@ -246,9 +246,10 @@ def _children(client, parent_id):
 
 def test_resume_continues_the_parent_run_and_repairs_what_a_crash_leaves(tmp_path,
                                                                          mlflow_store):
-    """The two races of a crash, staged: a child run for a trial the checkpoint never saw
-    (deleted on resume), and a finished trial whose child run was never ended (ended from the
-    checkpoint's result)."""
+    """The three races of a crash, staged: a child run for a trial the checkpoint never saw
+    (deleted on resume), a finished trial whose child run was never ended (ended from the
+    checkpoint's result), and a finished trial whose run was a spare not yet named (deleted,
+    and the trial gets a new run with its params and result)."""
     import mlflow
 
     mlflow.set_experiment(f"resume-{time.time_ns()}")
@@ -259,6 +260,10 @@ def test_resume_continues_the_parent_run_and_repairs_what_a_crash_leaves(tmp_pat
     parent_id = first.last_tracker.parent_run_id
     by_tid = {int(c.data.tags["trial_id"]): c for c in _children(client, parent_id)}
     client.update_run(by_tid[1].info.run_id, status="RUNNING")  # its end never written
+    unnamed = by_tid[2].info.run_id  # a spare whose name and result never went out
+    for key in ("trial_id", "trial_status", "mlflow.runName"):
+        client.delete_tag(unnamed, key)
+    client.update_run(unnamed, status="RUNNING")
     orphan = client.create_run(client.get_run(parent_id).info.experiment_id, tags={
         "mlflow.parentRunId": parent_id, "trial_id": "4"})  # started, never checkpointed
     client.update_run(parent_id, status="RUNNING")  # the driver died under it
@@ -273,6 +278,11 @@ def test_resume_continues_the_parent_run_and_repairs_what_a_crash_leaves(tmp_pat
     assert {c.info.status for c in children} == {"FINISHED"}
     repaired = client.get_run(by_tid[1].info.run_id)
     assert repaired.data.metrics["loss"] == first.trials[1]["result"]["loss"]
+    assert client.get_run(unnamed).info.lifecycle_stage == "deleted"
+    remade = next(c for c in children if c.data.tags["trial_id"] == "2")
+    assert remade.info.run_name == "trial-2"
+    assert remade.data.metrics["loss"] == first.trials[2]["result"]["loss"]
+    assert float(remade.data.params["x"]) == first.trials[2]["misc"]["vals"]["x"][0]
 
 
 def test_a_deleted_parent_run_means_a_new_one_with_a_warning(tmp_path, mlflow_store, caplog):

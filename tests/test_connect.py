@@ -43,7 +43,7 @@ def test_spark_remote_gives_a_connect_session(connect_server, tmp_path):
               "trials = hyperspark.SparkTrials(parallelism=2, mlflow_tracking=False)\n"
               "trials.fmin(lambda x: x, hp.uniform('x', 0, 1), algo=rand.suggest, max_evals=4,"
               " show_progressbar=False)\n"
-              "print(json.dumps([type(trials._spark).__module__,"
+              "print(json.dumps([type(trials._source.spark).__module__,"
               " trials.count_successful_trials()]))\n")
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_EXPERIMENT_ID"}
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,

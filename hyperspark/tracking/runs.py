@@ -79,6 +79,7 @@ class MlflowTracker(Listener):
         self._best_loss: Optional[float] = None
         self._resumed_runs: Dict[int, str] = {}  # tid -> child run of a resumed parent
         self._unfinished: List[Tuple[Dict[str, Any], str]] = []  # finished trial, open run
+        self._runless: List[Dict[str, Any]] = []  # finished trials whose run the crash lost
         self._resume = resume if resume and resume.get("tracking_uri") == self.tracking_uri \
             else None
         if resume and self._resume is None:
@@ -139,6 +140,8 @@ class MlflowTracker(Listener):
         self._writer.log_batch(self.parent_run_id, params=params, tags=tags)
         for doc, run_id in self._unfinished:
             self._writer.finish_run(_done(run_id), *_outcome(doc))
+        for doc in self._runless:  # finished, but its run was a spare not yet named: remake it
+            self._writer.finish_run(self._create_child_run(doc), *_outcome(doc))
         self._worker_env = {key: value for key, value in os.environ.items()
                             if key.startswith(FORWARDED_ENV)}
         self._worker_env.update(MLFLOW_TRACKING_URI=self.tracking_uri,
@@ -197,6 +200,10 @@ class MlflowTracker(Listener):
             token = page.token
             if not token:
                 break
+        # A finished trial's name may not have reached its spare run before the crash: that
+        # run is an orphan now, and the trial gets a new run with its whole record.
+        self._runless = [doc for tid, doc in sorted(finished.items())
+                         if tid not in self._resumed_runs]
         for run_id in orphans:
             self._client.delete_run(run_id)
         if orphans:
@@ -226,17 +233,23 @@ class MlflowTracker(Listener):
             self._writer.reopen(earlier)
             self._child_runs[tid] = _done(earlier)
             return
-        params = {_cut(str(k), 250): _cut(str(v), MAX_PARAM)
-                  for k, v in self._resolver.resolve(doc["misc"]["vals"]).items()}
-        trial_tags = {"mlflow.runName": f"trial-{tid}", "trial_id": str(tid)}
         spare = self._spares.take() if self._spares is not None else None
         if spare is not None:  # made ahead of need: name it; the trial need not wait
-            self._writer.log_batch(spare, tags=trial_tags, params=params,
+            self._writer.log_batch(spare, tags=_trial_tags(tid), params=self._params(doc),
                                    delay_s=NAME_DELAY_S)
             self._child_runs[tid] = spare
             return
-        self._child_runs[tid] = self._writer.create_run(
-            self._experiment_id, {**self._child_tags(), **trial_tags}, params)
+        self._child_runs[tid] = self._create_child_run(doc)
+
+    def _params(self, doc: Dict[str, Any]) -> Dict[str, str]:
+        return {_cut(str(k), 250): _cut(str(v), MAX_PARAM)
+                for k, v in self._resolver.resolve(doc["misc"]["vals"]).items()}
+
+    def _create_child_run(self, doc: Dict[str, Any]) -> "Future[Optional[str]]":
+        """A new child run for the trial, named and with its params."""
+        return self._writer.create_run(
+            self._experiment_id, {**self._child_tags(), **_trial_tags(doc["tid"])},
+            self._params(doc))
 
     def _child_tags(self) -> Dict[str, str]:
         """What every child run of this search carries from its creation."""
@@ -318,6 +331,10 @@ _RUN_STATUS = {TrialStatus.OK: ("success", "FINISHED"), TrialStatus.PRUNED: ("pr
                TrialStatus.TIMED_OUT: ("cancelled", "KILLED"),
                TrialStatus.CANCELLED: ("cancelled", "KILLED")}
 """A finished trial's ``trial_status`` tag (Databricks' names) and its child run's status."""
+
+
+def _trial_tags(tid: int) -> Dict[str, str]:
+    return {"mlflow.runName": f"trial-{tid}", "trial_id": str(tid)}
 
 
 def _outcome(doc: Dict[str, Any]) -> Tuple[Dict[str, float], Dict[str, str], str]:
