@@ -7,7 +7,7 @@ time does not count. The mode waits for the results suggestion k may see: the th
 ratio says how much of the slots' time that wait costs. Its search quality is measured by
 ``python -m benchmarks search --methods hyperspark-tpe hyperspark-tpe-reproducible``.
 
-    python -m benchmarks reproducible                       # P=8, 400 trials, lags P, 2P, 4P
+    python -m benchmarks reproducible                       # P=8, 400 trials, lags P, 2P, 3P, 4P
     python -m benchmarks reproducible --parallelism 16 --repeats 5
 """
 from __future__ import annotations
@@ -58,7 +58,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--parallelism", type=int, default=8)
     parser.add_argument("--trials", type=int, default=400)
     parser.add_argument("--mean", type=float, default=0.1, help="mean trial duration (s)")
-    parser.add_argument("--lags", nargs="+", type=float, default=[1, 2, 4],
+    parser.add_argument("--lags", nargs="+", type=float, default=[1, 2, 3, 4],
                         help="lags, as multiples of parallelism")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(list(argv or []))

@@ -13,7 +13,7 @@ objective that is itself deterministic, tid -> parameters -> loss is the same on
 on every backend, whatever the durations, the order of completion or the number of
 executors, and across a resume (the seed and L are stored in the checkpoint).
 
-The lag L is a setting of the search (default: twice ``parallelism``), not of the cluster:
+The lag L is a setting of the search (default: three times ``parallelism``), not of the cluster:
 keep ``parallelism`` (or ``lag``), the seed, the space and the algorithm equal to get the same
 search. A larger L keeps the slots busier (a slow trial holds back only the suggestion L
 after it) and shows the algorithm less; ``python -m benchmarks reproducible`` measures both.
@@ -82,8 +82,10 @@ def seed_for(search_seed: int, tid: int) -> int:
 
 
 def default_lag(parallelism: int) -> int:
-    """The lag used when none is given: twice the parallelism."""
-    return 2 * max(1, parallelism)
+    """The lag used when none is given: three times the parallelism, the shortest lag that
+    kept 0.85 of normal mode's throughput with exponential trial durations
+    (``python -m benchmarks reproducible``; docs/guide.md "Reproducible searches")."""
+    return 3 * max(1, parallelism)
 
 
 class FixedLag:
@@ -95,6 +97,12 @@ class FixedLag:
         self._masked: Dict[int, int] = {}  # tid -> position in _shown, while masked
         self._by_tid: Dict[int, Dict[str, Any]] = {}
         self._next = 0  # position in all_docs already copied into _shown
+        # Suggestion k must get tid k. A resumed search's checkpoint may count an id that
+        # the stopped search gave to a point it never made (a suggestion in flight): hand
+        # back every id above the last trial.
+        last = max((doc["tid"] for doc in internals.all_docs(trials)), default=-1)
+        internals.release_ids(trials, [tid for tid in list(internals.handed_out_ids(trials))
+                                       if tid > last])
 
     # ---------------------------------------------------------------- when
     def count(self, slots: Slots) -> int:

@@ -104,6 +104,25 @@ def test_a_search_interrupted_and_resumed_continues_the_same_sequence(tmp_path):
     assert search(resumed, max_evals=24, seed=999, trials_save_file=path) == straight
 
 
+def test_an_id_given_to_a_suggestion_in_flight_at_the_stop_is_not_a_gap(tmp_path):
+    """A search stopped while a suggestion was being made saved the id it had handed out;
+    the resumed search still gives suggestion k the tid k (staged: the checkpoint's counter
+    is moved past its last trial)."""
+    import pickle
+
+    straight = search(SparkTrials(backend="local", parallelism=4, reproducible=True,
+                                  mlflow_tracking=False), max_evals=20)
+    path = tmp_path / "search.ckpt"
+    search(SparkTrials(backend="local", parallelism=4, reproducible=True,
+                       mlflow_tracking=False), max_evals=10, trials_save_file=str(path))
+    saved = pickle.loads(path.read_bytes())
+    saved["next_tid"] += 2
+    path.write_bytes(pickle.dumps(saved))
+    resumed = SparkTrials(backend="local", parallelism=4, reproducible=True,
+                          mlflow_tracking=False)
+    assert search(resumed, max_evals=20, trials_save_file=str(path)) == straight
+
+
 def test_mlflow_and_the_bar_say_the_mode_is_on(mlflow_store, capsys):
     mlflow.set_tracking_uri(mlflow_store)
     mlflow.set_experiment(f"reproducible-{time.time_ns()}")
