@@ -2,7 +2,7 @@
 
 Every write belongs to a run, and each run has a lane (``lanes.py``): its writes wait there,
 merged, and go out in order (create, one ``log_batch``, end). ``concurrency`` threads write
-lanes, one lane per thread at a time: 8 by default for a server, which takes requests in
+lanes, one lane per thread at a time: 6 by default for a server, which takes requests in
 parallel; one for a local sqlite store, which has one writer anyway. Creating a run a trial
 waits for goes first, then ordinary writes. A starting trial's name and params are held for a
 moment (``delay_s``) so that a short trial sends them with its end: three calls per trial
@@ -35,6 +35,11 @@ from hyperspark.tracking.transient import is_transient, pool_is_full
 
 logger = logging.getLogger("hyperspark")
 POOL_BACKOFF_S = 30.0
+SERVER_CONCURRENCY = 6
+"""Requests in flight to a server. An MLflow server request can hold two database connections
+at once, and a server may route every request to one worker, whose default pool is 15
+(5 + 10 overflow): 6 x 2 stays below it. With 8, all 15 were taken, each request waiting for
+its second, until the pool's 30 s timeout (seen in ``python -m benchmarks tracking``)."""
 """After lowering its concurrency for a full server pool, the writer waits this long before
 lowering it again."""
 
@@ -42,7 +47,7 @@ class TrackingWriter:
     """MLflow writes, merged per run and written by ``concurrency`` daemon threads.
 
     >>> [TrackingWriter.concurrency_for(uri) for uri in ("sqlite:////tmp/m.db", "http://m:5000")]
-    [1, 8]
+    [1, 6]
     """
 
     def __init__(self, client: Any, retry_for_s: float = 120.0, backoff_s: float = 0.5,
@@ -78,11 +83,11 @@ class TrackingWriter:
     @staticmethod
     def concurrency_for(tracking_uri: str, requested: Optional[int] = None) -> int:
         """Threads for a store: ``requested``, else 1 for a local store (sqlite or files: one
-        writer at a time anyway), 8 for a server."""
+        writer at a time anyway), ``SERVER_CONCURRENCY`` for a server."""
         if requested:
             return requested
         local = tracking_uri.startswith(("sqlite:", "file:", "/")) or "://" not in tracking_uri
-        return 1 if local else 8
+        return 1 if local else SERVER_CONCURRENCY
 
     # ---------------------------------------------------------------- what can be queued
     def create_run(self, experiment_id: str, tags: Dict[str, str],
