@@ -13,7 +13,7 @@ objective that is itself deterministic, tid -> parameters -> loss is the same on
 on every backend, whatever the durations, the order of completion or the number of
 executors, and across a resume (the seed and L are stored in the checkpoint).
 
-The lag L is a setting of the search (default: three times ``parallelism``), not of the cluster:
+The lag L is a setting of the search (default: twice ``parallelism``), not of the cluster:
 keep ``parallelism`` (or ``lag``), the seed, the space and the algorithm equal to get the same
 search. A larger L keeps the slots busier (a slow trial holds back only the suggestion L
 after it) and shows the algorithm less; ``python -m benchmarks reproducible`` measures both.
@@ -82,10 +82,11 @@ def seed_for(search_seed: int, tid: int) -> int:
 
 
 def default_lag(parallelism: int) -> int:
-    """The lag used when none is given: three times the parallelism, the shortest lag that
-    kept 0.85 of normal mode's throughput with exponential trial durations
-    (``python -m benchmarks reproducible``; docs/guide.md "Reproducible searches")."""
-    return 3 * max(1, parallelism)
+    """The lag used when none is given: twice the parallelism. A longer lag keeps more
+    throughput and loses more search quality; 2 x P kept normal mode's quality at P=4 and
+    0.74 of its throughput with exponential trial durations (``python -m benchmarks
+    reproducible`` and ``search``; docs/guide.md "Reproducible searches")."""
+    return 2 * max(1, parallelism)
 
 
 class FixedLag:

@@ -103,7 +103,7 @@ class SparkTrials(base.Trials):
             the timing, backend or cluster: suggestion k is made from the results of trials
             before k - ``lag`` only, and sees the ``lag`` trials before it as running
             (hyperspark/reproducible.py, docs/guide.md "Reproducible searches").
-        lag: the reproducible mode's lag (default: three times ``parallelism``); keep it, or
+        lag: the reproducible mode's lag (default: twice ``parallelism``); keep it, or
             ``parallelism``, the same to get the same search.
     """
 
