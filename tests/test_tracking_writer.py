@@ -177,7 +177,7 @@ def test_a_full_server_pool_lowers_concurrency_and_loses_nothing(client, caplog)
         writer.finish_run(run, {"loss": float(i)}, {}, "FINISHED")
     with caplog.at_level("WARNING", logger="hyperspark"):
         writer.close(timeout_s=30)
-    assert writer.failed_writes == 0 and writer._limit == 4
+    assert writer.failed_writes == 0 and writer._limit.value == 4
     assert "MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW" in caplog.text
     for i, run in enumerate(runs):
         got = client.get_run(run.result())

@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from hyperspark.params import ParamResolver
 from hyperspark.record import TrialRecord, TrialStatus
 from hyperspark.search import Listener, Progress, Settings
+from hyperspark.tracking.in_flight import concurrency_for
 from hyperspark.tracking.mlflow_internals import active_experiment_id
 from hyperspark.tracking.settings import TrackingSettings
 from hyperspark.tracking.spares import SpareRuns
@@ -130,8 +131,7 @@ class MlflowTracker(Listener):
         self._writer = TrackingWriter(
             self._client, retry_for_s=self.settings.retry_for_s,
             flush_timeout_s=self.settings.flush_timeout_s,
-            concurrency=TrackingWriter.concurrency_for(self.tracking_uri,
-                                                       self.settings.concurrency))
+            concurrency=concurrency_for(self.tracking_uri, self.settings.concurrency))
         spares = (self.settings.spare_runs if self.settings.spare_runs is not None
                   else settings.parallelism + settings.max_queue_len)
         self._spares = SpareRuns(self._writer, self._experiment_id, self._child_tags(),

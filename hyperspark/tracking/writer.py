@@ -30,25 +30,16 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import tenacity
 
 from hyperspark.errors import summarize
+from hyperspark.tracking.in_flight import InFlightLimit, warn_lowered
 from hyperspark.tracking.lanes import IDLE, NORMAL, URGENT, Lane, PendingBatch
 from hyperspark.tracking.transient import is_transient, pool_is_full
 
 logger = logging.getLogger("hyperspark")
-POOL_BACKOFF_S = 30.0
-SERVER_CONCURRENCY = 6
-"""Requests in flight to a server. An MLflow server request can hold two database connections
-at once, and a server may route every request to one worker, whose default pool is 15
-(5 + 10 overflow): 6 x 2 stays below it. With 8, all 15 were taken, each request waiting for
-its second, until the pool's 30 s timeout (seen in ``python -m benchmarks tracking``)."""
-"""After lowering its concurrency for a full server pool, the writer waits this long before
-lowering it again."""
+
 
 class TrackingWriter:
-    """MLflow writes, merged per run and written by ``concurrency`` daemon threads.
-
-    >>> [TrackingWriter.concurrency_for(uri) for uri in ("sqlite:////tmp/m.db", "http://m:5000")]
-    [1, 6]
-    """
+    """MLflow writes, merged per run and written by ``concurrency`` daemon threads (how
+    many: ``in_flight.concurrency_for``)."""
 
     def __init__(self, client: Any, retry_for_s: float = 120.0, backoff_s: float = 0.5,
                  flush_timeout_s: float = 60.0, concurrency: int = 1) -> None:
@@ -73,21 +64,11 @@ class TrackingWriter:
         self.failed_writes = 0
         self.completed = 0  # operations done (or dropped): close() waits while this moves
         self.concurrency = max(1, int(concurrency))
-        self._limit = self.concurrency  # writes in flight; lowered when the server's pool is full
-        self._lowered_at = float("-inf")
+        self._limit = InFlightLimit(self.concurrency)  # lowered when the server's pool is full
         self._threads = [threading.Thread(target=self._run, name=f"hyperspark-mlflow-{n}",
                                           daemon=True) for n in range(self.concurrency)]
         for thread in self._threads:
             thread.start()
-
-    @staticmethod
-    def concurrency_for(tracking_uri: str, requested: Optional[int] = None) -> int:
-        """Threads for a store: ``requested``, else 1 for a local store (sqlite or files: one
-        writer at a time anyway), ``SERVER_CONCURRENCY`` for a server."""
-        if requested:
-            return requested
-        local = tracking_uri.startswith(("sqlite:", "file:", "/")) or "://" not in tracking_uri
-        return 1 if local else SERVER_CONCURRENCY
 
     # ---------------------------------------------------------------- what can be queued
     def create_run(self, experiment_id: str, tags: Dict[str, str],
@@ -291,13 +272,13 @@ class TrackingWriter:
         while True:
             with self._lock:
                 wait = self._due_locked()
-                lane = self._next_lane_locked() if self._busy < self._limit else None
+                lane = self._next_lane_locked() if self._busy < self._limit.value else None
                 while lane is None:
                     if self._closing:
                         return
                     self._lock.wait(wait)
                     wait = self._due_locked()
-                    lane = self._next_lane_locked() if self._busy < self._limit else None
+                    lane = self._next_lane_locked() if self._busy < self._limit.value else None
                 lane.busy, self._busy = True, self._busy + 1
                 create, lane.create = lane.create, None
                 reopen, lane.reopen = lane.reopen, False
@@ -407,16 +388,8 @@ class TrackingWriter:
                            self._retry_for_s)
 
     def _lower_concurrency(self) -> None:
-        """The server's database connection pool ran out: write half as many runs at once
-        from now on (at most once per ``POOL_BACKOFF_S``; never below 2)."""
+        """The server's database connection pool ran out: fewer runs at once from now on."""
         with self._lock:
-            now = time.monotonic()
-            if self._limit <= 2 or now - self._lowered_at < POOL_BACKOFF_S:
-                return
-            self._limit, self._lowered_at = max(2, self._limit // 2), now
-            limit = self._limit
-        logger.warning("MLflow: the tracking server's database connection pool is full; "
-                       "writing %d runs at a time from now on. Each MLflow request can hold two "
-                       "connections: give the server a larger pool "
-                       "(MLFLOW_SQLALCHEMYSTORE_POOL_SIZE, MLFLOW_SQLALCHEMYSTORE_MAX_OVERFLOW) "
-                       "or more --workers", limit)
+            limit = self._limit.lower(time.monotonic())
+        if limit is not None:
+            warn_lowered(limit)
