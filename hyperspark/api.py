@@ -8,7 +8,8 @@ import hyperopt
 
 from hyperspark import config, tpe
 from hyperspark import hyperopt_internals as internals
-from hyperspark.trials import SparkTrials, insert_points
+from hyperspark.points import insert_points
+from hyperspark.trials import SparkTrials
 
 
 def fmin(fn: Callable, space: Any, algo: Optional[Callable] = None,

@@ -10,18 +10,19 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 import numpy as np
 from hyperopt import base
 from hyperopt.exceptions import AllTrialsFailed
-from hyperopt.fmin import generate_trial, space_eval
+from hyperopt.fmin import space_eval
 
 from hyperspark import checkpoint as checkpoint_module
 from hyperspark import reproducible as reproducible_module
 from hyperspark import config
 from hyperspark import tpe as hyperspark_tpe
 from hyperspark import hyperopt_internals as internals
+from hyperspark import page as search_page
 from hyperspark.backends import registry
 from hyperspark.backends.base import SearchContext
 from hyperspark.errors import AllTrialsFailedError, InvalidArgument, InvalidArgumentType
 from hyperspark.frame import trials_frame
-from hyperspark.params import ParamResolver
+from hyperspark.points import insert_points
 from hyperspark.progress import ProgressReporter
 from hyperspark.pruners import check_pruner
 from hyperspark.record import TrialStatus, classify
@@ -31,22 +32,6 @@ from hyperspark.serialization import dumps_objective
 from hyperspark.tracking import start_tracking
 
 logger = logging.getLogger("hyperspark")
-
-def insert_points(trials: base.Trials, space: Any, points: List[Dict[str, Any]]) -> None:
-    """Queue ``points`` in any hyperopt ``Trials`` (see ``SparkTrials.insert_points``)."""
-    if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
-        raise InvalidArgumentType("points_to_evaluate must be a list of dicts "
-                                  f"{{label: value}}, got {type(points).__name__}")
-    labels = set(ParamResolver(space).labels)
-    for index, point in enumerate(points):
-        unknown = set(point) - labels
-        if unknown:
-            raise InvalidArgument(f"points_to_evaluate[{index}] has labels not in the space: "
-                                  f"{sorted(unknown)}; the space's labels are {sorted(labels)}")
-    trials.refresh()
-    tids = trials.new_trial_ids(len(points))
-    internals.add_docs(trials, [generate_trial(tid, point) for tid, point in zip(tids, points)])
-    trials.refresh()
 
 
 class SparkTrials(base.Trials):
@@ -298,13 +283,8 @@ class SparkTrials(base.Trials):
             raise
         finally:
             if tracker is not None:
-                tracker.close(status, page=self._page_for_tracking)
-
-    def _page_for_tracking(self) -> str:
-        """The search page's HTML, for the tracker to log with the parent run."""
-        from hyperspark.page import from_trials, render
-
-        return render(from_trials(self))
+                tracker.close(status, page=lambda: search_page.render(
+                    search_page.from_trials(self)))
 
     def _summary(self, search_id: str, settings: Settings, algo: Callable) -> Dict[str, Any]:
         """What a search ran with, as the page and the checkpoint show it."""
@@ -328,9 +308,7 @@ class SparkTrials(base.Trials):
         >>> trials.to_html("search.html")  # doctest: +SKIP
         '/home/me/search.html'
         """
-        from hyperspark.page import from_trials, write
-
-        return write(from_trials(self), path)
+        return search_page.write(search_page.from_trials(self), path)
 
     def _checkpoint_path(self, trials_save_file: Any) -> Optional[str]:
         if not trials_save_file:
