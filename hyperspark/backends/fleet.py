@@ -46,10 +46,9 @@ logger = logging.getLogger("hyperspark")
 
 START_TIMEOUT_CONF = "spark.hyperspark.actors.startTimeout"
 DEFAULT_START_TIMEOUT_S = 120.0
-STOP_GRACE_S = 6.0
+STOP_GRACE_S = 3.0
 """After close(), how long actors may take to end on their own before their jobs are
-cancelled (3 s was too short on a loaded 2-core machine: an idle actor was cancelled while
-ending, and Spark logged its task as lost)."""
+cancelled. A search's end (a timeout, Ctrl-C) waits for it, so it stays short."""
 MAX_START_FAILURES = 3
 """Actors that die before they are ready, in a row, before the fleet gives up."""
 
