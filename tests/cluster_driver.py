@@ -32,22 +32,38 @@ def hyperspark_threads() -> list:
 
 class ExecutorKiller(hyperspark.search.Listener):
     """Kills a busy executor once ``after`` trials have finished; remembers the point ``x`` of
-    the trial that was running there (busy markers are named ``<executor pid>-<x>``)."""
+    the trial that was running there (busy markers are named ``<executor pid>-<x>``).
+
+    The search loop calls listeners on its own thread, so the wait for a busy executor happens
+    on a thread of the killer's own: waiting in ``trial_ended`` would stop the loop from
+    starting the very trials it waits for."""
 
     def __init__(self, busy_dir: str, after: int) -> None:
         self.busy_dir, self.after, self.killed, self.hit_x = busy_dir, after, None, None
+        self._armed = threading.Event()
+        threading.Thread(target=self._kill_when_busy, daemon=True, name="killer").start()
 
     def trial_ended(self, doc, progress) -> None:
-        if self.killed is not None or progress.finished < self.after:
-            return
-        deadline = time.monotonic() + 10
-        while not os.listdir(self.busy_dir) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        busy = os.listdir(self.busy_dir)
-        if busy:
-            pid, x = busy[0].split("-", 1)
-            self.killed, self.hit_x = int(pid), float(x)
-            os.kill(self.killed, signal.SIGKILL)
+        if progress.finished >= self.after:
+            self._armed.set()
+
+    def _kill_when_busy(self) -> None:
+        self._armed.wait()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            young = [name for name in os.listdir(self.busy_dir) if self._age_s(name) < 0.4]
+            if young:  # its trial has most of its sleep ahead: the kill lands mid-trial
+                pid, x = young[0].split("-", 1)
+                self.hit_x, self.killed = float(x), int(pid)
+                os.kill(self.killed, signal.SIGKILL)
+                return
+            time.sleep(0.02)
+
+    def _age_s(self, name: str) -> float:
+        try:
+            return time.time() - os.stat(os.path.join(self.busy_dir, name)).st_mtime
+        except FileNotFoundError:  # that trial just ended
+            return float("inf")
 
 
 def main() -> None:
