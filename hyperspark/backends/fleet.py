@@ -49,6 +49,10 @@ DEFAULT_START_TIMEOUT_S = 120.0
 STOP_GRACE_S = 3.0
 """After close(), how long actors may take to end on their own before their jobs are
 cancelled. A search's end (a timeout, Ctrl-C) waits for it, so it stays short."""
+ENDING_GRACE_S = 20.0
+"""After close(), how long an actor that was told to stop and has closed its channel (its
+Python side is done) may take for Spark to finish its task. Cancelling it then would only make
+Spark log a lost task, so it is waited for, up to this bound, on a loaded machine."""
 MAX_START_FAILURES = 3
 """Actors that die before they are ready, in a row, before the fleet gives up."""
 
@@ -65,6 +69,7 @@ class _Actor:
         self.result: Optional["Future[Outcome]"] = None
         self.on_report: Optional[Callable[[int, int, Any], None]] = None
         self.ended = threading.Event()  # its Spark job is over
+        self.hung_up = threading.Event()  # its channel closed
 
 
 class Actors:
@@ -185,6 +190,7 @@ class Actors:
     def _on_closed(self, peer: Peer) -> None:
         actor = peer.tag
         if actor is not None:
+            actor.hung_up.set()
             self._actor_lost(actor, "its channel closed")
             if not self.closed.is_set():  # make sure its task is gone too (at the end, a
                 self.kill(actor)          # stopped actor's task ends by itself)
@@ -309,8 +315,9 @@ class Actors:
         """End every actor before returning, so the application may stop Spark right after.
         Idle actors are told to stop and end their tasks normally (Spark keeps their Python
         workers and logs nothing); busy ones are killed now. An actor still starting finds the
-        channel closed and ends quietly. Whatever runs after STOP_GRACE_S (an actor still
-        queued in Spark) is cancelled."""
+        channel closed and ends quietly. Whatever still runs after STOP_GRACE_S (an actor
+        queued in Spark, one that did not answer its stop) is cancelled, except an actor that
+        has hung up: its task is ending and gets up to ENDING_GRACE_S more."""
         with self._lock:
             if self.closed.is_set():
                 return
@@ -337,8 +344,17 @@ class Actors:
         deadline = time.monotonic() + STOP_GRACE_S
         for actor in actors:
             actor.ended.wait(max(0.0, deadline - time.monotonic()))
+        ending = []
         for actor in actors:
-            if not actor.ended.is_set():
+            if actor.ended.is_set():
+                continue
+            if actor.hung_up.is_set() and not actor.busy:
+                ending.append(actor)  # stopped, its task is finishing in Spark
+            else:
+                self.kill(actor)
+        deadline = time.monotonic() + ENDING_GRACE_S
+        for actor in ending:
+            if not actor.ended.wait(max(0.0, deadline - time.monotonic())):
                 self.kill(actor)
         self._channel.close()
         self._holders.shutdown(wait=False, cancel_futures=True)
