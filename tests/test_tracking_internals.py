@@ -43,3 +43,27 @@ def test_a_tracker_takes_the_settings_of_the_moment_it_starts(mlflow_store, monk
     monkeypatch.setenv("HYPERSPARK_TRACKING_FLUSH_TIMEOUT_S", "3")
     tracker = MlflowTracker(hp.uniform("x", 0, 1), None, 2)
     assert tracker.settings.flush_timeout_s == 3.0
+
+
+@pytest.mark.parametrize("store", ["sqlite", "server"])
+def test_update_run_names_and_ends_a_run_in_one_request(store, mlflow_store, request):
+    """update_run's private path (a store's update_run_info) names a running run, and sets
+    status, end time and name at once, on a sqlite store and through a real mlflow server."""
+    from mlflow.tracking import MlflowClient
+
+    from hyperspark.tracking.mlflow_internals import update_run
+
+    uri = mlflow_store if store == "sqlite" else request.getfixturevalue("tracking_server").uri
+    client = MlflowClient(uri)
+    assert client._tracking_client.store.update_run_info  # the private path is there
+    experiment = client.create_experiment(f"update-run-{time.time_ns()}")
+    run = client.create_run(experiment, tags={"mlflow.runName": "spare"}).info.run_id
+    update_run(client, run, name="trial-6")
+    info = client.get_run(run).info
+    assert (info.status, info.run_name, info.end_time) == ("RUNNING", "trial-6", None)
+    before = int(time.time() * 1000)
+    update_run(client, run, name="trial-7", end_status="KILLED")
+    got = client.get_run(run)
+    assert (got.info.status, got.info.run_name) == ("KILLED", "trial-7")
+    assert got.data.tags["mlflow.runName"] == "trial-7"
+    assert got.info.end_time >= before

@@ -13,6 +13,7 @@ class CountingStore:
     """Builds MLflow's sqlite store that counts log_batch calls and can hold create_run."""
 
     log_batches = 0
+    batch_tag_keys: list = []  # the tag keys of each log_batch call
     hold = threading.Event()
     pool_full_answers = 0  # this many log_batch calls answer as a server whose pool ran out
 
@@ -27,6 +28,7 @@ class CountingStore:
 
             def log_batch(self, run_id, metrics, params, tags):
                 cls.log_batches += 1
+                cls.batch_tag_keys.append({tag.key for tag in tags})
                 if cls.pool_full_answers > 0:
                     from mlflow.exceptions import RestException
 
@@ -46,6 +48,7 @@ def client(tmp_path):
 
     tracking_utils._tracking_store_registry.register("countingsqlite", CountingStore.build)
     CountingStore.log_batches = 0
+    CountingStore.batch_tag_keys = []
     CountingStore.pool_full_answers = 0
     CountingStore.hold.set()
     client = MlflowClient(f"countingsqlite:///{tmp_path}/count.db")
@@ -134,7 +137,8 @@ def test_batches_split_to_fit_mlflows_limits(client):
 
 def test_a_spare_named_before_it_exists_sends_its_name_with_its_end(client):
     """A spare run taken while its creation is still queued: the trial's name and params are
-    held, and go with the trial's end in one log_batch."""
+    held, and go with the trial's end: params, metrics and tags in one log_batch, the name in
+    the request that ends the run (a name in log_batch costs a server a third connection)."""
     writer = TrackingWriter(client, concurrency=2)
     CountingStore.hold.clear()
     spare = writer.create_run(client.experiment, {"mlflow.runName": "spare"}, {}, urgent=False)
@@ -145,12 +149,15 @@ def test_a_spare_named_before_it_exists_sends_its_name_with_its_end(client):
     writer.close(timeout_s=30)
     got = client.get_run(run_id)
     assert CountingStore.log_batches == 1
+    assert CountingStore.batch_tag_keys == [{"trial_status"}]
     assert got.data.tags["mlflow.runName"] == "trial-0" and got.data.params == {"x": "1"}
+    assert got.info.run_name == "trial-0" and got.info.end_time is not None
     assert got.data.metrics == {"loss": 0.5} and got.info.status == "FINISHED"
 
 
 def test_a_held_name_goes_out_when_its_hold_ends(client):
-    """A long trial's name does not wait for its end: it is written once the hold is over."""
+    """A long trial's name does not wait for its end: it is written once the hold is over, in
+    one UpdateRun (a name in log_batch costs a server a third connection)."""
     writer = TrackingWriter(client)
     run = writer.create_run(client.experiment, {"mlflow.runName": "spare"}, {}, urgent=False)
     run_id = run.result(timeout=30)
@@ -162,6 +169,8 @@ def test_a_held_name_goes_out_when_its_hold_ends(client):
         threading.Event().wait(0.05)
     assert client.get_run(run_id).data.tags["mlflow.runName"] == "trial-7"
     assert client.get_run(run_id).info.status == "RUNNING"
+    assert client.get_run(run_id).info.run_name == "trial-7"
+    assert CountingStore.log_batches == 0  # named by UpdateRun, not a tag in log_batch
     writer.close(timeout_s=30)
 
 

@@ -2,7 +2,7 @@
 is lowered when a tracking server's database connection pool runs out.
 
 >>> [concurrency_for(uri) for uri in ("sqlite:////tmp/m.db", "http://m:5000")]
-[1, 6]
+[1, 10]
 """
 from __future__ import annotations
 
@@ -11,11 +11,14 @@ from typing import Optional
 
 logger = logging.getLogger("hyperspark")
 
-SERVER_CONCURRENCY = 6
-"""Requests in flight to a server. An MLflow server request can hold two database connections
-at once, and a server may route every request to one worker, whose default pool is 15
-(5 + 10 overflow): 6 x 2 stays below it. With 8, all 15 were taken, each request waiting for
-its second, until the pool's 30 s timeout (seen in ``python -m benchmarks tracking``)."""
+SERVER_CONCURRENCY = 10
+"""Requests in flight to a server. A server may route every request to one worker, whose
+default database pool is 15 (5 + 10 overflow), and an MLflow ``log_batch`` holds two
+connections at once (its own session, then one per part). Requests that hold one and wait for
+a second can only take the whole pool if 15 are in flight, so 10 leaves room; it also fits
+the MLflow client's HTTP pool (10 connections per host). Naming a run in ``log_batch`` holds a
+third connection, so hyperspark names runs when it ends them (``mlflow_internals.end_run``):
+with the name in the batch, 8 in flight had filled the pool."""
 
 POOL_BACKOFF_S = 30.0
 """After lowering the limit for a full server pool, wait this long before lowering it again."""

@@ -8,7 +8,7 @@ a value set in a notebook before ``fmin`` counts.
 | ``HYPERSPARK_TRACKING_RETRY_S`` | 120 | how long one MLflow call is retried while the store is unreachable |
 | ``HYPERSPARK_TRACKING_FLUSH_TIMEOUT_S`` | 60 | at the end, how long to wait for pending writes while none completes |
 | ``HYPERSPARK_SQLITE_WAL`` | on | ``0`` leaves a local sqlite store's journal mode as it is |
-| ``HYPERSPARK_TRACKING_CONCURRENCY`` | 6 for a server, 1 for a local store | MLflow requests in flight at once |
+| ``HYPERSPARK_TRACKING_CONCURRENCY`` | 10 for a server, 1 for a local store | MLflow requests in flight at once |
 | ``HYPERSPARK_TRACKING_SPARE_RUNS`` | parallelism + max_queue_len | child runs created ahead of need |
 
 >>> TrackingSettings.from_env({"HYPERSPARK_TRACKING_RETRY_S": "3"}).retry_for_s

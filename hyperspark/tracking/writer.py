@@ -32,9 +32,12 @@ import tenacity
 from hyperspark.errors import summarize
 from hyperspark.tracking.in_flight import InFlightLimit, warn_lowered
 from hyperspark.tracking.lanes import IDLE, NORMAL, URGENT, Lane, PendingBatch
+from hyperspark.tracking.mlflow_internals import update_run
 from hyperspark.tracking.transient import is_transient, pool_is_full
 
 logger = logging.getLogger("hyperspark")
+
+RUN_NAME = "mlflow.runName"
 
 
 class TrackingWriter:
@@ -323,12 +326,20 @@ class TrackingWriter:
         if reopen:
             self._attempt(f"reopen run {run_id}", lambda: self._call(
                 lambda: self._client.update_run(run_id, status="RUNNING")))
+        run_name = batch.tags.pop(RUN_NAME, None)  # never in log_batch: see update_run
         if not batch.empty():
             self._attempt(f"log to run {run_id}", lambda: self._write_batch(run_id, batch))
+        if run_name and end_status is None:
+            self._attempt(f"name run {run_id}", lambda: self._call(
+                lambda: update_run(self._client, run_id, name=run_name)))
         for name, text in texts:
             self._attempt(f"log {name} to run {run_id}", lambda: self._call(
                 lambda: self._client.log_text(run_id, text, name)))
-        if end_status is not None:  # a refused value never leaves the run RUNNING
+        if end_status is not None and run_name:  # a refused value never leaves it RUNNING
+            self._attempt(f"end run {run_id}", lambda: self._call(
+                lambda: update_run(self._client, run_id, name=run_name,
+                                   end_status=end_status)))
+        elif end_status is not None:
             self._attempt(f"end run {run_id}", lambda: self._call(
                 lambda: self._client.set_terminated(run_id, end_status)))
 
