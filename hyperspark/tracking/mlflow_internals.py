@@ -41,9 +41,9 @@ def active_experiment_id() -> Optional[str]:
     return _get_experiment_id()
 
 
-def update_run(client: Any, run_id: str, *, name: str,
+def update_run(client: Any, run_id: str, *, name: Optional[str] = None,
                end_status: Optional[str] = None) -> None:
-    """Name ``run_id`` ``name`` and, with ``end_status`` ("FINISHED", "FAILED", "KILLED"),
+    """Name ``run_id`` ``name`` and/or, with ``end_status`` ("FINISHED", "FAILED", "KILLED"),
     end it now, in one request to the store."""
     import time
 
@@ -51,7 +51,8 @@ def update_run(client: Any, run_id: str, *, name: str,
 
     store = getattr(getattr(client, "_tracking_client", None), "store", None)
     if store is None or not hasattr(store, "update_run_info"):
-        client.set_tag(run_id, "mlflow.runName", name)
+        if name:
+            client.set_tag(run_id, "mlflow.runName", name)
         if end_status is not None:
             client.set_terminated(run_id, end_status)
         return

@@ -2,12 +2,10 @@
 
 Every write belongs to a run, and each run has a lane (``lanes.py``): its writes wait there,
 merged, and go out in order (create, one ``log_batch``, end). ``concurrency`` threads write
-lanes, one lane per thread at a time: 6 by default for a server, which takes requests in
-parallel; one for a local sqlite store, which has one writer anyway. Creating a run a trial
-waits for goes first, then ordinary writes. A starting trial's name and params are held for a
-moment (``delay_s``) so that a short trial sends them with its end: three calls per trial
-(create, log, end). If the server's database connection pool runs out, fewer runs are
-written at once from then on.
+lanes, one lane per thread at a time (``in_flight.py``: 10 for a server, one for sqlite).
+Creating a run a trial waits for goes first. A starting trial's name and params are held a
+moment (``delay_s``) so a short trial sends them with its end: three calls per trial. A name
+goes in an ``UpdateRun``, never in ``log_batch`` (``mlflow_internals.update_run`` says why).
 
 A call that fails for a passing reason (``transient.py``: unreachable, 5xx, database busy) is
 retried with backoff (tenacity) for up to ``retry_for_s``, so a server that restarts loses
@@ -36,8 +34,6 @@ from hyperspark.tracking.mlflow_internals import update_run
 from hyperspark.tracking.transient import is_transient, pool_is_full
 
 logger = logging.getLogger("hyperspark")
-
-RUN_NAME = "mlflow.runName"
 
 
 class TrackingWriter:
@@ -326,7 +322,7 @@ class TrackingWriter:
         if reopen:
             self._attempt(f"reopen run {run_id}", lambda: self._call(
                 lambda: self._client.update_run(run_id, status="RUNNING")))
-        run_name = batch.tags.pop(RUN_NAME, None)  # never in log_batch: see update_run
+        run_name = batch.tags.pop("mlflow.runName", None)
         if not batch.empty():
             self._attempt(f"log to run {run_id}", lambda: self._write_batch(run_id, batch))
         if run_name and end_status is None:
@@ -335,13 +331,9 @@ class TrackingWriter:
         for name, text in texts:
             self._attempt(f"log {name} to run {run_id}", lambda: self._call(
                 lambda: self._client.log_text(run_id, text, name)))
-        if end_status is not None and run_name:  # a refused value never leaves it RUNNING
-            self._attempt(f"end run {run_id}", lambda: self._call(
-                lambda: update_run(self._client, run_id, name=run_name,
-                                   end_status=end_status)))
-        elif end_status is not None:
-            self._attempt(f"end run {run_id}", lambda: self._call(
-                lambda: self._client.set_terminated(run_id, end_status)))
+        if end_status is not None:  # a refused value never leaves the run RUNNING
+            self._attempt(f"end run {run_id}", lambda: self._call(lambda: update_run(
+                self._client, run_id, name=run_name, end_status=end_status)))
 
     def _attempt(self, what: str, write: Callable[[], Any]) -> None:
         try:
