@@ -18,6 +18,7 @@ import argparse
 import csv
 import functools
 import json
+import logging
 import os
 import statistics
 import sys
@@ -30,6 +31,8 @@ from hyperspark.bench import sizing
 from hyperspark.bench.common import TimedAlgo, noop, quiet_logs, sleep_then, start_spark
 from hyperspark.hyperopt_internals import all_docs
 from hyperspark.record import TrialRecord
+
+logger = logging.getLogger("hyperspark")
 
 SPACE_KEY = "x"
 
@@ -216,8 +219,7 @@ def plot(rows: List[Dict[str, Any]], path: str) -> bool:
     try:
         import matplotlib
     except ImportError:
-        print("no plot: matplotlib is not installed (pip install 'hyperspark[bench]')",
-              file=sys.stderr)
+        logger.warning("no plot: matplotlib is not installed (pip install 'hyperspark[bench]')")
         return False
 
     matplotlib.use("Agg")
@@ -324,8 +326,8 @@ def main(argv: Sequence[str] = ()) -> int:
         args.seconds_per_point, args.hyperopt_trials, args.scaling_trials = 1.0, 2, 200
     if args.remote and "hyperopt-sparktrials" in args.baselines:
         args.baselines = [b for b in args.baselines if b != "hyperopt-sparktrials"]
-        print("Spark Connect: hyperopt's SparkTrials baseline left out (it needs a "
-              "SparkContext)", file=sys.stderr)
+        logger.warning("Spark Connect: hyperopt's SparkTrials baseline left out (it needs a "
+                       "SparkContext)")
     quiet_logs()
     from pyspark.sql import SparkSession
 
@@ -344,7 +346,7 @@ def main(argv: Sequence[str] = ()) -> int:
                 rows.append(run_point(spark, point, trials_for(point, args), args.repeats))
         except KeyboardInterrupt:
             interrupted = True
-            print(f"\ninterrupted: keeping the {len(rows)} finished point(s)", file=sys.stderr)
+            logger.warning("interrupted: keeping the %d finished point(s)", len(rows))
         finally:
             mlflow.set_tracking_uri(previous_uri)
         scaling = None
