@@ -366,27 +366,62 @@ def impatient_mlflow(monkeypatch):
     return monkeypatch
 
 
+def read_patiently(monkeypatch):
+    """After an outage, the test's own reads use MLflow's usual retries and timeouts: a server
+    just restarted on a busy machine may take more than 2 s to answer its first request."""
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_TIMEOUT")
+
+
+class Outage(search_module.Listener):
+    """Stops the server ``after_s`` after the search's parent run exists (so the outage always
+    falls inside the search, however long the search takes to start), and starts it again
+    ``back_after_s`` later; with ``back_after_s=None`` it stays down until ``over()``."""
+
+    def __init__(self, server, after_s, back_after_s=None):
+        self.server, self.after_s, self.back_after_s = server, after_s, back_after_s
+        self.thread = threading.Thread(target=self._outage, daemon=True)
+
+    def search_started(self, search, settings):
+        self.thread.start()
+
+    def _outage(self):
+        time.sleep(self.after_s)
+        self.server.stop()
+        if self.back_after_s is not None:
+            time.sleep(self.back_after_s)
+            self.server.start()
+
+    def over(self):
+        """Waits for the outage to have happened, and for the server to answer again."""
+        if self.thread.ident is None:  # the search never started: the server never stopped
+            return
+        self.thread.join()
+        if self.back_after_s is None:
+            self.server.start()
+
+
+def tracked_search(trials, objective, max_evals, outage):
+    try:
+        trials.fmin(objective, SPACE, algo=rand.suggest, max_evals=max_evals,
+                    show_progressbar=False, listeners=[outage])
+    finally:
+        outage.over()
+
+
 @pytest.mark.slow
 def test_server_restarted_mid_search_gets_everything_once_back(spark, remote, server,
                                                                impatient_mlflow, caplog):
     """Stopped 2 s in and started again: the search never waits on it, and what could not be
     written meanwhile is retried and lands when the server is back."""
-    def restart():
-        server.stop()
-        time.sleep(1)
-        server.start()
-
-    restarter = threading.Timer(2.0, restart)
-    restarter.start()
     trials = SparkTrials(spark_session=spark, parallelism=2)
-    try:
-        with caplog.at_level("WARNING", logger="hyperspark"):
-            search(trials, lambda p: time.sleep(0.4) or p["x"], max_evals=24)
-    finally:
-        restarter.join()
+    with caplog.at_level("WARNING", logger="hyperspark"):
+        tracked_search(trials, lambda p: time.sleep(0.4) or p["x"], 24,
+                       Outage(server, after_s=2.0, back_after_s=1.0))
     assert trials.count_successful_trials() == 24
     assert "tracking store unreachable" in caplog.text
     assert "answers again" in caplog.text
+    read_patiently(impatient_mlflow)
     parent = remote.get_run(trials.last_tracker.parent_run_id)
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["successful_trials_count"] == 24
@@ -407,18 +442,9 @@ def test_reports_survive_a_tracking_outage(spark, remote, server, impatient_mlfl
             time.sleep(0.1)
         return params["x"]
 
-    restarter = threading.Timer(1.0, lambda: (server.stop(), time.sleep(1), server.start()))
-
-    class RestartOnceStarted(search_module.Listener):
-        def search_started(self, search, settings):  # after the parent run exists
-            restarter.start()
-
     trials = SparkTrials(spark_session=spark, parallelism=2)
-    try:
-        trials.fmin(objective, SPACE, algo=rand.suggest, max_evals=16,
-                    show_progressbar=False, listeners=[RestartOnceStarted()])
-    finally:
-        restarter.join()
+    tracked_search(trials, objective, 16, Outage(server, after_s=1.0, back_after_s=1.0))
+    read_patiently(impatient_mlflow)
     parent = remote.get_run(trials.last_tracker.parent_run_id)
     children = children_of(remote, parent)
     assert len(children) == 16
@@ -433,17 +459,15 @@ def test_search_finishes_while_the_server_stays_down(spark, remote, server, impa
     """Down for good: the search finishes on time and says what was not logged."""
     monkeypatch.setenv("HYPERSPARK_TRACKING_RETRY_S", "3")
     monkeypatch.setenv("HYPERSPARK_TRACKING_FLUSH_TIMEOUT_S", "20")
-    threading.Timer(2.0, server.stop).start()
     trials = SparkTrials(spark_session=spark, parallelism=2)
     began = time.monotonic()
-    try:
-        with caplog.at_level("WARNING", logger="hyperspark"):
-            search(trials, lambda p: time.sleep(0.3) or p["x"], max_evals=16)
-    finally:
-        server.start()
+    with caplog.at_level("WARNING", logger="hyperspark"):
+        tracked_search(trials, lambda p: time.sleep(0.3) or p["x"], 16,
+                       Outage(server, after_s=1.5))
     assert trials.count_successful_trials() == 16  # the search lost nothing
     assert time.monotonic() - began < 120
     assert "failed and were dropped" in caplog.text
+    read_patiently(impatient_mlflow)
     parent = remote.get_run(trials.last_tracker.parent_run_id)
     assert parent.data.params["max_evals"] == "16"  # logged before the server went down
 
