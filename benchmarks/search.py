@@ -91,6 +91,15 @@ def _hyperspark_loop(problem: Problem, algo: Callable, seed: int, parallelism: i
     return [r.loss for r in records if r.loss is not None]
 
 
+def _variant(method: str) -> tuple:
+    """``name[:key=value,...]`` -> (name, hyperspark.tpe.suggest with those options)."""
+    import hyperspark.tpe
+
+    name, _, spec = method.partition(":")
+    options = {k: _parse(v) for k, v in (item.split("=") for item in spec.split(",") if item)}
+    return name, functools.partial(hyperspark.tpe.suggest, **options)
+
+
 def _finished_only(algo: Callable) -> Callable:
     """``algo`` shown the finished trials only (hyperspark's view before the parity fix)."""
     from hyperopt import base
@@ -142,16 +151,14 @@ def run_one(problem_name: str, method: str, parallelism: int, seed: int,
         losses = _optuna(problem, seed, parallelism)
     elif method == "hyperspark-tpe":
         losses = _hyperspark_loop(problem, hyperspark.tpe.suggest, seed, parallelism)
-    elif method.startswith("hyperspark-tpe-reproducible"):  # -reproducible[-Nx]: lag N x P
-        factor = method.rsplit("-", 1)[1] if method.endswith("x") else None
+    elif method.startswith("hyperspark-tpe-reproducible"):
+        # -reproducible[-Nx][:key=value,...]: lag N x P, and hyperspark.tpe's options
+        name, algo = _variant(method)
+        factor = name.rsplit("-", 1)[1] if name.endswith("x") else None
         lag = int(float(factor[:-1]) * parallelism) if factor else None
-        losses = _hyperspark_loop(problem, hyperspark.tpe.suggest, seed, parallelism,
-                                  reproducible=True, lag=lag)
+        losses = _hyperspark_loop(problem, algo, seed, parallelism, reproducible=True, lag=lag)
     elif method.startswith("hyperspark-tpe:"):  # a variant: hyperspark-tpe:key=value,...
-        options = {k: _parse(v) for k, v in (item.split("=") for item in
-                                             method.split(":", 1)[1].split(","))}
-        algo = functools.partial(hyperspark.tpe.suggest, **options)
-        losses = _hyperspark_loop(problem, algo, seed, parallelism)
+        losses = _hyperspark_loop(problem, _variant(method)[1], seed, parallelism)
     else:
         raise ValueError(f"unknown method {method!r}; one of {METHODS}")
     return {"problem": problem_name, "method": method, "parallelism": parallelism, "seed": seed,
@@ -336,7 +343,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if method not in METHODS and not method.startswith(("hyperspark-tpe:",
                                                             "hyperspark-tpe-reproducible-")):
             parser.error(f"--methods: {method!r} is not one of {', '.join(METHODS)} "
-                         "(or hyperspark-tpe:key=value,...)")
+                         "(or hyperspark-tpe:key=value,..., "
+                         "or hyperspark-tpe-reproducible-Nx[:key=value,...])")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     began = time.perf_counter()
     if args.budget is not None and args.budget < 12:
