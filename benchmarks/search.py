@@ -39,7 +39,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from benchmarks.search_problems import PROBLEMS, Problem
+from benchmarks.search_problems import MORE_PROBLEMS, PROBLEMS, Problem
 
 METHODS = ("random", "hyperopt-tpe-finished", "hyperopt-tpe", "optuna", "hyperspark-tpe",
            "hyperspark-tpe-reproducible")
@@ -135,7 +135,7 @@ def run_one(problem_name: str, method: str, parallelism: int, seed: int,
 
     import hyperspark.tpe
 
-    problem = PROBLEMS[problem_name]
+    problem = {**PROBLEMS, **MORE_PROBLEMS}[problem_name]
     if budget is not None:
         problem = dataclasses.replace(problem, budget=budget)
     began = time.perf_counter()
@@ -312,7 +312,8 @@ def plot(results: List[Dict[str, Any]], parallelisms: Sequence[int], path: str) 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks search", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
+    parser.add_argument("--problems", nargs="+", default=list(PROBLEMS),
+                        choices=[*PROBLEMS, *MORE_PROBLEMS])
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
                         help=f"of {', '.join(METHODS)}, or hyperspark-tpe:key=value,... for a "
                              "variant of hyperspark.tpe.suggest's keywords")

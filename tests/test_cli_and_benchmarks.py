@@ -2,6 +2,7 @@
 import pytest
 from mlflow.tracking import MlflowClient
 
+from benchmarks.search_problems import MORE_PROBLEMS, PROBLEMS
 from hyperspark import cli
 
 pytestmark = pytest.mark.spark
@@ -105,6 +106,40 @@ def test_search_quality_benchmark_one_small_case(tmp_path):
     assert "hyperspark-tpe" in text and "±" in text
     search.plot(results, [1, 4], str(tmp_path / "search.png"))
     assert (tmp_path / "search.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("name", [*PROBLEMS, *MORE_PROBLEMS])
+def test_each_search_problem_is_the_same_problem_in_hyperopt_and_optuna(name):
+    """Written twice (a hyperopt space, Optuna's calls): Optuna's parameters always have a
+    shape the hyperopt space gives too (names, nesting, text or number), and both give a
+    finite loss."""
+    import math
+
+    import numpy as np
+    import optuna
+    from hyperopt.pyll import stochastic
+
+    problem = {**PROBLEMS, **MORE_PROBLEMS}[name]
+    rng = np.random.default_rng(0)
+    from_hyperopt = [stochastic.sample(problem.space, rng=rng) for _ in range(60)]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    from_optuna = [problem.optuna_params(study.ask()) for _ in range(20)]
+    assert {_shape(p) for p in from_optuna} <= {_shape(p) for p in from_hyperopt}
+    checked = 1 if name == "sgd_digits" else 5  # a real model: one fit of each is enough
+    assert all(math.isfinite(problem.loss(p)) for p in from_hyperopt[:checked])
+    assert all(math.isfinite(problem.loss(p)) for p in from_optuna[:checked])
+
+
+def _shape(params, prefix=""):
+    """The frozenset of (path, "text" | "number") of a nested params dict."""
+    shape = set()
+    for key, value in params.items():
+        if isinstance(value, dict):
+            shape |= _shape(value, f"{prefix}{key}.")
+        else:
+            shape.add((prefix + key, "text" if isinstance(value, str) else "number"))
+    return frozenset(shape)
 
 
 def test_suggestion_speed_benchmark_small():
