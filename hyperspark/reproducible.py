@@ -84,7 +84,7 @@ def seed_for(search_seed: int, tid: int) -> int:
 def default_lag(parallelism: int) -> int:
     """The lag used when none is given: twice the parallelism. A longer lag keeps more
     throughput and loses more search quality; 2 x P kept normal mode's quality at P=4 and
-    0.74 of its throughput with exponential trial durations (``python -m benchmarks
+    0.75-0.77 of its throughput with exponential trial durations (``python -m benchmarks
     reproducible`` and ``search``; docs/guide.md "Reproducible searches")."""
     return 2 * max(1, parallelism)
 

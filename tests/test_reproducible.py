@@ -155,3 +155,17 @@ def test_bad_arguments_are_named():
         SparkTrials(backend="local", lag=4)
     with pytest.raises(InvalidArgument, match="lag"):
         SparkTrials(backend="local", reproducible=True, lag=0)
+
+
+def test_the_throughput_benchmark_and_its_ideal_schedule(capsys):
+    from benchmarks import reproducible as bench
+
+    # trial 0 takes 3, the rest 1, on 2 slots: free, trials 1-3 run on the other slot; with
+    # lag 1, trial 2 must wait for trial 0 (it may see trials < 1), and trial 3 starts with it
+    assert bench.makespan([3, 1, 1, 1], 2, None) == 3
+    assert bench.makespan([3, 1, 1, 1], 2, 1) == 4
+    assert bench.ideal_ratio(4, 200, 10_000, range(3)) == 1.0  # a lag past the end: no wait
+    assert bench.main(["--parallelism", "2", "--trials", "12", "--mean", "0.005",
+                       "--lags", "1", "--repeats", "1"]) == 0
+    table = capsys.readouterr().out
+    assert "| reproducible, lag 2 (1 x P) |" in table and "ideal" in table
