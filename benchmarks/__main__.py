@@ -3,12 +3,12 @@ import sys
 
 from benchmarks import (checkpoint, connect, driver, overhead, page, pool, pruning,
                         reproducible, search, suggest, throughput, tracking)
-from hyperspark.bench import sweep
+from hyperspark import cli
 
 COMMANDS = {"checkpoint": checkpoint.main, "connect": connect.main, "driver": driver.main,
             "overhead": overhead.main, "page": page.main, "pool": pool.main, "pruning": pruning.main, "reproducible": reproducible.main,
             "search": search.main, "suggest": suggest.main, "tracking": tracking.main,
-            "throughput": throughput.main, "sweep": sweep.main}
+            "throughput": throughput.main, "sweep": cli.bench}
 
 
 def main(argv=None) -> int:

@@ -59,7 +59,9 @@ def bench(argv: List[str]) -> int:
     """Run the sizing sweep (``hyperspark.bench.sweep``)."""
     from hyperspark.bench import sweep
 
-    return sweep.main(argv)
+    code, report = sweep.run(argv)
+    print(report)
+    return code
 
 
 def main(argv: Optional[List[str]] = None) -> int:

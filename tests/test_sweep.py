@@ -54,7 +54,7 @@ def test_ctrl_c_keeps_the_points_finished_so_far(spark, tmp_path, monkeypatch):
 
     monkeypatch.setattr(sweep, "run_point", interrupted_on_third)
     out = tmp_path / "partial"
-    assert sweep.main([*TINY, "--out", str(out)]) == 130
+    assert sweep.run([*TINY, "--out", str(out)])[0] == 130
     assert len(json.loads((out / "sweep.json").read_text())) == 2
 
 
@@ -67,7 +67,7 @@ def test_bad_bench_arguments_are_refused_by_name(bad, words, capsys):
     from hyperspark.bench import sweep
 
     with pytest.raises(SystemExit) as exit_info:
-        sweep.main(bad)
+        sweep.run(bad)
     assert exit_info.value.code == 2 and words in capsys.readouterr().err
 
 

@@ -21,11 +21,10 @@ import json
 import logging
 import os
 import statistics
-import sys
 import tempfile
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from hyperspark.bench import sizing
 from hyperspark.bench.common import TimedAlgo, noop, quiet_logs, sleep_then, start_spark
@@ -315,7 +314,13 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error(f"--remote must be sc://host:port, local or local[N], got {args.remote!r}")
 
 
-def main(argv: Sequence[str] = ()) -> int:
+def run(argv: Sequence[str] = ()) -> Tuple[int, str]:
+    """Run the sweep ``hyperspark bench`` describes; returns its exit code (130 when
+    interrupted, with the points finished so far kept) and its report: the table, the sizing
+    advice, the driver's scaling and where the outputs went. The command prints the report.
+
+    >>> code, report = run(["--quick"])  # doctest: +SKIP
+    """
     from tqdm import tqdm
 
     parser = build_parser()
@@ -357,19 +362,12 @@ def main(argv: Sequence[str] = ()) -> int:
             if own_spark:
                 spark.stop()
     paths = write_outputs(rows, args.out) if rows else {}
-    print(markdown(rows))
     advice = sizing.advise(rows, args.target_duration, args.target_trials,
                            args.efficiency_threshold)
-    print("\n" + advice["text"])
-    if scaling:
-        print("\n" + scaling["text"])
+    report = [markdown(rows), advice["text"]] + ([scaling["text"]] if scaling else [])
     summary = {"advice": advice, "scaling": scaling, "outputs": paths, "interrupted": interrupted}
     if paths:
         with open(os.path.join(args.out, "sizing.json"), "w") as handle:
             json.dump(summary, handle, indent=2, default=str)
-        print("\noutputs: " + ", ".join(paths.values()))
-    return 130 if interrupted else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+        report.append("outputs: " + ", ".join(paths.values()))
+    return (130 if interrupted else 0), "\n\n".join(report)
