@@ -100,6 +100,27 @@ def _variant(method: str) -> tuple:
     return name, functools.partial(hyperspark.tpe.suggest, **options)
 
 
+def _check_variant(parser: argparse.ArgumentParser, method: str) -> None:
+    """Refuse a variant's options up front, by name, rather than in a worker mid-run."""
+    import hyperspark.tpe
+    from hyperspark.errors import InvalidArgument
+
+    try:
+        _, algo = _variant(method)
+    except ValueError:
+        parser.error(f"--methods: {method!r}: options are key=value, separated by commas")
+    unknown = set(algo.keywords) - set(hyperspark.tpe.DEFAULTS)
+    if unknown:
+        parser.error(f"--methods: {method!r}: {', '.join(sorted(unknown))} is not one of "
+                     f"hyperspark.tpe's options ({', '.join(hyperspark.tpe.DEFAULTS)})")
+    from hyperopt import Domain, Trials, hp
+
+    try:  # one suggestion on a throwaway space: hyperspark.tpe checks its own options
+        algo([0], Domain(lambda params: 0.0, {"x": hp.uniform("x", 0, 1)}), Trials(), 0)
+    except (InvalidArgument, TypeError) as error:
+        parser.error(f"--methods: {method!r}: {error}")
+
+
 def _finished_only(algo: Callable) -> Callable:
     """``algo`` shown the finished trials only (hyperspark's view before the parity fix)."""
     from hyperopt import base
@@ -346,6 +367,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             parser.error(f"--methods: {method!r} is not one of {', '.join(METHODS)} "
                          "(or hyperspark-tpe:key=value,..., "
                          "or hyperspark-tpe-reproducible-Nx[:key=value,...])")
+    for method in args.methods:
+        if ":" in method:
+            _check_variant(parser, method)
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     began = time.perf_counter()
     if args.budget is not None and args.budget < 12:

@@ -162,3 +162,16 @@ def test_tracking_benchmark_small_on_the_session_server(spark, tracking_server, 
     (row,) = result["searches"]
     assert row["recorded"] == row["trials"] and row["tracked"] > 0 and row["untracked"] > 0
     assert "tracked / untracked" in tracking.markdown(result)
+
+
+@pytest.mark.parametrize("method, words", [
+    ("hyperspark-tpe:liar=lies", "liar must be one of"),
+    ("hyperspark-tpe-reproducible-2x:liar", "key=value"),
+    ("hyperspark-tpe:foo=1", "foo is not one of"),
+])
+def test_search_benchmark_refuses_a_bad_variant_by_name(method, words, capsys):
+    from benchmarks import search
+
+    with pytest.raises(SystemExit) as exit_info:
+        search.main(["--methods", method, "--seeds", "2", "--parallelism", "1"])
+    assert exit_info.value.code == 2 and words in capsys.readouterr().err
