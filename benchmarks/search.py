@@ -336,8 +336,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--problems", nargs="+", default=list(PROBLEMS),
                         choices=[*PROBLEMS, *MORE_PROBLEMS])
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS),
-                        help=f"of {', '.join(METHODS)}, or hyperspark-tpe:key=value,... for a "
-                             "variant of hyperspark.tpe.suggest's keywords")
+                        help=f"of {', '.join(METHODS)}; or hyperspark-tpe:key=value,... for a "
+                             "variant of hyperspark.tpe.suggest's keywords; or "
+                             "hyperspark-tpe-reproducible-Nx[:key=value,...] for "
+                             "reproducible=True with lag N x P")
     parser.add_argument("--parallelism", nargs="+", type=int, default=[1, 4, 16, 64])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=0)

@@ -17,8 +17,9 @@ default database pool is 15 (5 + 10 overflow), and an MLflow ``log_batch`` holds
 connections at once (its own session, then one per part). Requests that hold one and wait for
 a second can only take the whole pool if 15 are in flight, so 10 leaves room; it also fits
 the MLflow client's HTTP pool (10 connections per host). Naming a run in ``log_batch`` holds a
-third connection, so hyperspark names runs with an ``UpdateRun`` instead (``mlflow_internals.update_run``):
-with the name in the batch, 8 in flight had filled the pool."""
+third connection, so hyperspark names runs with an ``UpdateRun`` instead
+(``mlflow_internals.update_run``): with the name in the batch, 8 in flight had filled the
+pool."""
 
 POOL_BACKOFF_S = 30.0
 """After lowering the limit for a full server pool, wait this long before lowering it again."""
