@@ -85,6 +85,11 @@ def advise(rows: List[Dict[str, Any]], target_duration: float, target_trials: in
         if entry["max_useful_parallelism"] is not None:
             lines.append(f"  beyond P = {entry['max_useful_parallelism']} efficiency drops "
                          f"below {threshold:.0%}: more slots stop paying")
+        elif target_duration > 0:  # no driver cost measured: efficiency is the same at every P
+            flat = target_duration / (target_duration + overhead)
+            lines.append(f"  efficiency {flat:.0%} at every P (no per-trial driver cost "
+                         f"measured on these points), {'above' if flat >= threshold else 'below'}"
+                         f" {threshold:.0%}")
     if not result["backends"]:
         lines.append("not enough points to fit (need two parallelisms or durations per backend)")
     result["text"] = "\n".join(lines)
