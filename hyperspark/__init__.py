@@ -7,7 +7,7 @@
 """
 import logging
 
-from hyperspark import pruners, tpe
+from hyperspark import console, pruners, tpe
 from hyperspark.api import fmin
 from hyperspark.backends.pool import ActorPool
 from hyperspark.errors import (AllTrialsFailedError, ChannelUnreachable, CheckpointError,
@@ -24,4 +24,6 @@ __all__ = ["SparkTrials", "ActorPool", "fmin", "report", "pruners", "tpe", "work
            "InvalidArgument", "InvalidArgumentType", "ObjectiveNotSerializable", "TrialPruned",
            "__version__"]
 
-logging.getLogger("hyperspark").addHandler(logging.NullHandler())
+# WARNING and above reach stderr while the application has configured no logging (as hyperopt
+# does); HYPERSPARK_QUIET=1 or any logging set-up turns that off (hyperspark/console.py).
+console.install(logging.getLogger("hyperspark"))

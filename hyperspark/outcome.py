@@ -33,6 +33,15 @@ class FailureKind(str, enum.Enum):
     loop records the trial pruned, with its last reported loss."""
 
 
+def short_type(error_type: str) -> str:
+    """An exception type's name as a person reads it: builtins lose their module.
+
+    >>> short_type("builtins.ValueError"), short_type("numpy.linalg.LinAlgError")
+    ('ValueError', 'numpy.linalg.LinAlgError')
+    """
+    return error_type[len("builtins."):] if error_type.startswith("builtins.") else error_type
+
+
 @dataclasses.dataclass(frozen=True)
 class Failure:
     """An exception, as data."""

@@ -7,7 +7,8 @@ from typing import Any, Dict, Optional
 
 from tqdm import tqdm
 
-from hyperspark.record import TrialStatus
+from hyperspark.outcome import short_type
+from hyperspark.record import TrialRecord, TrialStatus
 from hyperspark.search import Listener, Progress
 
 logger = logging.getLogger("hyperspark")
@@ -16,7 +17,9 @@ REDRAW_S = 0.2
 
 
 def summary_line(progress: Progress, seconds: float) -> str:
-    """>>> summary_line(Progress(succeeded=3, failed=1), 2.0)
+    """The line a search ends on.
+
+    >>> summary_line(Progress(succeeded=3, failed=1), 2.0)
     '4 trials: 3 succeeded, 1 failed, 0 cancelled in 2.0 s'
     """
     pruned = f", {progress.pruned} pruned" if progress.pruned else ""
@@ -37,6 +40,7 @@ class ProgressReporter(Listener):
         self._bar: Optional[tqdm] = None
         self._started = time.monotonic()
         self._start_drawn = 0.0
+        self._first_failure: Optional[TrialRecord] = None
 
     def search_started(self, search: Any, settings: Any) -> None:
         self._started = time.monotonic()
@@ -54,6 +58,10 @@ class ProgressReporter(Listener):
         self._refresh(progress, advance=0)
 
     def trial_ended(self, doc: Dict[str, Any], progress: Progress) -> None:
+        if self._first_failure is None and progress.failed:
+            trial = TrialRecord.from_doc(doc)
+            if trial.status.counted_as == "failed":
+                self._first_failure = trial
         self._refresh(progress, advance=1)
 
     def _refresh(self, progress: Progress, advance: int) -> None:
@@ -80,3 +88,22 @@ class ProgressReporter(Listener):
             self._bar.close()
         line = summary_line(progress, time.monotonic() - self._started)
         logger.info(line + (f" (stopped: {stop_reason})" if stop_reason else ""))
+        if progress.failed and self._first_failure is not None:
+            logger.warning(failure_line(progress, self._first_failure))
+
+
+def failure_line(progress: Progress, first: TrialRecord) -> str:
+    """The one line a search with failures ends on.
+
+    >>> first = TrialRecord(tid=4, status=TrialStatus.ERROR, error="x must be > 0",
+    ...                     error_type="builtins.ValueError")
+    >>> failure_line(Progress(succeeded=7, failed=3), first)
+    '3 of 10 trials failed; the first (trial 4): ValueError: x must be > 0 (every error and traceback: trials.to_pandas())'
+    """
+    what = (f"{short_type(first.error_type)}: {first.error}" if first.error_type
+            else first.error or "no error message")
+    what = " ".join(what.split())  # one line, whatever the message held
+    if len(what) > 300:
+        what = what[:297] + "..."
+    return (f"{progress.failed} of {progress.finished} trials failed; the first (trial "
+            f"{first.tid}): {what} (every error and traceback: trials.to_pandas())")

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 from hyperopt import base
 from hyperopt.utils import coarse_utcnow
 
 from hyperspark import record
 from hyperspark.backends.base import TrialFailed, TrialFinished
-from hyperspark.outcome import FailureKind
+from hyperspark.outcome import FailureKind, short_type
 from hyperspark.pruning import PruningBook
 from hyperspark.search import Progress
 
@@ -23,9 +23,12 @@ class TrialEnds:
     the algorithm and the stop rules see)."""
 
     def __init__(self, trials: base.Trials, progress: Progress, finished: List[Dict[str, Any]],
-                 pruning: PruningBook) -> None:
+                 pruning: PruningBook,
+                 restore_traceback: Optional[Callable[[str], str]] = None) -> None:
         self._trials, self._progress = trials, progress
+        self._restore = restore_traceback
         self._finished, self._pruning = finished, pruning
+        self._warned_failure = False
 
     def record(self, doc: Dict[str, Any], event: Any, cancel_reason: str,
                timed_out: bool = False) -> None:
@@ -42,7 +45,7 @@ class TrialEnds:
             self._finished_with_result(doc, event)
         elif isinstance(event, TrialFailed):
             record.note_end(doc, **times, failure_kind=event.kind.value,
-                            traceback=event.traceback)
+                            traceback=self._traceback(event.traceback))
             self._failed(doc, event)
         else:
             reason = event.reason or cancel_reason
@@ -50,6 +53,14 @@ class TrialEnds:
             doc["result"] = {"status": base.STATUS_FAIL, "error": f"cancelled: {reason}"}
             doc["state"] = base.JOB_STATE_CANCEL
         self._progress.count(record.classify(doc))
+
+    def _traceback(self, text: str) -> str:
+        if self._restore is None or not text:
+            return text
+        try:
+            return self._restore(text)
+        except Exception:  # a traceback as it came is better than none
+            return text
 
     def _is_pruned(self, event: Any) -> bool:
         """A trial ends pruned when its objective raised TrialPruned, or when the pruner decided
@@ -83,6 +94,11 @@ class TrialEnds:
         doc["result"] = {"status": base.STATUS_FAIL, "error": event.message}
         doc["state"] = base.JOB_STATE_ERROR
         doc["misc"]["error"] = (event.error_type, event.message)
-        logger.warning("trial %s failed (%s): %s: %s", doc["tid"], event.kind.value,
-                       event.error_type, event.message)
+        # the first failure is a warning, the others are logged at INFO: the search's end
+        # says how many failed (progress.py), so a thousand failures are not a thousand lines
+        level = logging.INFO if self._warned_failure else logging.WARNING
+        self._warned_failure = True
+        logger.log(level, "trial %s failed (%s): %s: %s", doc["tid"], event.kind.value,
+                   short_type(event.error_type), event.message)
+
 
