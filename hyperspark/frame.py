@@ -5,6 +5,7 @@ from typing import Any, Dict, Iterable, List
 
 from hyperopt import base
 
+from hyperspark.outcome import short_type
 from hyperspark.params import ParamResolver
 from hyperspark.record import TrialRecord, TrialStatus
 
@@ -12,7 +13,7 @@ STATE_NAMES = {base.JOB_STATE_NEW: "new", base.JOB_STATE_RUNNING: "running",
                base.JOB_STATE_DONE: "done", base.JOB_STATE_ERROR: "error",
                base.JOB_STATE_CANCEL: "cancelled"}
 COLUMNS = ["tid", "state", "status", "loss", "params", "start", "end", "duration", "waited",
-           "attempts", "reports", "error"]
+           "attempts", "reports", "error", "error_type", "traceback"]
 
 
 def trials_frame(docs: Iterable[Dict[str, Any]], space: Any = None) -> Any:
@@ -21,7 +22,9 @@ def trials_frame(docs: Iterable[Dict[str, Any]], space: Any = None) -> Any:
     ``state`` is hyperopt's state by name (``pruned`` for a trial the pruner stopped);
     ``status`` is hyperspark's classification (``record.TrialStatus``: ok, pruned, failed,
     error, timed_out, cancelled, running, new), the one the bar, the summary and MLflow count
-    by; ``reports`` counts its ``hyperspark.report()`` calls.
+    by; ``reports`` counts its ``hyperspark.report()`` calls. ``error``, ``error_type`` and
+    ``traceback`` are why a trial has no result (the message, the exception's type, the
+    traceback formatted where it raised, naming the objective's own file); None otherwise.
     """
     import pandas as pd
 
@@ -34,6 +37,7 @@ def trials_frame(docs: Iterable[Dict[str, Any]], space: Any = None) -> Any:
         state = STATE_NAMES.get(doc["state"], str(doc["state"]))
         if trial.status is TrialStatus.PRUNED:
             state = "pruned"
+        failed = trial.status is not TrialStatus.PRUNED
         rows.append({
             "tid": trial.tid, "state": state, "status": trial.status.value,
             "loss": trial.loss if trial.loss is not None else doc["result"].get("loss"),
@@ -42,6 +46,8 @@ def trials_frame(docs: Iterable[Dict[str, Any]], space: Any = None) -> Any:
             "end": pd.to_datetime(trial.end, unit="s") if trial.end else pd.NaT,
             "duration": trial.duration, "waited": trial.waited,
             "attempts": trial.attempts, "reports": len(trial.reports),
-            "error": trial.error if trial.status is not TrialStatus.PRUNED else None,
+            "error": failed and trial.error or None,
+            "error_type": failed and trial.error_type and short_type(trial.error_type) or None,
+            "traceback": failed and trial.traceback or None,
         })
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -29,6 +29,7 @@ from hyperspark.record import TrialStatus, classify
 from hyperspark.scheduler import STOP_INTERRUPTED, Scheduler
 from hyperspark.search import Listener, Settings
 from hyperspark.serialization import dumps_objective
+from hyperspark.source_map import SourceMap
 from hyperspark.tracking import start_tracking
 
 logger = logging.getLogger("hyperspark")
@@ -235,7 +236,10 @@ class SparkTrials(base.Trials):
                                         early_stop_fn, algo)
         self.last_tracker = None
         domain = base.Domain(fn, space, pass_expr_memo_ctrl=pass_expr_memo_ctrl)
-        search_id = uuid.uuid4().hex[:12]
+        # one id names the search everywhere: the log, the page's title, the Spark groups, and
+        # MLflow's hyperspark.search_id and fmin_uuid tags; a resumed search keeps its own
+        search_id = ((saved.get("settings") or {}).get("search id") if restored is not None
+                     else None) or uuid.uuid4().hex[:12]
         self.last_settings = self._summary(search_id, settings, algo)
         policy = None
         if self.reproducible:
@@ -247,7 +251,7 @@ class SparkTrials(base.Trials):
                                        reproducible_module.LAG_KEY: lag})
         resume = restored.tracking if restored is not None else None
         tracker = start_tracking(space, algo, self.user_specified_parallelism, resume,
-                                 self._runner, self.mlflow_tracking)
+                                 self._runner, self.mlflow_tracking, search_id)
         extra: List[Listener] = []
         if path:
             writer = checkpoint_module.CheckpointWriter(path, self, space, settings.rstate,
@@ -259,7 +263,9 @@ class SparkTrials(base.Trials):
                                payload=(dumps_objective(domain, fn, self.worker_setup)
                                         if self._source.ships_objective else None),
                                worker_setup=self.worker_setup,
-                               trial_env=tracker.trial_env if tracker else None)
+                               trial_env=tracker.trial_env if tracker else None,
+                               restore_traceback=(SourceMap.of(fn, self.worker_setup).restore
+                                                  if self._source.ships_objective else None))
         self._space, self.last_search_id = space, search.search_id
         self.last_tracker = tracker
         self._fmin_cancelled_reason = None

@@ -1,11 +1,13 @@
 """The event loop, driven through SparkTrials(backend="local"): no Spark, milliseconds per test."""
 import logging
 import os
+import re
 import signal
 import threading
 import time
 
 import hyperopt
+import numpy as np
 import pytest
 from hyperopt import hp, rand, tpe
 from hyperopt.early_stop import no_progress_loss
@@ -446,9 +448,42 @@ def test_to_pandas_has_one_row_per_trial_with_resolved_params():
     _, trials = run(lambda p: p["x"], max_evals=6, space=space)
     frame = trials.to_pandas()
     assert list(frame.columns) == ["tid", "state", "status", "loss", "params", "start", "end",
-                                   "duration", "waited", "attempts", "reports", "error"]
+                                   "duration", "waited", "attempts", "reports", "error",
+                                   "error_type", "traceback"]
     assert len(frame) == 6 and (frame["duration"] >= 0).all()
     assert all(row["act"] in ("relu", "tanh") for row in frame["params"])
+    assert frame["error"].isna().all() and frame["traceback"].isna().all()
+
+
+def failing_half(x):
+    if x > 0.5:
+        raise KeyError(f"no model for x={x:.2f}")
+    return x ** 2
+
+
+def test_to_pandas_has_the_type_and_traceback_of_each_failure_and_a_summary_line(caplog):
+    caplog.set_level(logging.INFO, logger="hyperspark")
+    _, trials = run(failing_half, max_evals=12, rstate=np.random.default_rng(2))
+    frame = trials.to_pandas()
+    failed = frame[frame["status"] == "error"].set_index("tid")
+    assert len(failed) > 0 and (frame["status"] == "ok").any()
+    assert set(failed["error_type"]) == {"KeyError"}
+    for _, row in failed.iterrows():
+        assert row["error"].startswith("'no model for x=")
+        assert row["traceback"].startswith("Traceback (most recent call last):")
+        assert "in failing_half" in row["traceback"] and __file__ in row["traceback"]
+        assert row["traceback"].rstrip().endswith(f"KeyError: {row['error']}")
+    ok = frame[frame["status"] == "ok"]
+    assert ok["error_type"].isna().all() and ok["traceback"].isna().all()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len([w for w in warnings if w.startswith("trial ")]) == 1  # the first failure only
+    summary = [w for w in warnings if "trials failed" in w]
+    assert len(summary) == 1
+    found = re.fullmatch(r"(\d+) of 12 trials failed; the first \(trial (\d+)\): KeyError: "
+                         r"(.*) \(every error and traceback: trials.to_pandas\(\)\)", summary[0])
+    assert found, summary
+    assert int(found.group(1)) == len(failed)
+    assert found.group(3) == failed.loc[int(found.group(2)), "error"]
 
 
 def test_progress_bar_and_summary_line(capsys, caplog):

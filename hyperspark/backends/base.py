@@ -35,6 +35,10 @@ class SearchContext:
     """Gives the environment variables set around trial ``tid`` on its worker (its MLflow run,
     credentials). Backends call it on the trial's own thread, never the loop's: it may wait."""
 
+    restore_traceback: Optional[Callable[[str], str]] = None
+    """Rewrites a worker's traceback so it names the user's files (``SourceMap.restore``);
+    None when the objective runs in this process and its tracebacks already do."""
+
     def env_for(self, tid: int) -> Dict[str, str]:
         return self.trial_env(tid) if self.trial_env is not None else {}
 

@@ -55,9 +55,18 @@ def run_attempt(domain: Any, spec: Mapping[str, Any], tid: int,
     except TrialPruned as exc:  # never retried, whatever retry_on says
         return Outcome.failed(FailureKind.PRUNED, exc, start, time.time())
     except Exception as exc:  # the user's code: every exception becomes data
-        return Outcome.failed(FailureKind.USER, exc, start, time.time(),
+        return Outcome.failed(FailureKind.USER, _from_objective(exc), start, time.time(),
                               retryable=isinstance(exc, retry_on))
     return Outcome.succeeded(result, start, time.time())
+
+
+def _from_objective(exc: BaseException) -> BaseException:
+    """``exc`` with its traceback starting at the objective: this module's frames (the call
+    into the objective) say nothing to the person reading it."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return exc.with_traceback(tb) if tb is not None else exc
 
 
 def unpicklable_result(outcome: Outcome, exc: BaseException) -> Outcome:
