@@ -130,3 +130,14 @@ def stage_level_scheduling_unsupported(master: str) -> Optional[str]:
                 f"{master!r}); it needs a cluster master: standalone, YARN, Kubernetes or "
                 f"local-cluster")
     return None
+
+
+def conf_flag(runner: Any, key: str) -> Optional[bool]:
+    """A boolean Spark conf value: True, False, or None when unset or not a boolean."""
+    try:
+        value = runner.conf(key, None)
+    except Exception:
+        return None
+    if value is None:
+        return None
+    return {"true": True, "false": False}.get(str(value).strip().lower())

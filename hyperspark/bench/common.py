@@ -50,13 +50,14 @@ def start_spark(master: str, app: str, remote: Optional[str] = None) -> Any:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
+    from hyperspark.backends.spark.session import quiet_conf
+
     if remote:
         url = "local[*]" if remote == "local" else remote
-        return SparkSession.builder.remote(url).appName(app).getOrCreate()
-    spark = (SparkSession.builder.master(master).appName(app)
-             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark
+        builder = SparkSession.builder.remote(url).appName(app)
+        return (builder if url.startswith("sc://")
+                else builder.config(map=quiet_conf())).getOrCreate()
+    return SparkSession.builder.master(master).appName(app).config(map=quiet_conf()).getOrCreate()
 
 
 def timed_search(trials_object: Any, trials: int, objective: Callable = noop,

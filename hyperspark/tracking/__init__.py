@@ -17,9 +17,10 @@ False
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Iterator, Optional
 
 from hyperspark import config
 
@@ -37,9 +38,7 @@ def page_enabled(runner: Any) -> bool:
     if not config.env_flag("HYPERSPARK_SEARCH_PAGE", True):
         return False
     if runner is not None:
-        from hyperspark.backends.spark.session import conf_flag
-
-        return conf_flag(runner, PAGE_CONF_KEY) is not False
+        return config.conf_flag(runner, PAGE_CONF_KEY) is not False
     return True
 
 
@@ -51,17 +50,28 @@ def tracking_enabled(argument: Optional[bool], runner: Any) -> bool:
     if not config.env_flag("HYPERSPARK_MLFLOW", True):
         return False
     if runner is not None:
-        from hyperspark.backends.spark.session import conf_flag
-
         for key in CONF_KEYS:
-            if conf_flag(runner, key) is False:
+            if config.conf_flag(runner, key) is False:
                 return False
     return importlib.util.find_spec("mlflow") is not None
 
 
+@contextlib.contextmanager
+def _quiet_store_set_up() -> Iterator[None]:
+    """MLflow says at INFO that it creates a new sqlite store's tables; hyperspark opening the
+    store is not news to the person running the search (its warnings still show)."""
+    store_logger = logging.getLogger("mlflow.store.db.utils")
+    level = store_logger.level
+    store_logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        store_logger.setLevel(level)
+
+
 def start_tracking(space: Any, algo: Callable, requested_parallelism: Optional[int],
                    resume: Optional[Dict[str, Any]], runner: Any,
-                   argument: Optional[bool] = None) -> Any:
+                   argument: Optional[bool] = None, search_id: Optional[str] = None) -> Any:
     """The tracker of one search (a scheduler listener), or None when tracking is off or
     MLflow cannot be set up (a warning says why: tracking never stops a search)."""
     if not tracking_enabled(argument, runner):
@@ -69,7 +79,9 @@ def start_tracking(space: Any, algo: Callable, requested_parallelism: Optional[i
     try:
         from hyperspark.tracking.runs import MlflowTracker
 
-        tracker = MlflowTracker(space, algo, requested_parallelism, resume)
+        with _quiet_store_set_up():
+            tracker = MlflowTracker(space, algo, requested_parallelism, resume,
+                                    search_id=search_id)
         tracker.log_page = page_enabled(runner)
     except Exception as exc:  # tracking never stops a search
         logger.warning("MLflow tracking is off: %s", exc)

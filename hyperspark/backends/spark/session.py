@@ -5,10 +5,10 @@ import logging
 import os
 import sys
 import threading
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hyperspark.backends.spark.base import SparkRunner
-from hyperspark.errors import summarize
+from hyperspark.errors import InvalidArgument, summarize
 
 logger = logging.getLogger("hyperspark")
 
@@ -65,17 +65,38 @@ def get_or_create_session(given: Any = None) -> Any:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     remote = os.environ.get("SPARK_REMOTE")
     if remote:
-        spark = SparkSession.builder.remote(remote).getOrCreate()
+        builder = SparkSession.builder.remote(remote)
+        if not remote.startswith("sc://"):  # a local Connect server, started here
+            builder = builder.config(map=quiet_conf())
+        spark = builder.getOrCreate()
         logger.info("connected to Spark Connect %s at %s", spark.version, remote)
         return spark
     spark = (SparkSession.builder.master(os.environ.get("HYPERSPARK_MASTER", "local[*]"))
              .appName("hyperspark")
-             .config("spark.ui.showConsoleProgress", "false")
+             .config(map=quiet_conf())
              .config("spark.python.task.killTimeout", "500ms")
              .getOrCreate())
-    spark.sparkContext.setLogLevel(os.environ.get("HYPERSPARK_SPARK_LOG_LEVEL", "ERROR"))
     logger.info("started Spark %s (%s)", spark.version, spark.sparkContext.master)
     return spark
+
+
+LOG_LEVELS = ("ALL", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")
+
+
+def quiet_conf() -> Dict[str, str]:
+    """The settings that keep a session hyperspark starts quiet on the console: Spark's own log
+    configuration (``log4j2-hyperspark.properties``: ``HYPERSPARK_SPARK_LOG_LEVEL``, ERROR by
+    default) set before the JVM starts, and no console progress bar drawn over hyperspark's.
+    Never applied to a session the application made."""
+    level = os.environ.get("HYPERSPARK_SPARK_LOG_LEVEL", "ERROR").strip().upper()
+    if level not in LOG_LEVELS:
+        raise InvalidArgument(f"HYPERSPARK_SPARK_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}"
+                              f", got {level!r}")
+    config = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          "log4j2-hyperspark.properties")
+    options = f"-Dlog4j2.configurationFile=file:{config} -Dhyperspark.spark.logLevel={level}"
+    return {"spark.driver.extraJavaOptions": options,
+            "spark.ui.showConsoleProgress": "false"}
 
 
 def _missing_modules() -> List[str]:
@@ -119,14 +140,3 @@ def check_executors_can_import(spark: Any) -> Optional[List[str]]:
             "them on the executors, or for a local master set PYSPARK_PYTHON=%s before the "
             "session starts.", ", ".join(missing), sys.executable)
     return missing
-
-
-def conf_flag(runner: SparkRunner, key: str) -> Optional[bool]:
-    """A boolean Spark conf value: True, False, or None when unset or not a boolean."""
-    try:
-        value = runner.conf(key, None)
-    except Exception:
-        return None
-    if value is None:
-        return None
-    return {"true": True, "false": False}.get(str(value).strip().lower())
