@@ -66,6 +66,35 @@ class Param:
     def categorical(self) -> bool:
         return self.n_choices > 0
 
+    def describe(self, options: Tuple[str, ...] = ()) -> Dict[str, Any]:
+        """The distribution and its bounds as hyperopt's ``hp`` functions take them (the log
+        distributions' bounds are logs: ``values`` gives the range of the values themselves);
+        ``options``: how to show a choice's options.
+
+        >>> Param("lr", "loguniform", low=-7.0, high=0.0, log=True).describe()["values"]
+        [0.000911882, 1.0]
+        """
+        if self.kind == "categorical" or options:  # hp.choice is a randint index underneath
+            shown: Dict[str, Any] = {"distribution": "choice", "options": list(options)
+                                     if options else self.n_choices}
+            if self.probs is not None and len(set(self.probs)) > 1:
+                shown["probabilities"] = [round(float(p), 6) for p in self.probs]
+            return shown
+        if self.kind == "randint":
+            return {"distribution": "randint", "low": self.offset,
+                    "high": self.offset + self.n_choices}
+        shown = {"distribution": self.kind}
+        if self.bounded:
+            shown.update(low=self.low, high=self.high)
+            if self.log:
+                shown["values"] = [float(f"{math.exp(self.low):.6g}"),
+                                   float(f"{math.exp(self.high):.6g}")]
+        else:
+            shown.update(mu=self.center, sigma=self.scale)
+        if self.q is not None:
+            shown["q"] = self.q
+        return shown
+
     @property
     def bounded(self) -> bool:
         return math.isfinite(self.low) and math.isfinite(self.high)
@@ -125,12 +154,15 @@ class Space:
 
     params: Dict[str, Param]
     groups: Tuple[Group, ...]
+    options: Dict[str, Tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    """Each choice's options as text: a constant's repr, or ``{...}`` for a nested space."""
 
     @classmethod
     def from_expr(cls, expr: Any) -> "Space":
         """Read a hyperopt space (or a ``Domain.expr``)."""
         found: Dict[str, Tuple[Any, set]] = {}
-        _walk(pyll.as_apply(expr), (), found, set())
+        options: Dict[str, Tuple[str, ...]] = {}
+        _walk(pyll.as_apply(expr), (), found, set(), options)
         params = {label: _param(label, node) for label, (node, _) in found.items()}
         by_conditions: Dict[FrozenSet[Condition], List[Param]] = {}
         for label, (_, conditions) in found.items():
@@ -138,7 +170,12 @@ class Space:
             by_conditions.setdefault(key, []).append(params[label])
         groups = [Group(key, tuple(sorted(members, key=lambda p: p.label)))
                   for key, members in by_conditions.items()]
-        return cls(params, _after_their_choices(groups))
+        return cls(params, _after_their_choices(groups), options)
+
+    def describe(self) -> Dict[str, Dict[str, Any]]:
+        """Every label's distribution and bounds, in label order (``Param.describe``)."""
+        return {label: self.params[label].describe(self.options.get(label, ()))
+                for label in sorted(self.params)}
 
 
 def _after_their_choices(groups: List[Group]) -> Tuple[Group, ...]:
@@ -161,7 +198,7 @@ def _after_their_choices(groups: List[Group]) -> Tuple[Group, ...]:
 
 
 def _walk(node: Any, condition: Condition, found: Dict[str, Tuple[Any, set]],
-          seen: set) -> None:
+          seen: set, options: Dict[str, Tuple[str, ...]]) -> None:
     """Record every hyperopt_param under ``node`` with the condition that reaches it."""
     key = (id(node), condition)
     if key in seen:
@@ -174,16 +211,26 @@ def _walk(node: Any, condition: Condition, found: Dict[str, Tuple[Any, set]],
         _check_constant_args(label, node.arg["obj"])
         return
     if node.name == "switch":
-        index, options = node.pos_args[0], node.pos_args[1:]
-        _walk(index, condition, found, seen)
+        index = node.pos_args[0]
+        _walk(index, condition, found, seen, options)
         if index.name != "hyperopt_param":
             raise UnsupportedSpace("a switch whose index is not a parameter")
         label = index.arg["label"].obj
-        for position, option in enumerate(options):
-            _walk(option, condition + ((label, position),), found, seen)
+        choices = node.pos_args[1:]
+        options[label] = tuple(_option_text(option) for option in choices)
+        for position, option in enumerate(choices):
+            _walk(option, condition + ((label, position),), found, seen, options)
         return
     for child in node.inputs():
-        _walk(child, condition, found, seen)
+        _walk(child, condition, found, seen, options)
+
+
+def _option_text(option: Any) -> str:
+    """A choice's option as a person reads it: a constant, or ``{...}`` for a sub-space."""
+    if option.name == "literal":
+        text = repr(option.obj)
+        return text if len(text) <= 60 else text[:57] + "..."
+    return "{...}"
 
 
 def _check_constant_args(label: str, dist: Any) -> None:
@@ -224,3 +271,44 @@ def _param(label: str, dist: Any) -> Param:
         return Param(label, kind, n_choices=len(probs), probs=tuple(probs / probs.sum()))
     raise UnsupportedSpace(f"parameter {label!r} has distribution {kind!r}, which "
                            f"hyperspark.tpe does not know")
+
+
+def describe_space(expr: Any) -> Dict[str, Dict[str, Any]]:
+    """Every label of a hyperopt space with its distribution and bounds, for people (MLflow's
+    ``space`` tag and ``space.json``, the page). A space this reader cannot model (bounds that
+    depend on another parameter) still lists each label with its distribution's name.
+
+    >>> from hyperopt import hp
+    >>> describe_space({"x": hp.uniform("x", 0, 1)})
+    {'x': {'distribution': 'uniform', 'low': 0.0, 'high': 1.0}}
+    """
+    try:
+        return Space.from_expr(expr).describe()
+    except UnsupportedSpace:
+        found = {node.arg["label"].obj: node.arg["obj"].name
+                 for node in pyll.dfs(pyll.as_apply(expr)) if node.name == "hyperopt_param"}
+        return {label: {"distribution": found[label]} for label in sorted(found)}
+
+
+def space_line(description: Dict[str, Dict[str, Any]]) -> str:
+    """``describe_space``'s answer on one line.
+
+    >>> space_line({"x": {"distribution": "uniform", "low": 0.0, "high": 1.0},
+    ...             "k": {"distribution": "choice", "options": ["'a'", "'b'"]}})
+    "x: uniform(0, 1); k: choice('a', 'b')"
+    """
+    parts = []
+    for label, shown in description.items():
+        extra = {key: value for key, value in shown.items() if key != "distribution"}
+        if shown["distribution"] == "choice" and isinstance(extra.get("options"), list):
+            arguments = ", ".join(extra["options"])
+        else:
+            arguments = ", ".join(f"{value:g}" if isinstance(value, float) else str(value)
+                                  for key, value in extra.items()
+                                  if key in ("low", "high", "mu", "sigma", "options"))
+            if "q" in extra:
+                arguments += f", q={extra['q']:g}"
+            if "values" in extra:
+                arguments += f"; values {extra['values'][0]:g} to {extra['values'][1]:g}"
+        parts.append(f"{label}: {shown['distribution']}({arguments})")
+    return "; ".join(parts)

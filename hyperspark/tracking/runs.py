@@ -7,6 +7,7 @@ child run must exist before the trial starts, so the objective's ``mlflow.log_*`
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import uuid
@@ -16,6 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from hyperspark.params import ParamResolver
 from hyperspark.record import TrialRecord, TrialStatus
 from hyperspark.search import Listener, Progress, Settings
+from hyperspark.tpe.space import describe_space, space_line
 from hyperspark.tracking.in_flight import concurrency_for
 from hyperspark.tracking.mlflow_internals import active_experiment_id
 from hyperspark.tracking.settings import TrackingSettings
@@ -33,6 +35,12 @@ NAME_DELAY_S = 1.0
 if that comes first: a short trial then costs one write less."""
 PAGE_ARTIFACT = "search.html"
 """The search page's name among the parent run's artifacts."""
+SPACE_ARTIFACT = "space.json"
+"""The space, each label with its distribution and bounds, among the parent run's artifacts
+(the ``space`` tag has the same on one line)."""
+SEARCH_ID_TAG = "hyperspark.search_id"
+"""The tag naming the search on its parent and child runs: the id of the log lines and the
+page's title (``fmin_uuid`` has it too, for hyperopt's queries)."""
 MAX_TAG = 8000
 MAX_PARAM = 6000
 
@@ -53,7 +61,8 @@ class MlflowTracker(Listener):
 
     def __init__(self, fn_space: Any, algo: Any, requested_parallelism: Optional[int],
                  resume: Optional[Dict[str, Any]] = None,
-                 settings: Optional[TrackingSettings] = None) -> None:
+                 settings: Optional[TrackingSettings] = None,
+                 search_id: Optional[str] = None) -> None:
         import mlflow
         from mlflow.tracking import MlflowClient
 
@@ -62,10 +71,13 @@ class MlflowTracker(Listener):
         self.tracking_uri = absolute_tracking_uri(mlflow.get_tracking_uri())
         self._client = MlflowClient(self.tracking_uri)
         self._resolver = ParamResolver(fn_space)
-        self._space_text = str(fn_space)
+        self._space = describe_space(fn_space)
         self._algo_name = algorithm_name(algo)
         self._requested_parallelism = requested_parallelism
-        self.fmin_uuid = uuid.uuid4().hex[:6]
+        self.search_id = search_id or uuid.uuid4().hex[:12]
+        self.fmin_uuid = self.search_id
+        """hyperopt's name for the search's id (its SparkTrials tags every run with it): the
+        search id, or the id a resumed checkpoint's runs already carry."""
         self.parent_run_id: Optional[str] = None
         self._owns_parent = False
         self._experiment_id: Optional[str] = None
@@ -120,7 +132,8 @@ class MlflowTracker(Listener):
         if settings.reproducible:  # the mode is on: say so, with what it needs to repeat
             params.update(reproducible_lag=str(settings.reproducible["lag"]),
                           reproducible_seed=str(settings.reproducible["seed"]))
-        tags = {"runSource": RUN_SOURCE, "space": _cut(self._space_text, MAX_TAG),
+        tags = {"runSource": RUN_SOURCE, "space": _cut(space_line(self._space), MAX_TAG),
+                SEARCH_ID_TAG: self.search_id,
                 "reproducible": "true" if settings.reproducible else "false",
                 **{f"hyperspark.version.{name}": version
                    for name, version in _versions().items()}}
@@ -138,6 +151,8 @@ class MlflowTracker(Listener):
                                  target=spares, remaining=settings.max_evals - len(
                                      self._resumed_runs))
         self._writer.log_batch(self.parent_run_id, params=params, tags=tags)
+        self._writer.log_text(self.parent_run_id, json.dumps(self._space, indent=2),
+                              SPACE_ARTIFACT)
         for doc, run_id in self._unfinished:
             self._writer.finish_run(_done(run_id), *_outcome(doc))
         for doc in self._runless:  # finished, but its run was a spare not yet named: remake it
@@ -254,7 +269,8 @@ class MlflowTracker(Listener):
     def _child_tags(self) -> Dict[str, str]:
         """What every child run of this search carries from its creation."""
         return {**self._context_tags(), "mlflow.parentRunId": self.parent_run_id,
-                "fmin_uuid": self.fmin_uuid, "runSource": RUN_SOURCE}
+                "fmin_uuid": self.fmin_uuid, SEARCH_ID_TAG: self.search_id,
+                "runSource": RUN_SOURCE}
 
     def trial_env(self, tid: int) -> Dict[str, str]:
         """Environment for trial ``tid`` on its worker; called on the trial's own thread."""
