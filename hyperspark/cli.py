@@ -13,6 +13,10 @@ from typing import List, Optional
 def _quiet_logs() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
+    try:
+        import mlflow  # noqa: F401  (it sets its own loggers' levels when imported: first)
+    except ImportError:
+        pass
     for noisy in ("py4j", "hyperopt", "alembic", "mlflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -48,6 +52,8 @@ def html(args: argparse.Namespace) -> int:
     _quiet_logs()
     if args.run_id:
         data = from_mlflow(args.run_id, args.tracking_uri)
+    elif not os.path.isfile(args.checkpoint):
+        raise CommandError(f"no checkpoint file {args.checkpoint!r}")
     else:
         data = from_checkpoint(args.checkpoint)
     path = write(data, args.output)
@@ -87,7 +93,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     if argv and argv[0] == "bench":
         return bench(argv[1:])
     args = parser.parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print(f"hyperspark {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a person reads this: one line, not a traceback
+        from hyperspark.errors import HypersparkError, summarize
+
+        logging.getLogger("hyperspark").debug("hyperspark %s failed", args.command,
+                                              exc_info=True)
+        ours = isinstance(exc, (CommandError, HypersparkError))
+        message = str(exc).strip().splitlines()[0] if ours else summarize(exc)
+        print(f"hyperspark {args.command}: error: {message}", file=sys.stderr)
+        return 1
+
+
+class CommandError(Exception):
+    """What a command says went wrong, as it should be shown."""
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import pickle
 import platform
 from typing import Any, Dict, List, Optional
 
+from hyperspark.errors import InvalidArgument
 from hyperspark.hyperopt_internals import all_docs
 from hyperspark.page.data import search_data
 from hyperspark.page.render import render
@@ -116,8 +117,18 @@ def from_mlflow(run_id: str, tracking_uri: Optional[str] = None,
     tracking store (learning curves for up to ``curves`` trials that reported)."""
     from mlflow.tracking import MlflowClient
 
+    from hyperspark.tracking.runs import SEARCH_ID_TAG
+
     client = MlflowClient(tracking_uri)
-    parent = client.get_run(run_id)
+    try:
+        parent = client.get_run(run_id)
+    except Exception as exc:
+        if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or \
+                "not found" in str(exc).lower():
+            raise InvalidArgument(f"no run {run_id!r} in the MLflow store "
+                                  f"{client.tracking_uri}: run_id must be a search's parent "
+                                  f"run (its tag {SEARCH_ID_TAG} names the search)") from None
+        raise
     children = []
     token = None
     while True:
@@ -158,8 +169,10 @@ def from_mlflow(run_id: str, tracking_uri: Optional[str] = None,
     settings.update({k.replace("hyperspark.", ""): v for k, v in parent.data.tags.items()
                      if k.startswith("hyperspark.version")})
     settings.update({"parent run": run_id, "experiment": parent.info.experiment_id})
+    search_id = parent.data.tags.get(SEARCH_ID_TAG) or parent.data.tags.get("fmin_uuid")
     return search_data(records, columns, settings,
-                       f"hyperspark search (MLflow run {run_id})")
+                       f"hyperspark search {search_id}" if search_id
+                       else f"hyperspark search (MLflow run {run_id})")
 
 
 def _parsed(text: str) -> Any:
