@@ -1,14 +1,20 @@
 """One self-contained HTML file for a search: plotly.js, the page's own script and style, and
 the search's data, all inlined; nothing is fetched when it opens.
 
-Why plotly: interactive charts (hover, zoom, pan) from one script that ships inside the
-``plotly`` Python package (so the page is built offline, from what pip installed), and the
-charting library Optuna's visualisations use, so many readers know its controls. Every chart
-here is drawn with plain SVG traces (no WebGL), so the page opens in any browser, headless
-ones included.
+Why plotly: interactive charts (hover, zoom, pan), and the charting library Optuna's
+visualisations use, so many readers know its controls. Every chart here is drawn with plain
+SVG traces (no WebGL), so the page opens in any browser, headless ones included.
+
+Why it is small: the page carries plotly.js's cartesian bundle (the 2-D traces the page draws,
+1.5 MB instead of 4.8 MB for all of plotly.js) and the search's data gzip-compressed, in base64;
+``assets/boot.js`` unpacks both in the browser with the standard ``DecompressionStream``. A
+page of 1,000 trials weighs about 0.8 MB, and still works offline.
 """
 from __future__ import annotations
 
+import base64
+import functools
+import gzip
 import html
 import json
 import os
@@ -22,16 +28,21 @@ def _asset(name: str) -> str:
         return handle.read()
 
 
-def _plotly_js() -> str:
-    from plotly.offline import get_plotlyjs
-
-    return get_plotlyjs()
+PLOTLY = "plotly-cartesian.min.js.gz"
+"""plotly.js's cartesian bundle, gzip-compressed (see ``assets/__init__.py``)."""
 
 
-def _inline_json(value: Any) -> str:
-    """JSON safe inside a <script> element."""
+@functools.lru_cache(maxsize=1)
+def _plotly_base64() -> str:
+    with open(os.path.join(ASSETS, PLOTLY), "rb") as handle:
+        return base64.b64encode(handle.read()).decode("ascii")
+
+
+def _packed_json(value: Any) -> str:
+    """``value`` as JSON, gzip-compressed and base64-encoded (safe inside a <script>)."""
     text = json.dumps(value, separators=(",", ":"), allow_nan=False)
-    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+    return base64.b64encode(gzip.compress(text.encode("utf-8"), compresslevel=9,
+                                          mtime=0)).decode("ascii")
 
 
 def render(data: Dict[str, Any]) -> str:
@@ -61,7 +72,6 @@ def render(data: Dict[str, Any]) -> str:
 <html lang="en"><head><meta charset="utf-8">
 <title>{escape(data["title"])}</title>
 <style>{_asset("page.css")}</style>
-<script>{_plotly_js()}</script>
 </head><body>
 <header><h1>{escape(data["title"])}</h1>
 <div class="counts">{counts}</div>
@@ -92,7 +102,9 @@ Interactions are not counted.</p>
 </div>
 <aside><section><h2>Trial</h2><div id="trial-panel">Hover a point or a bar to see its
 trial.</div></section></aside></main>
-<script id="search-data" type="application/json">{_inline_json(data)}</script>
+<script id="plotly-gz" type="application/octet-stream">{_plotly_base64()}</script>
+<script id="search-data-gz" type="application/octet-stream">{_packed_json(data)}</script>
 <script>{_asset("page.js")}</script>
+<script>{_asset("boot.js")}</script>
 </body></html>
 """

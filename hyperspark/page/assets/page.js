@@ -1,14 +1,15 @@
-// hyperspark's search page: draws the charts from the JSON in #search-data with Plotly, and
-// shows a trial's details in the side panel when a point or bar of it is hovered.
-(function () {
+// hyperspark's search page: draws the charts from the search's data with Plotly, and shows a
+// trial's details in the side panel when a point or bar of it is hovered. boot.js calls
+// hypersparkDraw(data) once it has unpacked plotly.js and the data.
+window.hypersparkDraw = function (data) {
   "use strict";
-  var data = JSON.parse(document.getElementById("search-data").textContent);
   var T = data.trials;
   var COLORS = {ok: "#1f77b4", pruned: "#9467bd", failed: "#d62728", error: "#8c2d04",
                 timed_out: "#ff7f0e", cancelled: "#7f7f7f", running: "#2ca02c", new: "#bcbd22"};
   var STATUSES = ["ok", "pruned", "failed", "error", "timed_out", "cancelled", "running", "new"];
-  var CONFIG = {displaylogo: false, responsive: true};
-  var LAYOUT = {margin: {l: 60, r: 20, t: 10, b: 45}, hovermode: "closest",
+  // the toolbar shows on hover, in a top margin of its own: it never covers a chart's content
+  var CONFIG = {displaylogo: false, responsive: true, displayModeBar: "hover"};
+  var LAYOUT = {margin: {l: 60, r: 20, t: 28, b: 45}, hovermode: "closest",
                 legend: {orientation: "h", y: -0.25}, font: {size: 11}};
 
   function layout(extra) { return Object.assign({}, LAYOUT, extra || {}); }
@@ -138,11 +139,18 @@
   var labels = Object.keys(data.params);
   var grid = document.getElementById("chart-params");
   labels.forEach(function (label, k) {
+    // the parameter's name is a caption above its chart, where plotly's toolbar cannot cover it
+    var cell = document.createElement("div");
+    var caption = document.createElement("div");
+    caption.className = "chart-title";
+    caption.textContent = label;
     var div = document.createElement("div");
     div.id = "chart-param-" + k;
     div.className = "small-chart";
     div.setAttribute("data-label", label);
-    grid.appendChild(div);
+    cell.appendChild(caption);
+    cell.appendChild(div);
+    grid.appendChild(cell);
     var values = data.params[label];
     var mine = rows.filter(function (r) { return values[r] !== null && T.loss[r] !== null; });
     var categorical = data.kinds[label] === "categorical";
@@ -160,8 +168,7 @@
     if (categorical) Object.assign(trace, {boxpoints: "all", jitter: 0.6, pointpos: 0,
       fillcolor: "rgba(0,0,0,0)", line: {color: "rgba(0,0,0,0)"}, marker: {size: 4,
       color: "#1f77b4", opacity: 0.6}});
-    plot(div.id, [trace], {title: {text: label, font: {size: 12}}, height: 260,
-         margin: {l: 50, r: 10, t: 30, b: 35}, showlegend: false,
+    plot(div.id, [trace], {height: 250, margin: {l: 50, r: 10, t: 28, b: 35}, showlegend: false,
          xaxis: {type: categorical ? "category" : (spread > 100 ? "log" : "linear")},
          yaxis: {title: {text: "loss"}}}, mine.length);
   });
@@ -174,7 +181,8 @@
       if (data.kinds[label] === "categorical") {
         var options = Array.from(new Set(values.filter(function (v) { return v !== null; })
                                               .map(String))).sort();
-        return {label: label, options: options, at: function (r) {
+        return {label: label, options: options, ticks: options.map(function (o, i) {
+          return [(i + 0.5) / options.length, o]; }), at: function (r) {
           return values[r] === null ? null : (options.indexOf(String(values[r])) + 0.5) /
                                               options.length; }};
       }
@@ -182,15 +190,21 @@
       var lo = Math.min.apply(null, finite), hi = Math.max.apply(null, finite);
       var log = lo > 0 && hi / lo > 100;
       var f = function (v) { return log ? Math.log(v) : v; };
-      return {label: label, lo: lo, hi: hi, at: function (r) {
+      var ticks = [0, 0.5, 1].map(function (p) {
+        var v = log ? Math.exp(f(lo) + p * (f(hi) - f(lo))) : lo + p * (hi - lo);
+        return [p, fmt(v)]; });
+      return {label: label, lo: lo, hi: hi, ticks: hi === lo ? [[0.5, fmt(lo)]] : ticks,
+              at: function (r) {
         return values[r] === null ? null : (hi === lo ? 0.5 : (f(values[r]) - f(lo)) /
                                                               (f(hi) - f(lo))); }};
     });
-    axes.push({label: "loss", at: (function () {
+    (function () {
       var finite = lineRows.map(function (r) { return T.loss[r]; });
       var lo = Math.min.apply(null, finite), hi = Math.max.apply(null, finite);
-      return function (r) { return hi === lo ? 0.5 : (T.loss[r] - lo) / (hi - lo); };
-    })()});
+      axes.push({label: "loss", ticks: !finite.length ? [] : hi === lo ? [[0.5, fmt(lo)]]
+                   : [0, 0.5, 1].map(function (p) { return [p, fmt(lo + p * (hi - lo))]; }),
+                 at: function (r) { return hi === lo ? 0.5 : (T.loss[r] - lo) / (hi - lo); }});
+    })();
     var sorted = lineRows.slice().sort(function (a, b) { return T.loss[a] - T.loss[b]; });
     var groups = 6, traces = [], palette = ["#440154", "#414487", "#2a788e", "#22a884",
                                             "#7ad151", "#fde725"];
@@ -211,8 +225,18 @@
         showlegend: g === 0 || g === groups - 1, line: {color: palette[g], width: 1},
         marker: {size: 3, color: palette[g]}, opacity: 0.5}, HOVER));
     }
-    plot("chart-parallel", traces, {height: 360, yaxis: {range: [-0.05, 1.05],
-         showticklabels: false, title: {text: "low → high"}},
+    // each axis's values, written beside it (the lines are drawn on a shared 0..1 scale)
+    var annotations = [];
+    axes.forEach(function (axis, k) {
+      axis.ticks.forEach(function (tick) {
+        annotations.push({x: k, y: tick[0], xref: "x", yref: "y", text: escapeHtml(tick[1]),
+          showarrow: false, xanchor: "left", xshift: 4, font: {size: 10, color: "#333"},
+          bgcolor: "rgba(255,255,255,0.75)"});
+      });
+    });
+    plot("chart-parallel", traces, {height: 380, annotations: annotations,
+         margin: {l: 20, r: 80, t: 28, b: 45},
+         yaxis: {range: [-0.05, 1.05], showticklabels: false, zeroline: false},
          xaxis: {tickvals: axes.map(function (_, k) { return k; }),
                  ticktext: axes.map(function (a) { return a.label; })}}, lineRows.length);
   })();
@@ -224,7 +248,7 @@
        hovertemplate: "%{y}: %{x:.3f}<extra></extra>"}],
        {height: Math.max(160, 28 * data.importance.length + 60),
         xaxis: {title: {text: "share of the loss variance explained alone (η²)"}, range: [0, 1]},
-        yaxis: {autorange: "reversed"}, margin: {l: 120, r: 20, t: 10, b: 45}},
+        yaxis: {autorange: "reversed"}, margin: {l: 120, r: 20, t: 28, b: 45}},
        data.importance.length);
 
   // ------------------------------------------------------------ learning curves
@@ -254,4 +278,4 @@
   })();
 
   Promise.all(drawn).then(function () { document.body.setAttribute("data-ready", "true"); });
-})();
+};
