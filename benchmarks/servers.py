@@ -153,17 +153,21 @@ def _wait_for_port(port, process, log, within_s=90):
 
 
 class StandaloneCluster:
-    """A Spark standalone master and one worker on 127.0.0.1, started with pyspark's own
-    ``bin/spark-class``, as a user's small cluster would be."""
+    """A Spark standalone master and ``workers`` workers on 127.0.0.1 (``cores`` each),
+    started with pyspark's own ``bin/spark-class``, as a user's small cluster would be."""
 
-    def __init__(self, folder, cores=2, memory="2g"):
+    def __init__(self, folder, cores=2, memory="2g", workers=1):
         import pyspark
 
         self.folder, self.cores, self.memory = folder, cores, memory
+        self.worker_count = workers
         self.spark_home = os.path.dirname(pyspark.__file__)
         self.port = _free_port()
         self.master_url = f"spark://127.0.0.1:{self.port}"
         self.processes = []
+        self.workers = []
+        """Each worker's process (its own process group: its executors are in it too)."""
+        self.work_dir = folder / "work"
 
     def _launch(self, name, *args):
         log = self.folder / f"{name}.log"
@@ -180,13 +184,23 @@ class StandaloneCluster:
                                    "--host", "127.0.0.1", "--port", str(self.port),
                                    "--webui-port", str(_free_port()))
         _wait_for_port(self.port, master, log)
-        worker_port = _free_port()
-        worker, log = self._launch("worker", "org.apache.spark.deploy.worker.Worker",
-                                   "--host", "127.0.0.1", "--port", str(worker_port),
-                                   "--webui-port", str(_free_port()), "--cores",
-                                   str(self.cores), "--memory", self.memory, self.master_url)
-        _wait_for_port(worker_port, worker, log)
+        for index in range(self.worker_count):
+            worker_port = _free_port()
+            worker, log = self._launch(f"worker-{index}" if index else "worker",
+                                       "org.apache.spark.deploy.worker.Worker",
+                                       "--host", "127.0.0.1", "--port", str(worker_port),
+                                       "--webui-port", str(_free_port()), "--cores",
+                                       str(self.cores), "--memory", self.memory,
+                                       self.master_url)
+            _wait_for_port(worker_port, worker, log)
+            self.workers.append(worker)
         return self
+
+    def kill_worker(self, index):
+        """SIGKILL worker ``index`` and its executors (a machine lost), and wait for them."""
+        process = self.workers[index]
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
 
     def stop(self):
         for process in reversed(self.processes):
