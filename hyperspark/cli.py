@@ -39,7 +39,7 @@ def demo(args: argparse.Namespace) -> int:
         print("Open the MLflow UI on that store with:")
         print(f"    mlflow ui --backend-store-uri {uri} --port 5000")
         print("then browse http://127.0.0.1:5000, experiment 'hyperspark-demo', and filter "
-              f"the runs with:  tags.fmin_uuid = '{outcome['fmin_uuid']}'")
+              f"the runs with:  tags.hyperspark.search_id = '{outcome['search_id']}'")
         print("The search's page is logged with the parent run too (artifact search.html).")
     print(f"\nThe search's page (open it in a browser): {outcome['page']}")
     return 0

@@ -72,4 +72,5 @@ def run_demo(max_evals: int = 40, parallelism: int = 2) -> Dict[str, Any]:
             "page": page,
             "tracking_uri": absolute_tracking_uri(mlflow.get_tracking_uri()),
             "parent_run_id": tracker.parent_run_id if tracker else None,
-            "fmin_uuid": tracker.fmin_uuid if tracker else None}
+            "fmin_uuid": tracker.fmin_uuid if tracker else None,
+            "search_id": trials.last_search_id}

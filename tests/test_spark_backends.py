@@ -54,6 +54,21 @@ def test_search_with_hyperopt_fmin(spark, backend):
     assert trials.actual_parallelism == 2
 
 
+def test_a_session_the_user_made_stays_as_they_made_it(classic_spark, backend):
+    """hyperspark quiets only the sessions it starts: the user's conf, log level and console
+    progress are untouched by a search on theirs."""
+    sc = classic_spark.sparkContext
+    root = sc._jvm.org.apache.logging.log4j.LogManager.getRootLogger()
+    before = (sorted(sc.getConf().getAll()), str(root.getLevel()),
+              classic_spark.conf.get("spark.ui.showConsoleProgress", None))
+    search(classic_spark, lambda x: x, max_evals=4, backend=backend)
+    after = (sorted(sc.getConf().getAll()), str(root.getLevel()),
+             classic_spark.conf.get("spark.ui.showConsoleProgress", None))
+    changed = {key for key, _ in set(after[0]) ^ set(before[0])}
+    changed.discard("spark.sql.warehouse.dir")  # Spark's own, set on the first SQL use
+    assert not changed and after[1:] == before[1:], changed
+
+
 def test_each_trial_has_its_own_job_group(classic_spark):
     _, trials = search(classic_spark, lambda x: x, max_evals=4)
     tracker = classic_spark.sparkContext.statusTracker()
