@@ -14,11 +14,13 @@ from hyperspark.errors import (AllTrialsFailedError, ChannelUnreachable, Checkpo
                                CheckpointMismatch, HypersparkError, InvalidArgument,
                                InvalidArgumentType, ObjectiveNotSerializable, TrialPruned)
 from hyperspark.reporting import report
+from hyperspark.distributed import TrialContext, trial_context
 from hyperspark.trials import SparkTrials
 from hyperspark.worker import worker_state
 
 __version__ = "0.1.0"
 __all__ = ["SparkTrials", "ActorPool", "fmin", "report", "pruners", "tpe", "worker_state",
+           "trial_context", "TrialContext",
            "HypersparkError",
            "AllTrialsFailedError", "ChannelUnreachable", "CheckpointError", "CheckpointMismatch",
            "InvalidArgument", "InvalidArgumentType", "ObjectiveNotSerializable", "TrialPruned",

@@ -141,3 +141,8 @@ def conf_flag(runner: Any, key: str) -> Optional[bool]:
     if value is None:
         return None
     return {"true": True, "false": False}.get(str(value).strip().lower())
+
+
+GANG_SLOTS_WAIT_S = float(os.environ.get("HYPERSPARK_GANG_SLOTS_WAIT_S", "15"))
+"""How long a search whose trials need more task slots than the cluster shows waits for
+executors to register before it refuses ``tasks_per_trial`` (a session just started)."""

@@ -79,6 +79,16 @@ class Outcome:
     def retryable(self) -> bool:
         return self.failure is not None and self.failure.retryable
 
+    def on_rank(self, rank: int, world_size: int) -> "Outcome":
+        """This outcome of rank ``rank`` of a trial of ``world_size`` tasks: a failure names
+        the rank in its message and traceback; a result is unchanged."""
+        if self.failure is None:
+            return self
+        where = f"rank {rank} of {world_size}"
+        return dataclasses.replace(self, failure=dataclasses.replace(
+            self.failure, message=f"{where}: {self.failure.message}",
+            traceback=f"{where}:\n{self.failure.traceback}"))
+
     @classmethod
     def succeeded(cls, result: Dict[str, Any], start: float, end: float) -> "Outcome":
         return cls(result=result, start=start, end=end)

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, Optional
 
 from hyperspark import wire
+from hyperspark.distributed import link_lock, take_stashed
 from hyperspark.errors import InvalidArgumentType, TrialPruned
 
 logger = logging.getLogger("hyperspark")
@@ -87,7 +88,7 @@ class ChannelReporter(Reporter):
         if self._broken:
             return
         try:
-            with self._lock:
+            with link_lock:
                 self._connection_for().send(wire.Reported(self.tid, self.attempt, report))
         except Exception as exc:  # the trial goes on; its reports are lost, not its result
             self._broken = True
@@ -98,12 +99,13 @@ class ChannelReporter(Reporter):
         if self._pruned or self._broken:
             return self._pruned
         try:
-            with self._lock:
+            with link_lock:
                 connection = self._connection_for()
+                waiting = take_stashed()  # what came while a rank waited for an all-gather
                 while connection.poll(0):
-                    message = connection.recv()
-                    if message == wire.Prune(self.tid, self.attempt):
-                        self._pruned = True
+                    waiting.append(connection.recv())
+                if wire.Prune(self.tid, self.attempt) in waiting:
+                    self._pruned = True
         except Exception:
             self._broken = True
         return self._pruned

@@ -29,6 +29,9 @@ class Settings:
     """Decides on each ``hyperspark.report()`` whether to stop the trial (``hyperspark.pruners``)."""
     reproducible: Optional[Dict[str, int]] = None
     """``{"seed": .., "lag": ..}`` when the search runs in the reproducible mode."""
+    tasks_per_trial: int = 1
+    """The tasks of one trial (a barrier job of that many when above 1): a trial is still one
+    of ``parallelism``."""
 
 
 @dataclasses.dataclass

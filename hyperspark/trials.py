@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 import uuid
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
@@ -91,6 +92,13 @@ class SparkTrials(base.Trials):
             (hyperspark/reproducible.py, docs/guide.md "Reproducible searches").
         lag: the reproducible mode's lag (default: twice ``parallelism``); keep it, or
             ``parallelism``, the same to get the same search.
+        tasks_per_trial: the tasks of one trial (default 1). With N > 1 each trial is one
+            Spark barrier job of N tasks, started together (jobs backend): every task runs
+            the objective as one rank, ``hyperspark.trial_context()`` gives its rank, the
+            world size, the ranks' addresses, ``barrier()``, ``all_gather()`` and a
+            ``master_addr``/``master_port`` for ``torch.distributed``; rank 0's return value
+            is the trial's result. Up to ``parallelism`` such trials run side by side
+            (docs/guide.md, "Distributed trials").
     """
 
     def __init__(self, parallelism: Optional[int] = None, timeout: Optional[float] = None,
@@ -102,7 +110,8 @@ class SparkTrials(base.Trials):
                  mlflow_tracking: Optional[bool] = None,
                  worker_setup: Optional[Callable[[], Any]] = None,
                  checkpoint: Optional[str] = None, pruner: Any = None,
-                 reproducible: bool = False, lag: Optional[int] = None) -> None:
+                 reproducible: bool = False, lag: Optional[int] = None,
+                 tasks_per_trial: int = 1) -> None:
         self.user_specified_parallelism = config.check_positive_int(
             "parallelism", parallelism, allow_none=True)
         self.timeout = config.check_positive_number("timeout", timeout)
@@ -130,8 +139,11 @@ class SparkTrials(base.Trials):
         if self.lag is not None and not reproducible:
             raise InvalidArgument("lag applies to reproducible=True only; pass both, or "
                                   "neither")
+        self.tasks_per_trial: int = config.check_positive_int("tasks_per_trial",
+                                                               tasks_per_trial)
         self._source = registry.source_for(backend, spark_session, profile)
         self._source.check_search(self.user_specified_parallelism, worker_setup, profile)
+        registry.check_tasks_per_trial(self._source, self.tasks_per_trial)
         self.backend: str = self._source.name
         """The backend's kind: ``jobs``, ``actors`` (an ActorPool too), ``driver``, ``local``,
         or ``custom`` (a Backend instance)."""
@@ -271,8 +283,10 @@ class SparkTrials(base.Trials):
         self._fmin_cancelled_reason = None
         reporter = ProgressReporter(settings.max_evals, self.count_total_trials(),
                                     show_progressbar)
-        scheduler = Scheduler(self, domain, algo,
-                              self._source.backend_for_search(settings.parallelism),
+        backend = (self._source.backend_for_search(settings.parallelism, self.tasks_per_trial)
+                   if self.tasks_per_trial > 1
+                   else self._source.backend_for_search(settings.parallelism))
+        scheduler = Scheduler(self, domain, algo, backend,
                               search, settings, [reporter, *([tracker] if tracker else []),
                                                  *extra, *listeners], policy=policy)
         logger.info("search %s: up to %d trials, parallelism %d, %s backend", search.search_id,
@@ -304,6 +318,7 @@ class SparkTrials(base.Trials):
                 "max_queue_len": settings.max_queue_len, "timeout": settings.timeout,
                 "trial_timeout": settings.trial_timeout,
                 "loss_threshold": settings.loss_threshold, "max_retries": self.max_retries,
+                "tasks_per_trial": self.tasks_per_trial,
                 "pruner": repr(pruner) if pruner is not None else None}
 
     def to_html(self, path: str = "search.html") -> str:
@@ -347,20 +362,49 @@ class SparkTrials(base.Trials):
             timeout=min(timeouts) if timeouts else None,
             trial_timeout=self.trial_timeout,
             loss_threshold=threshold if threshold is not None else self.loss_threshold,
-            early_stop_fn=early_stop_fn, rstate=rstate, pruner=self.pruner)
+            early_stop_fn=early_stop_fn, rstate=rstate, pruner=self.pruner,
+            tasks_per_trial=self.tasks_per_trial)
         return settings, algo or hyperspark_tpe.suggest
 
     def _decide_parallelism(self, remaining: int) -> int:
         requested = self.user_specified_parallelism
-        slots = self._source.slots()
+        tasks = self.tasks_per_trial
+        slots = self._gang_slots() if tasks > 1 else self._source.slots()
         default = getattr(self._source, "default_parallelism", None)
-        parallelism = requested or (default() if default else slots) or os.cpu_count() or 1
-        if requested and slots and requested > slots:
+        parallelism = requested or ((slots // tasks if tasks > 1 and slots else None) or
+                                    (default() if default else slots)) or os.cpu_count() or 1
+        if tasks > 1 and slots and requested and requested * tasks > slots:
+            logger.warning("parallelism=%d x tasks_per_trial=%d = %d tasks exceeds the %d task "
+                           "slots the cluster has now: at most %d trials run at once, the others "
+                           "wait their turn holding no slot (a barrier job starts only when all "
+                           "its tasks fit; waiting is not running: trial_timeout starts when the "
+                           "objective does)", requested, tasks, requested * tasks, slots,
+                           slots // tasks)
+        elif requested and slots and requested > slots:
             logger.warning("parallelism=%d exceeds the %d task slots the cluster has now: trials "
                            "beyond that wait for a free slot (waiting is not running: their "
                            "trial_timeout starts when their objective does)", requested, slots)
         self.actual_parallelism = max(1, min(parallelism, max(remaining, 1)))
         return self.actual_parallelism
+
+    def _gang_slots(self) -> Optional[int]:
+        """The cluster's task slots, when a trial of ``tasks_per_trial`` tasks fits in them;
+        refused by name when it never can. Executors register a few seconds after a session
+        starts, so a count too small is read again for a while before the refusal."""
+        tasks = self.tasks_per_trial
+        deadline = time.monotonic() + config.GANG_SLOTS_WAIT_S
+        slots = self._source.slots()
+        while slots is not None and slots < tasks and time.monotonic() < deadline:
+            time.sleep(0.5)
+            slots = self._source.slots()
+        if slots is not None and slots < tasks:
+            profile = " with its resource_profile" if self.resource_profile is not None else ""
+            raise InvalidArgument(
+                f"tasks_per_trial={tasks} is more than the {slots} task slots this cluster "
+                f"has{profile}: a trial's {tasks} tasks must all run at once (a Spark barrier "
+                f"job), so no trial could ever start. Give tasks_per_trial <= {slots}, or a "
+                f"bigger cluster")
+        return slots
 
     def _answer(self, space: Any, return_argmin: bool) -> Any:
         """What fmin returns, as hyperopt's SparkTrials would: with no successful trial,

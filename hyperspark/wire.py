@@ -13,12 +13,19 @@ Up (executor -> driver)::
     Started(tid, attempt)          a trial's objective starts (jobs backend)
     Reported(tid, attempt, report) hyperspark.report() inside a trial
     Done(tid, outcome)             an actor's trial ended (the outcome pickled by worker.pack)
+    RankFailed(tid, attempt, rank, outcome)
+                                   a rank of a trial of several tasks ended without a result:
+                                   the driver cancels the others (they may wait on it forever)
+    Gather(tid, attempt, round, rank, value)
+                                   a rank's part of an all-gather (the driver coordinates)
 
 Down (driver -> executor)::
 
     Load(search_id, payload, retry_on)   a search's objective, once per actor and search
     Run(search_id, tid, attempt, spec, env)
     Prune(tid, attempt)                  the pruner stopped this trial
+    Gathered(tid, attempt, round, values)
+                                         every rank's value of an all-gather, in rank order
     Stop()                               the actor ends
 
 >>> Run("s1", 3, 1, {"x": 0.5}, {}).tid
@@ -29,7 +36,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Optional, Tuple, Type
 
-PROTOCOL = 2
+PROTOCOL = 3
 """Bumped whenever a message or a task's fields change."""
 
 
@@ -85,6 +92,23 @@ class Done:
     outcome: bytes
 
 
+@_frozen
+class RankFailed:
+    tid: int
+    attempt: int
+    rank: int
+    outcome: Any  # outcome.Outcome, its failure naming the rank
+
+
+@_frozen
+class Gather:
+    tid: int
+    attempt: int
+    round: int
+    rank: int
+    value: Any
+
+
 # ---------------------------------------------------------------- down
 @_frozen
 class Load:
@@ -106,6 +130,14 @@ class Run:
 class Prune:
     tid: int
     attempt: int
+
+
+@_frozen
+class Gathered:
+    tid: int
+    attempt: int
+    round: int
+    values: Tuple[Any, ...]
 
 
 @_frozen

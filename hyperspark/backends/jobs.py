@@ -16,9 +16,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from typing import Any, Dict, Optional, Tuple, Type
+from typing import Any, Dict, List, Optional, Tuple, Type
 
-from hyperspark import wire, worker
+from hyperspark import distributed, wire, worker
 from hyperspark.backends.base import Post, SearchContext, TrialState
 from hyperspark.backends.channel import (Channel, Peer, drop_shared_link,
                                          open_checked_channel, shared_link)
@@ -47,19 +47,54 @@ class TrialTask:
     env: Dict[str, str]
     channel: Optional[Tuple[Tuple[str, int], bytes]]
     """(address, key) of the driver's channel; None when the driver cannot be reached."""
+    tasks: int = 1
+    """The trial's tasks (``tasks_per_trial``): more than one runs as a barrier stage, each
+    task a rank that runs the objective."""
     protocol: int = wire.PROTOCOL
 
     def __call__(self) -> Outcome:
+        context = None
+        if self.tasks > 1:  # first, on every rank: the others wait for it in an all-gather
+            from pyspark import BarrierTaskContext
+
+            distributed.take_stashed()  # nothing of an earlier task of this worker counts
+            barrier = BarrierTaskContext.get()
+            gather = (distributed.ChannelGather(lambda: shared_link(*self.channel), self.tid,
+                                                self.attempt, barrier.partitionId())
+                      if self.channel is not None else None)
+            context = distributed.from_barrier(barrier, gather)
+        outcome = self._run(context)
+        if context is not None:
+            outcome = outcome.on_rank(context.rank, context.world_size)
+            if not outcome.ok:
+                self._say_rank_failed(context.rank, outcome)
+        return outcome
+
+    def _run(self, context: Optional[distributed.TrialContext]) -> Outcome:
         try:
             wire.check_protocol(self.protocol, "the driver")
             domain = worker.load_search(self.search_id, self.payload)
         except Exception as exc:  # e.g. a module the objective needs is missing here
             return worker.setup_failure(exc)
+        first = context is None or context.rank == 0  # rank 0 speaks for the trial
         reporter = (ChannelReporter(lambda: shared_link(*self.channel), self.tid, self.attempt)
-                    if self.channel is not None else None)
-        return worker.run_attempt(domain, self.spec, self.tid, self.retry_on, self.env,
-                                  on_start=self._announce, own_process=True,
-                                  reporter=reporter)
+                    if self.channel is not None and first else None)
+        env = self.env if first else {key: value for key, value in self.env.items()
+                                      if key != "MLFLOW_RUN_ID"}  # rank 0 logs the trial
+        return worker.run_attempt(domain, self.spec, self.tid, self.retry_on, env,
+                                  on_start=self._announce if first else None, own_process=True,
+                                  reporter=reporter, context=context)
+
+    def _say_rank_failed(self, rank: int, outcome: Outcome) -> None:
+        """Tell the driver, which cancels the other ranks: they may be waiting for this one
+        in a barrier or an all-gather that it will never reach."""
+        if self.channel is None:
+            return
+        try:
+            shared_link(*self.channel).send(wire.RankFailed(self.tid, self.attempt, rank,
+                                                            outcome))
+        except Exception:  # the others then end at trial_timeout, or when they finish
+            drop_shared_link()
 
     def _announce(self) -> None:
         if self.channel is None:
@@ -71,16 +106,31 @@ class TrialTask:
 
 
 # ---------------------------------------------------------------- driver side
+def trial_outcome(outcomes: List[Any]) -> Outcome:
+    """The attempt's outcome from each rank's (one for a plain trial): lost if Spark re-ran
+    any rank, else the first failed rank's failure, else rank 0's result."""
+    lost = next((outcome for outcome in outcomes if isinstance(outcome, Lost)), None)
+    if lost is not None:
+        raise AttemptLost(lost.message)
+    return next((outcome for outcome in outcomes if not outcome.ok), outcomes[0])
+
+
 class JobsBackend(ThreadedBackend):
     """Runs every trial attempt as one Spark task in the trial's own group."""
 
     ships_objective = True
 
     def __init__(self, runner: SparkRunner, parallelism: int, *, profile: Any = None,
-                 backoff_s: Optional[float] = None) -> None:
+                 backoff_s: Optional[float] = None, tasks_per_trial: int = 1) -> None:
         super().__init__(parallelism, backoff_s=backoff_s)
         self._runner = runner
         self._profile = profile
+        self._tasks = tasks_per_trial
+        self._rank_failures: Dict[Tuple[int, int], Outcome] = {}
+        """(tid, attempt) -> the first failed rank's outcome, of trials of several tasks."""
+        self._gathers: Dict[Tuple[int, int, int], Dict[int, Tuple[Peer, Any]]] = {}
+        """(tid, attempt, round) -> the parts of an all-gather received so far, by rank."""
+        self._gathers_lock = threading.Lock()
         self._channel: Optional[Channel] = None
         self._payload: Any = None
 
@@ -103,6 +153,12 @@ class JobsBackend(ThreadedBackend):
                 "reports are dropped and no trial is pruned).", *self._channel.address, why,
                 CHANNEL_HOST_CONF)
             self._channel = None
+            if self._tasks > 1:
+                logger.warning(
+                    "without that connection, a trial's ranks meet through Spark's own "
+                    "BarrierTaskContext, and a failed rank ends its trial only once every rank "
+                    "has ended; and when Spark cancels a trial while a rank waits in barrier() "
+                    "or all_gather(), that rank's executor exits (a Spark issue)")
 
     def _on_message(self, peer: Peer, message: Any) -> None:
         state = self._states.get(getattr(message, "tid", None))
@@ -113,6 +169,35 @@ class JobsBackend(ThreadedBackend):
         elif isinstance(message, wire.Reported) and message.attempt == state.attempt:
             state.link = peer  # where a pruning decision for this trial goes
             self.reported(state, message.attempt, message.report)
+        elif isinstance(message, wire.Gather):
+            self._gather(peer, message)
+        elif isinstance(message, wire.RankFailed):
+            key = (message.tid, message.attempt)
+            if key not in self._rank_failures:  # the first failure is the trial's
+                self._rank_failures[key] = message.outcome
+                try:  # the others' Python workers are killed; the attempt's job ends now
+                    self._runner.cancel(self.group_id(message.tid))
+                except Exception as exc:
+                    logger.debug("could not cancel trial %s's other ranks: %s",
+                                 message.tid, exc)
+
+    def _gather(self, peer: Peer, message: wire.Gather) -> None:
+        """Coordinate an all-gather of a trial's ranks: once every rank's part is in, each
+        rank gets all of them (on the channel threads of the ranks' connections)."""
+        key = (message.tid, message.attempt, message.round)
+        with self._gathers_lock:
+            parts = self._gathers.setdefault(key, {})
+            parts[message.rank] = (peer, message.value)
+            if len(parts) < self._tasks:
+                return
+            del self._gathers[key]
+        values = tuple(parts[rank][1] for rank in range(self._tasks))
+        for rank in range(self._tasks):
+            try:
+                parts[rank][0].send(wire.Gathered(*key, values))
+            except Exception as exc:  # that rank's worker is gone; its trial ends anyway
+                logger.debug("trial %s: rank %s missed an all-gather: %s", message.tid, rank,
+                             exc)
 
     def deliver_prune(self, state: TrialState) -> None:
         if state.link is not None:
@@ -125,17 +210,31 @@ class JobsBackend(ThreadedBackend):
         else:  # the runner says when Spark starts the task
             channel, on_start = None, lambda: self.running(state, attempt)
         task = TrialTask(self._search.search_id, self._payload, self._search.retry_on,
-                         state.tid, attempt, spec, env, channel)
+                         state.tid, attempt, spec, env, channel, self._tasks)
+        description = f"hyperspark search {self._search.search_id}: trial {state.tid}"
         try:
-            outcome = self._runner.run_task(
-                self.group_id(state.tid),
-                f"hyperspark search {self._search.search_id}: trial {state.tid}", task,
-                self._profile, on_start)
+            if self._tasks == 1:
+                outcomes = [self._runner.run_task(self.group_id(state.tid), description, task,
+                                                  self._profile, on_start)]
+            else:
+                outcomes = self._runner.run_gang(self.group_id(state.tid), description, task,
+                                                 self._tasks, self._profile, on_start)
         except SparkJobFailed as exc:
+            failed_rank = self._rank_failures.pop((state.tid, attempt), None)
+            if failed_rank is not None and not state.cancelled.is_set():
+                return failed_rank  # the job was cancelled because that rank failed
             raise AttemptLost("cancelled" if state.cancelled.is_set() else str(exc)) from exc
-        if isinstance(outcome, Lost):
-            raise AttemptLost(outcome.message)
-        return outcome
+        finally:
+            if self._tasks > 1:
+                self._forget_gathers(state.tid, attempt)
+        self._rank_failures.pop((state.tid, attempt), None)
+        return trial_outcome(outcomes)
+
+    def _forget_gathers(self, tid: int, attempt: int) -> None:
+        """Drop the unfinished all-gathers of an attempt that ended (a rank died in one)."""
+        with self._gathers_lock:
+            for key in [key for key in self._gathers if key[:2] == (tid, attempt)]:
+                del self._gathers[key]
 
     def interrupt(self, state: TrialState) -> None:
         group = self.group_id(state.tid)

@@ -33,8 +33,9 @@ class BackendKind:
     """A backend kind and what the face needs to know about it."""
 
     name: str
-    make: Callable[[Any, int, Any], Backend]
-    """``make(runner, parallelism, resource_profile)`` -> a new Backend for one search."""
+    make: Callable[[Any, int, Any, int], Backend]
+    """``make(runner, parallelism, resource_profile, tasks_per_trial)`` -> a new Backend for
+    one search."""
     needs_session: bool
     """It runs on a SparkSession (its runner); ``local`` does not."""
     honours_resource_profile: bool
@@ -43,6 +44,10 @@ class BackendKind:
     """Its trials run in other processes: the objective is pickled once per search."""
     fixed_parallelism: Optional[int] = None
     """The default parallelism when it does not follow the cluster's task slots."""
+    runs_gangs: bool = False
+    """A trial may span several tasks started together (``tasks_per_trial`` > 1)."""
+    one_trial_is: str = "one task"
+    """What runs one trial, for the error that refuses ``tasks_per_trial`` > 1."""
 
     def slots(self, runner: Any, profile: Any) -> Optional[int]:
         """The task slots its trials compete for (None when they do not hold slots)."""
@@ -56,25 +61,25 @@ class BackendKind:
         return self.slots(runner, profile) or os.cpu_count() or 1
 
 
-def _jobs(runner: Any, parallelism: int, profile: Any) -> Backend:
+def _jobs(runner: Any, parallelism: int, profile: Any, tasks: int) -> Backend:
     from hyperspark.backends.jobs import JobsBackend
 
-    return JobsBackend(runner, parallelism, profile=profile)
+    return JobsBackend(runner, parallelism, profile=profile, tasks_per_trial=tasks)
 
 
-def _actors(runner: Any, parallelism: int, profile: Any) -> Backend:
+def _actors(runner: Any, parallelism: int, profile: Any, tasks: int) -> Backend:
     from hyperspark.backends.actors import ActorsBackend
 
     return ActorsBackend(runner, parallelism, profile=profile)
 
 
-def _driver(runner: Any, parallelism: int, profile: Any) -> Backend:
+def _driver(runner: Any, parallelism: int, profile: Any, tasks: int) -> Backend:
     from hyperspark.backends.driver import DriverBackend
 
     return DriverBackend(runner, parallelism)
 
 
-def _local(runner: Any, parallelism: int, profile: Any) -> Backend:
+def _local(runner: Any, parallelism: int, profile: Any, tasks: int) -> Backend:
     from hyperspark.backends.local import LocalBackend
 
     return LocalBackend()
@@ -82,13 +87,14 @@ def _local(runner: Any, parallelism: int, profile: Any) -> Backend:
 
 KINDS: Dict[str, BackendKind] = {k.name: k for k in (
     BackendKind("jobs", _jobs, needs_session=True, honours_resource_profile=True,
-                ships_objective=True),
+                ships_objective=True, runs_gangs=True),
     BackendKind("actors", _actors, needs_session=True, honours_resource_profile=True,
-                ships_objective=True),
+                ships_objective=True, one_trial_is="one long-lived actor task"),
     BackendKind("driver", _driver, needs_session=True, honours_resource_profile=False,
-                ships_objective=False, fixed_parallelism=DRIVER_DEFAULT_PARALLELISM),
+                ships_objective=False, fixed_parallelism=DRIVER_DEFAULT_PARALLELISM,
+                one_trial_is="one thread on the driver"),
     BackendKind("local", _local, needs_session=False, honours_resource_profile=False,
-                ships_objective=False),
+                ships_objective=False, one_trial_is="one thread of this process"),
 )}
 
 
@@ -196,8 +202,24 @@ class KindSource:
     def default_parallelism(self) -> int:
         return self.kind.default_parallelism(self.runner, self.resource_profile)
 
-    def backend_for_search(self, parallelism: int) -> Backend:
-        return self.kind.make(self.runner, parallelism, self.resource_profile)
+    def backend_for_search(self, parallelism: int, tasks_per_trial: int = 1) -> Backend:
+        return self.kind.make(self.runner, parallelism, self.resource_profile, tasks_per_trial)
+
+
+def check_tasks_per_trial(source: Any, tasks_per_trial: int) -> None:
+    """Refuse ``tasks_per_trial`` > 1 where a trial cannot span several tasks, naming the
+    backend that can."""
+    if tasks_per_trial == 1:
+        return
+    backend_kind = getattr(source, "kind", None)
+    if isinstance(source, KindSource) and backend_kind.runs_gangs:
+        return
+    what = (f"backend={source.name!r} runs a trial as {backend_kind.one_trial_is}"
+            if isinstance(source, KindSource) else f"this backend ({type(source).__name__}) "
+            f"runs a trial as one task")
+    raise InvalidArgument(
+        f"tasks_per_trial={tasks_per_trial} needs backend='jobs', which runs each trial as one "
+        f"Spark barrier job of {tasks_per_trial} tasks started together; {what}")
 
 
 def source_for(backend: Any, spark_session: Any = None, resource_profile: Any = None) -> Any:

@@ -125,7 +125,8 @@ class MlflowTracker(Listener):
         suffix = f"_{self.fmin_uuid}"
         params = {"max_evals": settings.max_evals, "parallelism": self._requested_parallelism,
                   "actual_parallelism": settings.parallelism, "timeout": settings.timeout,
-                  "algo": self._algo_name, "max_queue_len": settings.max_queue_len}
+                  "algo": self._algo_name, "max_queue_len": settings.max_queue_len,
+                  "tasks_per_trial": settings.tasks_per_trial}
         params = {(key + suffix if key in existing.params else key): str(value)
                   for key, value in params.items()
                   if existing.params.get(key) != str(value) or not self._resume}

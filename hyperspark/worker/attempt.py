@@ -12,6 +12,7 @@ from hyperopt.utils import use_obj_for_literal_in_memo
 from hyperspark.errors import TrialPruned
 from hyperspark.outcome import FailureKind, Outcome
 from hyperspark.reporting import Reporter, reporting
+from hyperspark.distributed import TrialContext, installed
 from hyperspark.worker.environment import trial_environment
 from hyperspark.worker.results import InvalidResult, normalize_result
 
@@ -30,18 +31,21 @@ def run_attempt(domain: Any, spec: Mapping[str, Any], tid: int,
                 env: Optional[Mapping[str, str]] = None,
                 on_start: Optional[Callable[[], None]] = None,
                 own_process: bool = False,
-                reporter: Optional[Reporter] = None) -> Outcome:
+                reporter: Optional[Reporter] = None,
+                context: Optional[TrialContext] = None) -> Outcome:
     """Evaluate one attempt of trial ``tid``: whatever happens, the ``Outcome`` says it.
 
     A failure is ``retryable`` when the objective raised one of the types in ``retry_on``.
     ``on_start`` is called just before the objective (its errors are ignored): the moment the
     trial's ``trial_timeout`` starts to count. ``own_process``: see ``trial_environment``.
-    ``reporter``: where ``hyperspark.report()`` sends this attempt's reports.
+    ``reporter``: where ``hyperspark.report()`` sends this attempt's reports. ``context``:
+    what ``hyperspark.trial_context()`` answers (a rank of a trial of several tasks).
     """
     start: Optional[float] = None
     try:
         with trial_environment(env or {}, own_process=own_process), \
-                reporting(reporter, own_process=own_process):
+                reporting(reporter, own_process=own_process), \
+                installed(context, own_process=own_process):
             if on_start is not None:
                 try:
                     on_start()

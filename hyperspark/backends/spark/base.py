@@ -7,13 +7,17 @@ classic Spark and on Spark Connect; only the two runners below know the differen
 - ``ConnectRunner``: a one-partition DataFrame job (``mapInArrow``); the group is a tag added
   on the calling thread; cancel is ``interruptTag``.
 
+A gang (``run_gang``, a trial of several tasks) is the same job with N partitions in barrier
+mode: ``rdd.barrier().mapPartitions`` on classic Spark, ``mapInArrow(..., barrier=True)`` on
+Spark Connect.
+
 A task body is a picklable callable that takes no argument and runs on an executor. What it
 returns comes back from ``run_task``. Every task starts with the same preamble (``task_entry``).
 """
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Iterator, Optional, Protocol
+from typing import Any, Callable, Iterator, List, Optional, Protocol
 
 import cloudpickle
 
@@ -52,6 +56,14 @@ class SparkRunner(Protocol):
         first try died. Raises ``SparkJobFailed``. ``profile``: a ``ResourceProfile``.
         ``on_start``: called once, on the calling thread, when Spark reports the task
         running, where the runner can see that (Spark Connect's progress reports)."""
+
+    def run_gang(self, group: str, description: str, body: Callable[[], Any], tasks: int,
+                 profile: Any = None, on_start: Optional[Callable[[], None]] = None
+                 ) -> List[Any]:
+        """Run ``body()`` as ``tasks`` tasks of one barrier stage in group ``group``: Spark
+        starts them together or not at all, and each can reach the others through
+        ``BarrierTaskContext`` (its partition is its rank). Returns what each returned, in
+        rank order (``Lost`` where Spark re-ran the stage). Raises ``SparkJobFailed``."""
 
     def cancel(self, group: str) -> None:
         """Cancel every job of ``group`` now, interrupting (killing) its running tasks."""
@@ -104,6 +116,7 @@ def task_entry(body: Callable[[], Any], rows: Any) -> bytes:
     if context is not None and context.attemptNumber() > 0:
         # Spark retried the task: the previous try died (worker or executor lost). Say so
         # instead of running again, so hyperspark's own policy counts and limits attempts.
+        # (A barrier stage is never re-run: Spark fails its job when one of its tasks fails.)
         return cloudpickle.dumps(Lost(
             f"Spark task attempt {context.attemptNumber()}: the previous try of this task died "
             f"(its Python worker or executor was lost)"))

@@ -1,11 +1,12 @@
 """Classic Spark (a session with a SparkContext): a task is a one-partition RDD job in a job
 group set on the calling thread, with interrupt on cancel (which kills the task's Python
-worker); a payload is a broadcast variable."""
+worker); a gang is the same job with N partitions in barrier mode; a payload is a broadcast
+variable."""
 from __future__ import annotations
 
 import contextlib
 import functools
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterator, List, Optional
 
 from hyperspark.backends.spark.base import SparkJobFailed, result_of, task_entry
 from hyperspark.config import CHANNEL_HOST_CONF, LEGACY_CHANNEL_HOST_CONF
@@ -43,15 +44,28 @@ class ClassicRunner:
 
     def run_task(self, group: str, description: str, body: Callable[[], Any],
                  profile: Any = None, on_start: Optional[Callable[[], None]] = None) -> Any:
+        return self._run(group, description, body, 1, profile)[0]
+
+    def run_gang(self, group: str, description: str, body: Callable[[], Any], tasks: int,
+                 profile: Any = None, on_start: Optional[Callable[[], None]] = None
+                 ) -> List[Any]:
+        return self._run(group, description, body, tasks, profile)
+
+    def _run(self, group: str, description: str, body: Callable[[], Any], tasks: int,
+             profile: Any) -> List[Any]:
+        """``tasks`` copies of ``body`` as one job: a plain task, or a barrier stage of
+        ``tasks`` partitions (a partition's index is its rank)."""
         self._sc.setJobGroup(group, description, interruptOnCancel=True)
-        rdd = self._sc.parallelize([0], 1)
+        rdd = self._sc.parallelize(range(tasks), tasks)
         if profile is not None:
             rdd = rdd.withResources(profile)
+        entry = functools.partial(_entry, body)
         try:
-            rows = rdd.mapPartitions(functools.partial(_entry, body)).collect()
+            mapped = rdd.barrier().mapPartitions(entry) if tasks > 1 else rdd.mapPartitions(entry)
+            rows = mapped.collect()
         except Exception as exc:
             raise SparkJobFailed(summarize(exc, limit=500)) from exc
-        return result_of(rows[0])
+        return [result_of(row) for row in rows]
 
     def cancel(self, group: str) -> None:
         self._sc.cancelJobGroup(group)

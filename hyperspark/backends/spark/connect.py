@@ -1,5 +1,6 @@
 """Spark Connect (a session with no SparkContext): a task is a one-partition DataFrame job
-(``spark.range(1, numPartitions=1).mapInArrow``) carrying a tag added on the calling thread;
+(``spark.range(1, numPartitions=1).mapInArrow``; a gang of N: N partitions, ``barrier=True``)
+carrying a tag added on the calling thread;
 cancel is ``interruptTag``, which interrupts exactly that tag's jobs and kills their Python
 workers. A payload is a session artifact (``addArtifacts(file=True)``), read on the executor
 with ``SparkFiles``."""
@@ -13,7 +14,7 @@ import re
 import socket
 import tempfile
 import threading
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 from hyperspark.backends.spark.base import SparkJobFailed, result_of, task_entry
 from hyperspark.backends.spark.classic import task_cpus
@@ -98,13 +99,25 @@ class ConnectRunner:
 
     def run_task(self, group: str, description: str, body: Callable[[], Any],
                  profile: Any = None, on_start: Optional[Callable[[], None]] = None) -> Any:
+        return self._run(group, body, 1, profile, on_start)[0]
+
+    def run_gang(self, group: str, description: str, body: Callable[[], Any], tasks: int,
+                 profile: Any = None, on_start: Optional[Callable[[], None]] = None
+                 ) -> List[Any]:
+        return self._run(group, body, tasks, profile, on_start)
+
+    def _run(self, group: str, body: Callable[[], Any], tasks: int, profile: Any,
+             on_start: Optional[Callable[[], None]]) -> List[Any]:
+        """``tasks`` copies of ``body`` as one DataFrame job, in barrier mode when more than
+        one (a partition's index is its rank; rows come back in partition order)."""
         starts = self._task_starts() if on_start is not None else None
         if starts is not None:
             starts.local.callback = on_start
         self.spark.addTag(group)
         try:
-            frame = self.spark.range(1, numPartitions=1).mapInArrow(
-                functools.partial(_entry, body), "result binary", profile=profile)
+            frame = self.spark.range(tasks, numPartitions=tasks).mapInArrow(
+                functools.partial(_entry, body), "result binary", barrier=tasks > 1,
+                profile=profile)
             rows = frame.collect()
         except Exception as exc:
             raise SparkJobFailed(summarize(exc, limit=500)) from exc
@@ -112,7 +125,7 @@ class ConnectRunner:
             self.spark.removeTag(group)
             if starts is not None:
                 starts.local.callback = None
-        return result_of(rows[0][0])
+        return [result_of(row[0]) for row in rows]
 
     def cancel(self, group: str) -> None:
         self.spark.interruptTag(group)
