@@ -8,7 +8,7 @@ from typing import Any, Callable, Dict, Optional
 import numpy as np
 
 from hyperspark import config
-from hyperspark.backends.base import SearchContext
+from hyperspark.search_context import SearchContext
 from hyperspark.record import TrialStatus
 
 

@@ -20,7 +20,7 @@ from hyperspark import tpe as hyperspark_tpe
 from hyperspark import hyperopt_internals as internals
 from hyperspark import page as search_page
 from hyperspark.backends import registry
-from hyperspark.backends.base import SearchContext
+from hyperspark.search_context import SearchContext
 from hyperspark.errors import AllTrialsFailedError, InvalidArgument, InvalidArgumentType
 from hyperspark.frame import trials_frame
 from hyperspark.points import insert_points

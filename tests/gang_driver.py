@@ -237,6 +237,33 @@ def kill_executor(spark, work):
     return summary(trials, killed=killed.get("pid"), hit_tid=hit)
 
 
+def everything_else(spark, work):
+    """Checkpoints and resume, reproducible mode, worker_setup and the page, with trials of 2
+    tasks: a search of 4, then the same checkpoint resumed to 6."""
+    def setup():
+        return {"ready": True}
+
+    def objective(params):
+        ctx = hyperspark.trial_context()
+        state = hyperspark.worker_state()
+        seen = ctx.all_gather(bool(state and state.get("ready")))
+        return {"loss": params["x"], "status": "ok", "seen": seen}
+
+    path = os.path.join(work, "search.ckpt")
+    rounds = []
+    for max_evals in (4, 6):
+        trials = hyperspark.SparkTrials(spark_session=spark, tasks_per_trial=2, parallelism=2,
+                                        reproducible=True, checkpoint=path,
+                                        worker_setup=setup, mlflow_tracking=False)
+        hyperspark.fmin(objective, SPACE, max_evals=max_evals, trials=trials,
+                        show_progressbar=False, rstate=__import__("numpy").random.default_rng(7))
+        rounds.append(summary(trials, points=[d["misc"]["vals"]["x"][0]
+                                              for d in trials._dynamic_trials]))
+    page = trials.to_html(os.path.join(work, "search.html"))
+    return {"rounds": rounds, "page_bytes": os.path.getsize(page),
+            "settings": trials.last_settings.get("tasks_per_trial")}
+
+
 def main():
     master, work, scenarios = sys.argv[1], sys.argv[2], sys.argv[3:]
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)

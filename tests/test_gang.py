@@ -15,7 +15,8 @@ from hyperspark import InvalidArgument, SparkTrials
 from hyperspark.backends import registry
 
 DRIVER = os.path.join(os.path.dirname(__file__), "gang_driver.py")
-CLASSIC = ["ranks", "queue", "wide", "hang", "rank_fails", "prune", "kill_executor"]
+CLASSIC = ["ranks", "queue", "wide", "hang", "rank_fails", "prune", "kill_executor",
+           "everything_else"]
 CONNECT = ["ranks", "hang", "rank_fails", "prune"]
 DONE, ERROR, CANCEL = 2, 3, 4
 
@@ -162,6 +163,16 @@ def test_an_executor_killed_mid_trial_loses_no_trial(classic):
     assert all(t["state"] == DONE for t in trials), trials
     hit = by_tid(result)[result["hit_tid"]]
     assert hit["attempts"] > 1  # its attempt died with the executor and ran again
+
+
+def test_checkpoint_resume_reproducible_worker_setup_and_page(classic):
+    first, resumed = classic["everything_else"]["rounds"]
+    assert [t["status"] for t in first["trials"]] == ["ok"] * 4
+    assert [t["status"] for t in resumed["trials"]] == ["ok"] * 6  # 4 kept, 2 more run
+    assert resumed["points"][:4] == first["points"]  # the checkpoint's trials, as they were
+    assert [t["seen"] for t in resumed["trials"]] == [[True, True]] * 6  # worker_setup ran on
+    assert classic["everything_else"]["settings"] == 2  # every rank's worker
+    assert classic["everything_else"]["page_bytes"] > 100_000
 
 
 @pytest.mark.parametrize("backend", ["actors", "driver", "local"])

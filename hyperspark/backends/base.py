@@ -8,39 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Callable, Dict, Optional, Protocol, Tuple, Type, runtime_checkable
+from typing import Any, Callable, Dict, Optional, Protocol, runtime_checkable
 
 from hyperspark.outcome import FailureKind, Outcome
+from hyperspark.search_context import SearchContext  # noqa: F401 (backends import it here)
 from hyperspark.reporting import Report
 
 logger = logging.getLogger("hyperspark")
-
-
-@dataclasses.dataclass(frozen=True)
-class SearchContext:
-    """What every trial of one ``fmin`` call shares, handed to the backend once."""
-
-    search_id: str
-    domain: Any
-    """The ``hyperopt.base.Domain`` (objective and space)."""
-    max_retries: int
-    retry_on: Tuple[Type[BaseException], ...]
-    payload: Optional[bytes] = None
-    """``(domain, worker_setup)`` pickled (cloudpickle), for backends that run trials in other
-    processes; they ship it once per search, not per trial. None for the in-process backend."""
-    worker_setup: Optional[Callable[[], Any]] = None
-    """Runs once per worker (actor or Python worker) before its first trial; its value is
-    ``hyperspark.worker_state()`` inside the objective."""
-    trial_env: Optional[Callable[[int], Dict[str, str]]] = None
-    """Gives the environment variables set around trial ``tid`` on its worker (its MLflow run,
-    credentials). Backends call it on the trial's own thread, never the loop's: it may wait."""
-
-    restore_traceback: Optional[Callable[[str], str]] = None
-    """Rewrites a worker's traceback so it names the user's files (``SourceMap.restore``);
-    None when the objective runs in this process and its tracebacks already do."""
-
-    def env_for(self, tid: int) -> Dict[str, str]:
-        return self.trial_env(tid) if self.trial_env is not None else {}
 
 
 @dataclasses.dataclass(frozen=True)
