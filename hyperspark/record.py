@@ -127,6 +127,9 @@ class TrialRecord:
     """The step at whose report the pruner decided (None when it never did)."""
     resumed: bool = False
     """Run again after a resume (it was running when the previous driver stopped)."""
+    continued: bool = False
+    """Read back from an earlier search's MLflow run (``SparkTrials.from_mlflow``): it ran
+    there, not in this search."""
 
     @property
     def duration(self) -> Optional[float]:
@@ -164,7 +167,7 @@ class TrialRecord:
             reports=tuple(tuple(row) for row in info.get("reports", ())),  # type: ignore
             pruned_at=info.get("pruned_at", result.get("step") if result.get("pruned")
                                else None),
-            resumed=bool(info.get("resumed")))
+            resumed=bool(info.get("resumed")), continued=bool(info.get("continued")))
 
     def into(self, doc: Dict[str, Any]) -> None:
         """Write hyperspark's facts of this record into ``doc["misc"]`` (hyperopt's state and
@@ -182,6 +185,8 @@ class TrialRecord:
             info["timed_out"] = True
         if self.resumed:
             info["resumed"] = True
+        if self.continued:
+            info["continued"] = True
         doc["misc"][_KEY] = info
 
 

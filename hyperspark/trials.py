@@ -157,6 +157,38 @@ class SparkTrials(base.Trials):
         """The MlflowTracker of the last fmin (its parent_run_id and fmin_uuid), or None."""
         self.last_settings: Dict[str, Any] = {}
         """What the last fmin ran with (backend, parallelism, algo, limits, pruner)."""
+        self.continued_from: Optional[str] = None
+        """The MLflow parent run whose trials this object was made from (``from_mlflow``)."""
+
+    @classmethod
+    def from_mlflow(cls, run_id: str, *, space: Any = None, **kwargs: Any) -> "SparkTrials":
+        """A ``SparkTrials`` holding the finished trials of the search whose MLflow parent run
+        is ``run_id`` (read from the current tracking store, ``MLFLOW_TRACKING_URI``): their
+        points, losses, statuses and tids. ``fmin(fn, space, max_evals=M, trials=t)`` then runs
+        ``M - len(t.trials)`` new trials, the algorithm seeing all of them, as hyperopt
+        continues a ``Trials``. ``space``: the space the continuation will search, when it
+        changed: only the trials whose every value is still valid in it are kept (one line
+        says how many, and why not the others). ``kwargs``: ``SparkTrials``' own.
+
+        The continuation is recorded in a new parent run, tagged
+        ``hyperspark.continued_from=<run_id>``; its page shows the whole history.
+
+        >>> trials = SparkTrials.from_mlflow("3f9c2e...", parallelism=8)  # doctest: +SKIP
+        >>> best = fmin(objective, space, max_evals=len(trials.trials) + 100,
+        ...             trials=trials)  # doctest: +SKIP
+        """
+        from hyperspark import continuation
+        from hyperspark.tracking.history import read_history
+
+        history = read_history(run_id)
+        trials = cls(**kwargs)
+        fit = continuation.load(trials, history, space)
+        trials.continued_from = history.run_id
+        trials._space = space
+        message = continuation.describe(history, fit, len(internals.all_docs(trials)))
+        logger.log(logging.WARNING if fit is not None and fit.dropped else logging.INFO,
+                   message)
+        return trials
 
     @property
     def _runner(self) -> Any:
@@ -262,8 +294,15 @@ class SparkTrials(base.Trials):
             self.last_settings.update({reproducible_module.SEED_KEY: seed,
                                        reproducible_module.LAG_KEY: lag})
         resume = restored.tracking if restored is not None else None
+        if self.continued_from:
+            from hyperspark import continuation
+
+            continuation.complete_labels(self, space)
+            continuation.check_fit(self, space, self.continued_from)
+            self.last_settings["continued from"] = self.continued_from
         tracker = start_tracking(space, algo, self.user_specified_parallelism, resume,
-                                 self._runner, self.mlflow_tracking, search_id)
+                                 self._runner, self.mlflow_tracking, search_id,
+                                 self.continued_from)
         extra: List[Listener] = []
         if path:
             writer = checkpoint_module.CheckpointWriter(path, self, space, settings.rstate,

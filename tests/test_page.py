@@ -257,3 +257,22 @@ def test_a_thousand_trial_page_is_small_and_every_title_and_axis_reads(browser, 
     assert len(numbers) == 3 * 3  # x, learning_rate and loss: low, middle, high
     assert any(t.startswith("1.") or t.startswith("0.9") for t in numbers)  # x's top
     page.close()
+
+
+def test_hyperspark_html_errors_are_one_line_and_exit_non_zero(tmp_path, capsys, mlflow_store):
+    from hyperspark import cli
+
+    cases = [(["--run-id", "no-such-run", "--tracking-uri", mlflow_store],
+              "no run 'no-such-run' in the MLflow store"),
+             (["--checkpoint", str(tmp_path / "missing.ckpt")], "no checkpoint file"),
+             (["--run-id", "x", "--tracking-uri", "nosuchscheme://somewhere"],
+              "hyperspark html: error: ")]
+    (tmp_path / "bad.ckpt").write_text("not a pickle")
+    cases.append((["--checkpoint", str(tmp_path / "bad.ckpt")], "cannot read the checkpoint"))
+    for arguments, expected in cases:
+        assert cli.main(["html", *arguments, "-o", str(tmp_path / "x.html")]) == 1
+        captured = capsys.readouterr()
+        lines = captured.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("hyperspark html: error: "), lines
+        assert expected in lines[0]
+        assert "Traceback" not in captured.err and captured.out == ""

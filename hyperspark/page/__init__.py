@@ -49,8 +49,6 @@ def write(data: Dict[str, Any], path: str) -> str:
     path = os.path.abspath(os.fspath(path))
     folder = os.path.dirname(path)
     if not os.path.isdir(folder):
-        from hyperspark.errors import InvalidArgument
-
         raise InvalidArgument(f"path={path!r}: folder {folder!r} does not exist")
     text = render(data)
     temporary = path + ".tmp"
@@ -117,18 +115,11 @@ def from_mlflow(run_id: str, tracking_uri: Optional[str] = None,
     tracking store (learning curves for up to ``curves`` trials that reported)."""
     from mlflow.tracking import MlflowClient
 
+    from hyperspark.tracking.history import get_run
     from hyperspark.tracking.runs import SEARCH_ID_TAG
 
     client = MlflowClient(tracking_uri)
-    try:
-        parent = client.get_run(run_id)
-    except Exception as exc:
-        if "RESOURCE_DOES_NOT_EXIST" in str(getattr(exc, "error_code", "")) or \
-                "not found" in str(exc).lower():
-            raise InvalidArgument(f"no run {run_id!r} in the MLflow store "
-                                  f"{client.tracking_uri}: run_id must be a search's parent "
-                                  f"run (its tag {SEARCH_ID_TAG} names the search)") from None
-        raise
+    parent = get_run(client, run_id)
     children = []
     token = None
     while True:

@@ -15,6 +15,8 @@ spread of the others, chosen the same way for the same search.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -36,6 +38,9 @@ def search_data(records: Sequence[TrialRecord], params: Dict[str, List[Any]],
     run with (parallelism, backend, algo, max_evals, timeouts, pruner, versions).
     """
     records = sorted(records, key=lambda r: r.tid)
+    earlier = [r for r in records if r.continued]  # ran in the search this one continues:
+    records = [dataclasses.replace(r, booked=None, start=None, end=None, recorded=None)
+               if r.continued else r for r in records]  # on the loss charts, not the timeline
     origin = min((r.booked or r.start for r in records if (r.booked or r.start)), default=0.0)
     finished = [i for i, r in enumerate(records) if r.status.finished]
     trials = {
@@ -73,6 +78,9 @@ def search_data(records: Sequence[TrialRecord], params: Dict[str, List[Any]],
     data["samples"], data["notes"] = _samples(records, losses, finished)
     data["importance"] = importance(losses, columns, kinds)
     data["curves"] = _curves(records, losses)
+    data["continuation"] = ({"trials": len(earlier), "first_new_tid": max(
+        r.tid for r in earlier) + 1, "from_run": settings.get("continued from")}
+        if earlier else None)
     return data
 
 

@@ -62,6 +62,12 @@ def render(data: Dict[str, Any]) -> str:
                         f"(parallelism × wall time {data['wall_s']:.1f} s))"
                         if utilisation is not None else "")
     notes = data["notes"]
+    continuation = data.get("continuation")
+    continued_html = (f'<div class="continued">continues the search of MLflow run '
+                      f'<b>{escape(str(continuation["from_run"]))}</b>: its '
+                      f'{continuation["trials"]} trials come first (tids below '
+                      f'{continuation["first_new_tid"]}); the timeline shows this run\'s '
+                      f'trials only</div>' if continuation else "")
 
     def note(chart: str) -> str:
         return f'<p class="note">{escape(notes[chart])}</p>' if chart in notes else ""
@@ -75,7 +81,7 @@ def render(data: Dict[str, Any]) -> str:
 </head><body>
 <header><h1>{escape(data["title"])}</h1>
 <div class="counts">{counts}</div>
-<div>best: {best_html}</div></header>
+<div>best: {best_html}</div>{continued_html}</header>
 <main><div>
 <section id="section-loss"><h2>Loss of every trial, and the best so far</h2>{note("scatter")}
 <div class="two"><div id="chart-loss-trials" class="chart"></div>

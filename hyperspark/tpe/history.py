@@ -80,9 +80,29 @@ class History:
         if self.count == len(self._losses):
             self._values = np.concatenate([self._values, np.empty_like(self._values)])
             self._losses = np.concatenate([self._losses, np.empty_like(self._losses)])
-        self._values[self.count] = self.row(doc["misc"].get("vals", {}))
+        self._values[self.count] = self._complete(self.row(doc["misc"].get("vals", {})),
+                                                  doc["tid"])
         self._losses[self.count] = loss
         self.count += 1
+
+    def _complete(self, row: np.ndarray, tid: int) -> np.ndarray:
+        """Fill the labels a finished trial lacks although their group is active for it: a
+        label added to the space after the trial ran (a search continued from MLflow). The
+        value is drawn from the label's prior, seeded by the tid, so the trial still informs
+        the model of the labels it has, and the same history gives the same model."""
+        if not np.isnan(row).any():
+            return row
+        choices: Dict[str, int] = {}
+        for group in self.space.groups:
+            if not group.active(choices):
+                continue
+            for param in group.params:
+                column = self._column[param.label]
+                if math.isnan(row[column]):
+                    row[column] = param.sample_prior(np.random.default_rng([tid, column]), 1)[0]
+                if param.categorical:
+                    choices[param.label] = int(row[column])
+        return row
 
     def row(self, vals: Dict[str, List[Any]]) -> np.ndarray:
         """A point as a row of model coordinates (NaN for inactive labels)."""

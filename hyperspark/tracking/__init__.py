@@ -71,7 +71,8 @@ def _quiet_store_set_up() -> Iterator[None]:
 
 def start_tracking(space: Any, algo: Callable, requested_parallelism: Optional[int],
                    resume: Optional[Dict[str, Any]], runner: Any,
-                   argument: Optional[bool] = None, search_id: Optional[str] = None) -> Any:
+                   argument: Optional[bool] = None, search_id: Optional[str] = None,
+                   continued_from: Optional[str] = None) -> Any:
     """The tracker of one search (a scheduler listener), or None when tracking is off or
     MLflow cannot be set up (a warning says why: tracking never stops a search)."""
     if not tracking_enabled(argument, runner):
@@ -81,7 +82,7 @@ def start_tracking(space: Any, algo: Callable, requested_parallelism: Optional[i
 
         with _quiet_store_set_up():
             tracker = MlflowTracker(space, algo, requested_parallelism, resume,
-                                    search_id=search_id)
+                                    search_id=search_id, continued_from=continued_from)
         tracker.log_page = page_enabled(runner)
     except Exception as exc:  # tracking never stops a search
         logger.warning("MLflow tracking is off: %s", exc)

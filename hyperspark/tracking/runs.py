@@ -38,6 +38,12 @@ PAGE_ARTIFACT = "search.html"
 SPACE_ARTIFACT = "space.json"
 """The space, each label with its distribution and bounds, among the parent run's artifacts
 (the ``space`` tag has the same on one line)."""
+VALS_TAG = "hyperspark.vals"
+"""A child run's point as hyperopt stores it (``misc["vals"]``: a choice's index, an int as
+an int), as JSON: what ``SparkTrials.from_mlflow`` reads back (params hold resolved text)."""
+CONTINUED_FROM_TAG = "hyperspark.continued_from"
+"""On the parent run of a search continued with ``SparkTrials.from_mlflow``: the parent run
+whose trials it started from."""
 SEARCH_ID_TAG = "hyperspark.search_id"
 """The tag naming the search on its parent and child runs: the id of the log lines and the
 page's title (``fmin_uuid`` has it too, for hyperopt's queries)."""
@@ -62,7 +68,8 @@ class MlflowTracker(Listener):
     def __init__(self, fn_space: Any, algo: Any, requested_parallelism: Optional[int],
                  resume: Optional[Dict[str, Any]] = None,
                  settings: Optional[TrackingSettings] = None,
-                 search_id: Optional[str] = None) -> None:
+                 search_id: Optional[str] = None,
+                 continued_from: Optional[str] = None) -> None:
         import mlflow
         from mlflow.tracking import MlflowClient
 
@@ -74,6 +81,7 @@ class MlflowTracker(Listener):
         self._space = describe_space(fn_space)
         self._algo_name = algorithm_name(algo)
         self._requested_parallelism = requested_parallelism
+        self.continued_from = continued_from
         self.search_id = search_id or uuid.uuid4().hex[:12]
         self.fmin_uuid = self.search_id
         """hyperopt's name for the search's id (its SparkTrials tags every run with it): the
@@ -135,6 +143,7 @@ class MlflowTracker(Listener):
                           reproducible_seed=str(settings.reproducible["seed"]))
         tags = {"runSource": RUN_SOURCE, "space": _cut(space_line(self._space), MAX_TAG),
                 SEARCH_ID_TAG: self.search_id,
+                **({CONTINUED_FROM_TAG: self.continued_from} if self.continued_from else {}),
                 "reproducible": "true" if settings.reproducible else "false",
                 **{f"hyperspark.version.{name}": version
                    for name, version in _versions().items()}}
@@ -251,7 +260,7 @@ class MlflowTracker(Listener):
             return
         spare = self._spares.take() if self._spares is not None else None
         if spare is not None:  # made ahead of need: name it; the trial need not wait
-            self._writer.log_batch(spare, tags=_trial_tags(tid), params=self._params(doc),
+            self._writer.log_batch(spare, tags=_trial_tags(doc), params=self._params(doc),
                                    delay_s=NAME_DELAY_S)
             self._child_runs[tid] = spare
             return
@@ -264,7 +273,7 @@ class MlflowTracker(Listener):
     def _create_child_run(self, doc: Dict[str, Any]) -> "Future[Optional[str]]":
         """A new child run for the trial, named and with its params."""
         return self._writer.create_run(
-            self._experiment_id, {**self._child_tags(), **_trial_tags(doc["tid"])},
+            self._experiment_id, {**self._child_tags(), **_trial_tags(doc)},
             self._params(doc))
 
     def _child_tags(self) -> Dict[str, str]:
@@ -350,8 +359,28 @@ _RUN_STATUS = {TrialStatus.OK: ("success", "FINISHED"), TrialStatus.PRUNED: ("pr
 """A finished trial's ``trial_status`` tag (Databricks' names) and its child run's status."""
 
 
-def _trial_tags(tid: int) -> Dict[str, str]:
-    return {"mlflow.runName": f"trial-{tid}", "trial_id": str(tid)}
+def _trial_tags(doc: Dict[str, Any]) -> Dict[str, str]:
+    tags = {"mlflow.runName": f"trial-{doc['tid']}", "trial_id": str(doc["tid"])}
+    vals = vals_text(doc["misc"].get("vals", {}))
+    if len(vals) <= MAX_TAG:  # a point too big for a tag cannot be continued from MLflow
+        tags[VALS_TAG] = vals
+    return tags
+
+
+def vals_text(vals: Dict[str, List[Any]]) -> str:
+    """A trial's active values, as JSON with their types (``{"lr": 0.01, "act": 1}``).
+
+    >>> vals_text({"lr": [0.5], "depth": [], "act": [1]})
+    '{"act": 1, "lr": 0.5}'
+    """
+    return json.dumps({str(label): _plain(value[0]) for label, value in vals.items() if value},
+                      sort_keys=True, separators=(", ", ": "))
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python's, so JSON keeps int as int and float as float."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
 
 
 def _outcome(doc: Dict[str, Any]) -> Tuple[Dict[str, float], Dict[str, str], str]:
@@ -368,6 +397,8 @@ def _outcome(doc: Dict[str, Any]) -> Tuple[Dict[str, float], Dict[str, str], str
         tags["cancel_reason"] = _cut(trial.cancel_reason or "", MAX_TAG)
     else:
         tags["error"] = _cut(str(trial.error), MAX_TAG)
+        if trial.error_type:
+            tags["error_type"] = _cut(trial.error_type, MAX_TAG)
     if trial.duration is not None:
         metrics["duration_s"] = trial.duration
     # what the search page needs to draw the trial from the store (hyperspark html --run-id)

@@ -92,8 +92,16 @@ window.hypersparkDraw = function (data) {
                  .sort(function (a, b) { return T.end[a] - T.end[b]; });
   var lossTraces = byStatus(rows, function (r) { return T.tid[r]; }, function (r) {
     return T.loss[r]; });
+  // a continued search: a line where this run's trials start after the earlier run's
+  var continuation = data.continuation ? {shapes: [{type: "line", xref: "x", yref: "paper",
+      x0: data.continuation.first_new_tid - 0.5, x1: data.continuation.first_new_tid - 0.5,
+      y0: 0, y1: 1, line: {dash: "dash", color: "#555", width: 1}}],
+    annotations: [{xref: "x", yref: "paper", x: data.continuation.first_new_tid - 0.5, y: 1,
+      xanchor: "left", yanchor: "bottom", showarrow: false, text: "continued here",
+      font: {size: 10, color: "#555"}}]} : {};
   plot("chart-loss-trials", lossTraces.concat([bestSoFar(all, function (r) { return T.tid[r]; })]),
-       {xaxis: {title: {text: "trial (tid)"}}, yaxis: {title: {text: "loss"}}}, countMarks(lossTraces));
+       Object.assign({xaxis: {title: {text: "trial (tid)"}}, yaxis: {title: {text: "loss"}}},
+                     continuation), countMarks(lossTraces));
   var timeRows = rows.filter(function (r) { return T.end[r] !== null; });
   var timeTraces = byStatus(timeRows, function (r) { return T.end[r]; }, function (r) {
     return T.loss[r]; });
