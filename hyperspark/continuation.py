@@ -65,7 +65,9 @@ def load(trials: base.Trials, history: History, space: Any = None) -> Optional[F
         dataclasses.replace(record, continued=True).into(doc)
         docs.append(doc)
     internals.add_docs(trials, docs)
-    internals.reserve_ids(trials, max(records) + 1)
+    # new trials are numbered after every trial of the first search, dropped ones included:
+    # a tid names one trial across both runs
+    internals.reserve_ids(trials, max(history.next_tid, max(records) + 1))
     trials.refresh()
     return fit
 

@@ -16,7 +16,7 @@ def test_demo_runs_a_tracked_search_and_says_how_to_open_the_ui(spark, mlflow_st
     assert "6 trials succeeded" in out and "mlflow ui --backend-store-uri" in out
     assert f"The search's page (open it in a browser): {tmp_path}/hyperspark-demo.html" in out
     assert 300_000 < (tmp_path / "hyperspark-demo.html").stat().st_size < 1_500_000
-    assert "tags.fmin_uuid = '" in out
+    assert "tags.hyperspark.search_id = '" in out
     client = MlflowClient(mlflow_store)
     experiment = client.get_experiment_by_name("hyperspark-demo")
     runs = client.search_runs([experiment.experiment_id])

@@ -41,6 +41,8 @@ class History:
     """Each finished trial's hyperopt result (``{"loss": ..., "status": "ok"}``, ...)."""
     unfinished: int = 0
     """Child runs with no final status (a search that was still running, or killed): left out."""
+    next_tid: int = 0
+    """One past the highest tid the search gave a trial: a continuation's first new tid."""
     space: Optional[Dict[str, Dict[str, Any]]] = None
     """The search's space as its ``space.json`` artifact describes it (labels, kinds, bounds)."""
 
@@ -58,7 +60,7 @@ def read_history(run_id: str, tracking_uri: Optional[str] = None) -> History:
     parent = _parent_run(client, run_id, uri)
     records: List[TrialRecord] = []
     results: Dict[int, Dict[str, Any]] = {}
-    unfinished = unreadable = 0
+    unfinished = unreadable = next_tid = 0
     token = None
     while True:
         page = client.search_runs([parent.info.experiment_id],
@@ -68,6 +70,7 @@ def read_history(run_id: str, tracking_uri: Optional[str] = None) -> History:
             tags = run.data.tags
             if "trial_id" not in tags:
                 continue  # a run the objective nested under the search, not a trial
+            next_tid = max(next_tid, int(tags["trial_id"]) + 1)
             status = _STATUSES.get(tags.get("hyperspark_status", ""))
             if status is None:
                 unfinished += 1
@@ -90,7 +93,7 @@ def read_history(run_id: str, tracking_uri: Optional[str] = None) -> History:
                        unreadable, VALS_TAG)
     records.sort(key=lambda record: record.tid)
     return History(run_id, uri, parent.info.experiment_id, parent.data.tags[SEARCH_ID_TAG],
-                   tuple(records), results, unfinished, _space(client, run_id))
+                   tuple(records), results, unfinished, next_tid, _space(client, run_id))
 
 
 MUST_BE = ("run_id must be the parent run of a search hyperspark recorded (the run whose tag "
