@@ -17,7 +17,7 @@ from hyperopt import base, pyll
 from hyperspark import hyperopt_internals as internals
 from hyperspark.errors import InvalidArgument
 from hyperspark.space_fit import Fit, fit_points
-from hyperspark.tracking.history import History
+from hyperspark.tracking.history import History, read_history
 
 logger = logging.getLogger("hyperspark")
 
@@ -29,6 +29,18 @@ _STATE = {"ok": base.JOB_STATE_DONE, "pruned": base.JOB_STATE_DONE,
 def space_labels(space: Any) -> List[str]:
     return sorted({node.arg["label"].obj for node in pyll.dfs(pyll.as_apply(space))
                    if node.name == "hyperopt_param"})
+
+
+def from_mlflow(cls: Any, run_id: str, space: Any, kwargs: Dict[str, Any]) -> Any:
+    """``SparkTrials.from_mlflow``: a ``cls(**kwargs)`` holding the search's finished trials."""
+    history = read_history(run_id)
+    trials = cls(**kwargs)
+    fit = load(trials, history, space)
+    trials.continued_from = history.run_id
+    trials._space = space
+    message = describe(history, fit, len(internals.all_docs(trials)))
+    logger.log(logging.WARNING if fit is not None and fit.dropped else logging.INFO, message)
+    return trials
 
 
 def load(trials: base.Trials, history: History, space: Any = None) -> Optional[Fit]:
@@ -110,8 +122,3 @@ def describe(history: History, fit: Optional[Fit], kept: int) -> str:
     if history.unfinished:
         line += f"; {history.unfinished} that never finished left out"
     return line
-
-
-def settings_of(history: History) -> Dict[str, Any]:
-    """What the page's settings table says of the continuation."""
-    return {"continued from": history.run_id}

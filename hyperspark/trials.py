@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 import uuid
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
@@ -14,19 +13,20 @@ from hyperopt.exceptions import AllTrialsFailed
 from hyperopt.fmin import space_eval
 
 from hyperspark import checkpoint as checkpoint_module
+from hyperspark import parallelism as parallelism_module
 from hyperspark import reproducible as reproducible_module
 from hyperspark import config
 from hyperspark import tpe as hyperspark_tpe
 from hyperspark import hyperopt_internals as internals
 from hyperspark import page as search_page
 from hyperspark.backends import registry
+from hyperspark.counts import TrialCounts
 from hyperspark.search_context import SearchContext
 from hyperspark.errors import AllTrialsFailedError, InvalidArgument, InvalidArgumentType
 from hyperspark.frame import trials_frame
 from hyperspark.points import insert_points
 from hyperspark.progress import ProgressReporter
 from hyperspark.pruners import check_pruner
-from hyperspark.record import TrialStatus, classify
 from hyperspark.scheduler import STOP_INTERRUPTED, Scheduler
 from hyperspark.search import Listener, Settings
 from hyperspark.serialization import dumps_objective
@@ -36,7 +36,7 @@ from hyperspark.tracking import start_tracking
 logger = logging.getLogger("hyperspark")
 
 
-class SparkTrials(base.Trials):
+class SparkTrials(TrialCounts, base.Trials):
     """Drop-in replacement for ``hyperopt.SparkTrials``: evaluates trials in parallel on Spark.
 
     Example::
@@ -178,17 +178,8 @@ class SparkTrials(base.Trials):
         ...             trials=trials)  # doctest: +SKIP
         """
         from hyperspark import continuation
-        from hyperspark.tracking.history import read_history
 
-        history = read_history(run_id)
-        trials = cls(**kwargs)
-        fit = continuation.load(trials, history, space)
-        trials.continued_from = history.run_id
-        trials._space = space
-        message = continuation.describe(history, fit, len(internals.all_docs(trials)))
-        logger.log(logging.WARNING if fit is not None and fit.dropped else logging.INFO,
-                   message)
-        return trials
+        return continuation.from_mlflow(cls, run_id, space, kwargs)
 
     @property
     def _runner(self) -> Any:
@@ -204,51 +195,6 @@ class SparkTrials(base.Trials):
         state["last_tracker"] = None
         state["resource_profile"] = None
         return state
-
-    # ---------------------------------------------------------------- counts (hyperopt's names)
-    @property
-    def fmin_cancelled_reason(self) -> Optional[str]:
-        """Why the last ``fmin`` ended before ``max_evals`` (None when it did not)."""
-        return self._fmin_cancelled_reason
-
-    def count_successful_trials(self) -> int:
-        """Trials whose objective returned a result with status ``ok`` (pruned ones apart)."""
-        return sum(1 for doc in internals.all_docs(self) if doc["state"] == base.JOB_STATE_DONE
-                   and doc["result"].get("status") == base.STATUS_OK
-                   and not doc["result"].get("pruned"))
-
-    def count_pruned_trials(self) -> int:
-        """Trials the pruner stopped (done, with their last reported loss)."""
-        return sum(1 for doc in internals.all_docs(self) if doc["state"] == base.JOB_STATE_DONE
-                   and doc["result"].get("pruned"))
-
-    def count_failed_trials(self) -> int:
-        """Trials that raised, returned an invalid result, or ran out of attempts
-        (``TrialStatus.ERROR``), as hyperopt counts them. A trial whose objective returned
-        ``{"status": "fail"}`` is not among them, though the bar, the summary and MLflow's
-        ``failed_trials_count`` count it failed: see ``status_counts()``."""
-        return self.count_by_state_unsynced(base.JOB_STATE_ERROR)
-
-    def status_counts(self) -> Dict[str, int]:
-        """Finished trials by ``TrialStatus`` value: ok, pruned, failed (returned status
-        ``fail``), error (raised), timed_out, cancelled; zeros included.
-
-        >>> trials.status_counts()  # doctest: +SKIP
-        {'ok': 18, 'pruned': 0, 'failed': 1, 'error': 1, 'timed_out': 0, 'cancelled': 0}
-        """
-        counts = {status.value: 0 for status in TrialStatus if status.finished}
-        for doc in internals.all_docs(self):
-            status = classify(doc)
-            if status.finished:
-                counts[status.value] += 1
-        return counts
-
-    def count_cancelled_trials(self) -> int:
-        return self.count_by_state_unsynced(base.JOB_STATE_CANCEL)
-
-    def count_total_trials(self) -> int:
-        return self.count_by_state_unsynced([base.JOB_STATE_DONE, base.JOB_STATE_ERROR,
-                                             base.JOB_STATE_CANCEL])
 
     def delete_all(self) -> None:
         super().delete_all()
@@ -406,44 +352,10 @@ class SparkTrials(base.Trials):
         return settings, algo or hyperspark_tpe.suggest
 
     def _decide_parallelism(self, remaining: int) -> int:
-        requested = self.user_specified_parallelism
-        tasks = self.tasks_per_trial
-        slots = self._gang_slots() if tasks > 1 else self._source.slots()
-        default = getattr(self._source, "default_parallelism", None)
-        parallelism = requested or ((slots // tasks if tasks > 1 and slots else None) or
-                                    (default() if default else slots)) or os.cpu_count() or 1
-        if tasks > 1 and slots and requested and requested * tasks > slots:
-            logger.warning("parallelism=%d x tasks_per_trial=%d = %d tasks exceeds the %d task "
-                           "slots the cluster has now: at most %d trials run at once, the others "
-                           "wait their turn holding no slot (a barrier job starts only when all "
-                           "its tasks fit; waiting is not running: trial_timeout starts when the "
-                           "objective does)", requested, tasks, requested * tasks, slots,
-                           slots // tasks)
-        elif requested and slots and requested > slots:
-            logger.warning("parallelism=%d exceeds the %d task slots the cluster has now: trials "
-                           "beyond that wait for a free slot (waiting is not running: their "
-                           "trial_timeout starts when their objective does)", requested, slots)
-        self.actual_parallelism = max(1, min(parallelism, max(remaining, 1)))
+        self.actual_parallelism = parallelism_module.decide(
+            self._source, self.user_specified_parallelism, self.tasks_per_trial, remaining,
+            self.resource_profile)
         return self.actual_parallelism
-
-    def _gang_slots(self) -> Optional[int]:
-        """The cluster's task slots, when a trial of ``tasks_per_trial`` tasks fits in them;
-        refused by name when it never can. Executors register a few seconds after a session
-        starts, so a count too small is read again for a while before the refusal."""
-        tasks = self.tasks_per_trial
-        deadline = time.monotonic() + config.GANG_SLOTS_WAIT_S
-        slots = self._source.slots()
-        while slots is not None and slots < tasks and time.monotonic() < deadline:
-            time.sleep(0.5)
-            slots = self._source.slots()
-        if slots is not None and slots < tasks:
-            profile = " with its resource_profile" if self.resource_profile is not None else ""
-            raise InvalidArgument(
-                f"tasks_per_trial={tasks} is more than the {slots} task slots this cluster "
-                f"has{profile}: a trial's {tasks} tasks must all run at once (a Spark barrier "
-                f"job), so no trial could ever start. Give tasks_per_trial <= {slots}, or a "
-                f"bigger cluster")
-        return slots
 
     def _answer(self, space: Any, return_argmin: bool) -> Any:
         """What fmin returns, as hyperopt's SparkTrials would: with no successful trial,

@@ -17,7 +17,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from hyperspark.errors import InvalidArgument
 from hyperspark.record import TrialRecord, TrialStatus
-from hyperspark.tracking.runs import SEARCH_ID_TAG, SPACE_ARTIFACT, VALS_TAG
+from hyperspark.tracking.child_runs import VALS_TAG
+from hyperspark.tracking.runs import SEARCH_ID_TAG, SPACE_ARTIFACT
 
 logger = logging.getLogger("hyperspark")
 

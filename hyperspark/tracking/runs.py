@@ -15,9 +15,10 @@ from concurrent.futures import Future
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from hyperspark.params import ParamResolver
-from hyperspark.record import TrialRecord, TrialStatus
+from hyperspark.record import TrialRecord
 from hyperspark.search import Listener, Progress, Settings
 from hyperspark.tpe.space import describe_space, space_line
+from hyperspark.tracking.child_runs import MAX_PARAM, MAX_TAG, cut, outcome_of, trial_tags
 from hyperspark.tracking.in_flight import concurrency_for
 from hyperspark.tracking.mlflow_internals import active_experiment_id
 from hyperspark.tracking.settings import TrackingSettings
@@ -38,17 +39,12 @@ PAGE_ARTIFACT = "search.html"
 SPACE_ARTIFACT = "space.json"
 """The space, each label with its distribution and bounds, among the parent run's artifacts
 (the ``space`` tag has the same on one line)."""
-VALS_TAG = "hyperspark.vals"
-"""A child run's point as hyperopt stores it (``misc["vals"]``: a choice's index, an int as
-an int), as JSON: what ``SparkTrials.from_mlflow`` reads back (params hold resolved text)."""
 CONTINUED_FROM_TAG = "hyperspark.continued_from"
 """On the parent run of a search continued with ``SparkTrials.from_mlflow``: the parent run
 whose trials it started from."""
 SEARCH_ID_TAG = "hyperspark.search_id"
 """The tag naming the search on its parent and child runs: the id of the log lines and the
 page's title (``fmin_uuid`` has it too, for hyperopt's queries)."""
-MAX_TAG = 8000
-MAX_PARAM = 6000
 
 
 def algorithm_name(algo: Any) -> str:
@@ -56,10 +52,6 @@ def algorithm_name(algo: Any) -> str:
     ``functools.partial``; its repr when it has none."""
     inner = getattr(algo, "func", algo)
     return getattr(inner, "__module__", None) or repr(algo)
-
-
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class MlflowTracker(Listener):
@@ -141,7 +133,7 @@ class MlflowTracker(Listener):
         if settings.reproducible:  # the mode is on: say so, with what it needs to repeat
             params.update(reproducible_lag=str(settings.reproducible["lag"]),
                           reproducible_seed=str(settings.reproducible["seed"]))
-        tags = {"runSource": RUN_SOURCE, "space": _cut(space_line(self._space), MAX_TAG),
+        tags = {"runSource": RUN_SOURCE, "space": cut(space_line(self._space), MAX_TAG),
                 SEARCH_ID_TAG: self.search_id,
                 **({CONTINUED_FROM_TAG: self.continued_from} if self.continued_from else {}),
                 "reproducible": "true" if settings.reproducible else "false",
@@ -164,9 +156,9 @@ class MlflowTracker(Listener):
         self._writer.log_text(self.parent_run_id, json.dumps(self._space, indent=2),
                               SPACE_ARTIFACT)
         for doc, run_id in self._unfinished:
-            self._writer.finish_run(_done(run_id), *_outcome(doc))
+            self._writer.finish_run(_done(run_id), *outcome_of(doc))
         for doc in self._runless:  # finished, but its run was a spare not yet named: remake it
-            self._writer.finish_run(self._create_child_run(doc), *_outcome(doc))
+            self._writer.finish_run(self._create_child_run(doc), *outcome_of(doc))
         self._worker_env = {key: value for key, value in os.environ.items()
                             if key.startswith(FORWARDED_ENV)}
         self._worker_env.update(MLFLOW_TRACKING_URI=self.tracking_uri,
@@ -260,20 +252,20 @@ class MlflowTracker(Listener):
             return
         spare = self._spares.take() if self._spares is not None else None
         if spare is not None:  # made ahead of need: name it; the trial need not wait
-            self._writer.log_batch(spare, tags=_trial_tags(doc), params=self._params(doc),
+            self._writer.log_batch(spare, tags=trial_tags(doc), params=self._params(doc),
                                    delay_s=NAME_DELAY_S)
             self._child_runs[tid] = spare
             return
         self._child_runs[tid] = self._create_child_run(doc)
 
     def _params(self, doc: Dict[str, Any]) -> Dict[str, str]:
-        return {_cut(str(k), 250): _cut(str(v), MAX_PARAM)
+        return {cut(str(k), 250): cut(str(v), MAX_PARAM)
                 for k, v in self._resolver.resolve(doc["misc"]["vals"]).items()}
 
     def _create_child_run(self, doc: Dict[str, Any]) -> "Future[Optional[str]]":
         """A new child run for the trial, named and with its params."""
         return self._writer.create_run(
-            self._experiment_id, {**self._child_tags(), **_trial_tags(doc)},
+            self._experiment_id, {**self._child_tags(), **trial_tags(doc)},
             self._params(doc))
 
     def _child_tags(self) -> Dict[str, str]:
@@ -309,7 +301,7 @@ class MlflowTracker(Listener):
         future = self._child_runs.pop(doc["tid"], None)
         if self._writer is None or future is None:
             return
-        metrics, tags, status = _outcome(doc)
+        metrics, tags, status = outcome_of(doc)
         reports = TrialRecord.from_doc(doc).reports
         if reports and "loss" in metrics:  # ends its learning curve, at the last step
             self._writer.log_step(future, {"loss": metrics.pop("loss")}, reports[-1][0])
@@ -350,63 +342,6 @@ class MlflowTracker(Listener):
         if self._quiet:
             quiet_run_urls(False)
             self._quiet = False
-
-
-_RUN_STATUS = {TrialStatus.OK: ("success", "FINISHED"), TrialStatus.PRUNED: ("pruned", "FINISHED"),
-               TrialStatus.FAILED: ("failure", "FAILED"), TrialStatus.ERROR: ("failure", "FAILED"),
-               TrialStatus.TIMED_OUT: ("cancelled", "KILLED"),
-               TrialStatus.CANCELLED: ("cancelled", "KILLED")}
-"""A finished trial's ``trial_status`` tag (Databricks' names) and its child run's status."""
-
-
-def _trial_tags(doc: Dict[str, Any]) -> Dict[str, str]:
-    tags = {"mlflow.runName": f"trial-{doc['tid']}", "trial_id": str(doc["tid"])}
-    vals = vals_text(doc["misc"].get("vals", {}))
-    if len(vals) <= MAX_TAG:  # a point too big for a tag cannot be continued from MLflow
-        tags[VALS_TAG] = vals
-    return tags
-
-
-def vals_text(vals: Dict[str, List[Any]]) -> str:
-    """A trial's active values, as JSON with their types (``{"lr": 0.01, "act": 1}``).
-
-    >>> vals_text({"lr": [0.5], "depth": [], "act": [1]})
-    '{"act": 1, "lr": 0.5}'
-    """
-    return json.dumps({str(label): _plain(value[0]) for label, value in vals.items() if value},
-                      sort_keys=True, separators=(", ", ": "))
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars as Python's, so JSON keeps int as int and float as float."""
-    item = getattr(value, "item", None)
-    return item() if callable(item) else value
-
-
-def _outcome(doc: Dict[str, Any]) -> Tuple[Dict[str, float], Dict[str, str], str]:
-    """The metrics, tags and final status of a finished trial's child run."""
-    trial = TrialRecord.from_doc(doc)
-    metrics: Dict[str, float] = {}
-    tag, status = _RUN_STATUS[trial.status]
-    tags: Dict[str, str] = {"trial_status": tag, "hyperspark_status": trial.status.value}
-    if trial.status is TrialStatus.PRUNED:  # its loss is its last report
-        tags["pruned_at_step"] = str(doc["result"].get("step", ""))
-    elif trial.status is TrialStatus.OK:
-        metrics["loss"] = float(trial.loss)
-    elif trial.status in (TrialStatus.CANCELLED, TrialStatus.TIMED_OUT):
-        tags["cancel_reason"] = _cut(trial.cancel_reason or "", MAX_TAG)
-    else:
-        tags["error"] = _cut(str(trial.error), MAX_TAG)
-        if trial.error_type:
-            tags["error_type"] = _cut(trial.error_type, MAX_TAG)
-    if trial.duration is not None:
-        metrics["duration_s"] = trial.duration
-    # what the search page needs to draw the trial from the store (hyperspark html --run-id)
-    metrics.update({name: value for name, value in (
-        ("trial_booked", trial.booked), ("trial_start", trial.start), ("trial_end", trial.end),
-        ("attempts", trial.attempts), ("waited_s", trial.waited)) if value is not None})
-    tags["reports"] = str(len(trial.reports))
-    return metrics, tags, status
 
 
 def _versions() -> Dict[str, str]:
