@@ -1,12 +1,15 @@
 """Continuing a search from MLflow: ``python -m benchmarks continue``.
 
 - **Load time**: a finished search of 1,000 and of 20,000 trials, recorded in a sqlite MLflow
-  store on disk by a real tracked search (local backend, a no-op objective), read back with
+  store on disk by a real tracked search (actors on local Spark, a no-op objective), read back with
   ``SparkTrials.from_mlflow``; ``--repeats`` loads each, mean and standard error.
 - **Quality**: on the search benchmark's problems and seeds, hyperspark.tpe at parallelism 1:
   300 trials in one go, against 150 trials, then 150 more continued from the first 150's
   MLflow run. The best loss of each, paired by (problem, seed); the continued search must be
-  within one standard error of the search in one go.
+  within one standard error of the search in one go. Both arms share their first 150 trials
+  (the same seed), so they differ only by the second half's random stream; and in
+  reproducible mode (suggestion k depends only on the seed, k and the history) the continued
+  search must be the search in one go, trial for trial.
 
     python -m benchmarks continue
     python -m benchmarks continue --sizes 1000 --seeds 5 --problems rosenbrock4
@@ -34,7 +37,9 @@ def mean_se(values: Sequence[float]) -> tuple:
 
 
 def recorded_search(trials: int, folder: str) -> str:
-    """A finished, tracked search of ``trials`` no-op trials; its parent run id."""
+    """A finished, tracked search of ``trials`` no-op trials (actors on a local Spark session:
+    their tracking is batched on the writer's threads, so 20,000 trials take minutes, not an
+    hour); its parent run id."""
     import mlflow
     from hyperopt import hp, rand
 
@@ -43,7 +48,7 @@ def recorded_search(trials: int, folder: str) -> str:
     mlflow.set_experiment(f"continue-benchmark-{trials}")
     space = {"x": hp.uniform("x", -5, 5), "y": hp.loguniform("y", -7, 0),
              "kind": hp.choice("kind", ["a", "b", "c"]), "n": hp.randint("n", 1, 9)}
-    search = hyperspark.SparkTrials(backend="local", parallelism=16)
+    search = hyperspark.SparkTrials(backend="actors", parallelism=8)
     hyperspark.fmin(lambda p: p["x"] ** 2 + p["y"], space, algo=rand.suggest, max_evals=trials,
                     trials=search, show_progressbar=False, rstate=np.random.default_rng(0))
     return search.last_tracker.parent_run_id
@@ -97,7 +102,34 @@ def best_loss(problem: Any, seed: int, budget: int, first: int, folder: str) -> 
     return one_go.best_trial["result"]["loss"], continued.best_trial["result"]["loss"]
 
 
-def quality(problems: Sequence[str], seeds: int, budget: int) -> List[Dict[str, Any]]:
+def exact(problem: Any, seed: int, budget: int, first: int, folder: str) -> bool:
+    """Whether a reproducible search of ``budget`` trials in one go and one of ``first``
+    trials continued from MLflow to ``budget`` are the same trials (suggestion k depends only
+    on the seed, k and the history: they are, when the history comes back exactly)."""
+    import mlflow
+
+    import hyperspark
+
+    def run(trials: Any, max_evals: int) -> Any:
+        hyperspark.fmin(problem.loss, problem.space, algo=hyperspark.tpe.suggest,
+                        max_evals=max_evals, trials=trials, show_progressbar=False,
+                        rstate=np.random.default_rng(seed))
+        return {d["tid"]: d["misc"]["vals"] for d in trials._dynamic_trials}
+
+    one_go = run(hyperspark.SparkTrials(backend="local", parallelism=1, reproducible=True,
+                                        mlflow_tracking=False), budget)
+    mlflow.set_tracking_uri(f"sqlite:///{folder}/quality.db")
+    mlflow.set_experiment(f"exact-{problem.name}-{seed}")
+    first_part = hyperspark.SparkTrials(backend="local", parallelism=1, reproducible=True)
+    run(first_part, first)
+    continued = hyperspark.SparkTrials.from_mlflow(first_part.last_tracker.parent_run_id,
+                                                   backend="local", parallelism=1,
+                                                   reproducible=True, mlflow_tracking=False)
+    return run(continued, budget) == one_go
+
+
+def quality(problems: Sequence[str], seeds: int, budget: int,
+            exact_seeds: int = 0) -> List[Dict[str, Any]]:
     folder = tempfile.mkdtemp(prefix="hyperspark-continue-quality-")
     rows = []
     every = {**PROBLEMS, **MORE_PROBLEMS}
@@ -107,8 +139,10 @@ def quality(problems: Sequence[str], seeds: int, budget: int) -> List[Dict[str, 
         one, cont = [p[0] for p in pairs], [p[1] for p in pairs]
         spread = statistics.pstdev(one + cont) or 1.0
         diffs = [(c - o) / spread for o, c in pairs]  # in units of the losses' spread
+        same = [exact(every[name], seed, budget, budget // 2, folder)
+                for seed in range(exact_seeds)]
         rows.append({"problem": name, "one_go": mean_se(one), "continued": mean_se(cont),
-                     "diff": mean_se(diffs)})
+                     "diff": mean_se(diffs), "exact": (sum(same), len(same))})
     return rows
 
 
@@ -121,6 +155,9 @@ def main(argv: Sequence[str] = ()) -> int:
                                                          "conditional"])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--budget", type=int, default=300)
+    parser.add_argument("--exact-seeds", type=int, default=3,
+                        help="seeds on which reproducible mode checks that the continued "
+                             "search is the search in one go, trial for trial")
     args = parser.parse_args(list(argv))
     os.environ.setdefault("HYPERSPARK_QUIET", "1")
     import logging
@@ -135,14 +172,15 @@ def main(argv: Sequence[str] = ()) -> int:
               f"{row['record_s']:.0f} s |", flush=True)
     print(f"\n| problem | best loss, {args.budget} in one go | {args.budget // 2} then "
           f"{args.budget - args.budget // 2} more from MLflow | difference (continued - one "
-          f"go), in the losses' spread |")
-    print("|---|---|---|---|")
-    for row in quality(args.problems, args.seeds, args.budget):
+          f"go), in the losses' spread | reproducible: the same {args.budget} trials |")
+    print("|---|---|---|---|---|")
+    for row in quality(args.problems, args.seeds, args.budget, args.exact_seeds):
         within = abs(row["diff"][0]) <= row["diff"][1]
         print(f"| {row['problem']} | {row['one_go'][0]:.4g} ± {row['one_go'][1]:.2g} | "
               f"{row['continued'][0]:.4g} ± {row['continued'][1]:.2g} | "
               f"{row['diff'][0]:+.3f} ± {row['diff'][1]:.3f} "
-              f"({'within' if within else 'NOT within'} one SE) |", flush=True)
+              f"({'within' if within else 'NOT within'} one SE) | "
+              f"{row['exact'][0]} of {row['exact'][1]} seeds |", flush=True)
     return 0
 
 

@@ -189,3 +189,27 @@ def test_continue_against_a_real_mlflow_server_on_postgresql(tracking_server):
     finally:
         mlflow.set_tracking_uri(previous)
         os.environ.pop("MLFLOW_EXPERIMENT_ID", None)
+
+
+def test_a_reproducible_search_continued_from_mlflow_is_the_search_in_one_go(mlflow_store):
+    """In reproducible mode suggestion k depends on the seed, k and the earlier results only:
+    continuing from what MLflow holds must give the very trials of the search run in one go,
+    which shows the history comes back exactly as it was."""
+    mlflow.set_tracking_uri(mlflow_store)
+    mlflow.set_experiment(f"exact-{time.time_ns()}")
+
+    def run(trials, max_evals):
+        hyperspark.fmin(objective, SPACE, max_evals=max_evals, trials=trials,
+                        show_progressbar=False, rstate=np.random.default_rng(21))
+        return trials
+
+    one_go = run(SparkTrials(backend="local", parallelism=2, reproducible=True,
+                             mlflow_tracking=False), 40)
+    first = run(SparkTrials(backend="local", parallelism=2, reproducible=True), 15)
+    continued = run(SparkTrials.from_mlflow(first.last_tracker.parent_run_id, backend="local",
+                                            parallelism=2, reproducible=True,
+                                            mlflow_tracking=False), 40)
+    # trials 20 to 39 come from the model (hyperspark.tpe starts after 20), built from the
+    # history: they match only if every value and loss came back as it was
+    assert {tid: d["misc"]["vals"] for tid, d in by_tid(continued).items()} == \
+        {tid: d["misc"]["vals"] for tid, d in by_tid(one_go).items()}
