@@ -173,6 +173,8 @@ class JobsBackend(ThreadedBackend):
             self._gather(peer, message)
         elif isinstance(message, wire.RankFailed):
             key = (message.tid, message.attempt)
+            if message.attempt != state.attempt or state.done.is_set():
+                return  # its attempt is over: a retry may run in the group now
             if key not in self._rank_failures:  # the first failure is the trial's
                 self._rank_failures[key] = message.outcome
                 try:  # the others' Python workers are killed; the attempt's job ends now
