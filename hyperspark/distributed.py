@@ -28,12 +28,12 @@ import base64
 import collections
 import socket
 import threading
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 import cloudpickle
 
 from hyperspark import wire
+from hyperspark.scoped import Scoped
 
 
 def free_port(host: str = "") -> int:
@@ -162,29 +162,17 @@ def take_stashed() -> List[Any]:
     return taken
 
 
-_on_thread = threading.local()
-_process_context: Optional[TrialContext] = None
+_current = Scoped()
 
 
-@contextmanager
-def installed(context: Optional[TrialContext], *, own_process: bool = False) -> Iterator[None]:
+def installed(context: Optional[TrialContext], *, own_process: bool = False) -> Any:
     """``trial_context()`` answers ``context`` inside the block (on this thread; in the whole
     process too when the attempt owns it); None: a trial of one task (rank 0 of 1, made when
     asked, so a trial that never asks pays nothing)."""
-    global _process_context
-    previous = getattr(_on_thread, "context", None)
-    _on_thread.context = context
-    if own_process:
-        _process_context = context
-    try:
-        yield
-    finally:
-        _on_thread.context = previous
-        if own_process:
-            _process_context = None
+    return _current.installed(context, own_process=own_process)
 
 
 def trial_context() -> TrialContext:
     """This rank's ``TrialContext``, inside an objective; outside a trial of several tasks,
     rank 0 of 1 (``barrier()`` returns at once, ``all_gather(x)`` is ``[x]``)."""
-    return getattr(_on_thread, "context", None) or _process_context or solo()
+    return _current.get() or solo()

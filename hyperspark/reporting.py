@@ -23,12 +23,12 @@ import logging
 import numbers
 import threading
 import time
-from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any, Callable, Dict, Optional
 
 from hyperspark import wire
 from hyperspark.distributed import link_lock, take_stashed
 from hyperspark.errors import InvalidArgumentType, TrialPruned
+from hyperspark.scoped import Scoped
 
 logger = logging.getLogger("hyperspark")
 
@@ -126,29 +126,17 @@ class InProcessReporter(Reporter):
         return self._is_pruned()
 
 
-_on_thread = threading.local()
-_process_reporter: Optional[Reporter] = None
+_current = Scoped()
 
 
-@contextmanager
-def reporting(reporter: Optional[Reporter], *, own_process: bool = False) -> Iterator[None]:
+def reporting(reporter: Optional[Reporter], *, own_process: bool = False) -> Any:
     """Install ``reporter`` for the attempt that runs inside the block (on this thread; for
     the whole process too when ``own_process``)."""
-    global _process_reporter
-    previous = getattr(_on_thread, "reporter", None)
-    _on_thread.reporter = reporter
-    if own_process:
-        _process_reporter = reporter
-    try:
-        yield
-    finally:
-        _on_thread.reporter = previous
-        if own_process:
-            _process_reporter = None
+    return _current.installed(reporter, own_process=own_process)
 
 
 def current_reporter() -> Optional[Reporter]:
-    return getattr(_on_thread, "reporter", None) or _process_reporter
+    return _current.get()
 
 
 def report(loss: float, step: Optional[int] = None, **metrics: float) -> None:
