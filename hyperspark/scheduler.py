@@ -26,7 +26,8 @@ from hyperopt.utils import coarse_utcnow
 from hyperspark import hyperopt_internals as internals
 from hyperspark import record
 from hyperspark.backends.base import (Backend, SearchContext, TrialCancelled, TrialFailed,
-                                      TrialReported, TrialRunning, TrialWaiting)
+                                      TrialReported, TrialReturned, TrialRunning,
+                                      TrialWaiting)
 from hyperspark.outcome import FailureKind
 from hyperspark.pruners import grace_of
 from hyperspark.pruning import PruningBook
@@ -117,9 +118,7 @@ class Scheduler:
                     self._request_suggestions()  # after starting: the queue has room again
                 if self._is_over():
                     break
-                event = self._next_event()
-                if event is not None:
-                    self._apply(event)
+                self._apply_events()
                 self._enforce_deadlines()
         except KeyboardInterrupt:
             self._stop(STOP_INTERRUPTED, grace_s=min(3.0, self._settings.cancel_grace_s))
@@ -146,6 +145,18 @@ class Scheduler:
         return not self._queue and not self._suggester.busy and (
             self._to_create == 0 or self._suggester.exhausted)
 
+    def _apply_events(self) -> None:
+        """Wait for the next event (up to the nearest deadline), then apply it and every event
+        already queued behind it: a deadline is judged only once the loop has caught up, so a
+        trial whose end is queued is never cancelled for being late."""
+        event = self._next_event()
+        while event is not None:
+            self._apply(event)
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                event = None
+
     def _next_event(self) -> Any:
         wait = self._nearest_deadline() - time.monotonic()
         try:
@@ -164,9 +175,7 @@ class Scheduler:
 
     def _wait_for_cancellations(self) -> None:
         while self._running:
-            event = self._next_event()
-            if event is not None:
-                self._apply(event)
+            self._apply_events()
             self._enforce_deadlines()
 
     # ---------------------------------------------------------------- suggestions
@@ -208,7 +217,7 @@ class Scheduler:
 
     # ---------------------------------------------------------------- events
     def _apply(self, event: Any) -> None:
-        if isinstance(event, (TrialRunning, TrialWaiting)):
+        if isinstance(event, (TrialRunning, TrialReturned, TrialWaiting)):
             self._apply_phase(event)
             return
         if isinstance(event, TrialReported):
@@ -233,13 +242,18 @@ class Scheduler:
             self._check_result_stop_rules(doc)
 
     def _apply_phase(self, event: Any) -> None:
-        """A trial's objective started running (its clock starts), or the trial waits again
-        for a retry (its clock stops). Reports of an older attempt change nothing."""
+        """A trial's objective started running (its clock starts), returned (its clock stops;
+        the outcome is on its way), or the trial waits again for a retry (its clock stops).
+        Reports of an older attempt change nothing."""
         run = self._running.get(event.tid)
         if run is None or event.attempt < run.attempt:
             return
         now = time.monotonic()
         started = isinstance(event, TrialRunning) and not run.running
+        if isinstance(event, TrialReturned):
+            if event.attempt == run.attempt and run.cancel_by is None:
+                run.deadline = float("inf")
+            return
         if isinstance(event, TrialWaiting):
             run.attempt, run.running, run.waiting_since = event.attempt, False, now
             if run.cancel_by is None:

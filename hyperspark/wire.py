@@ -11,6 +11,7 @@ Up (executor -> driver)::
     Ready()                        its worker_setup ran
     SetupFailed(outcome)           its worker_setup raised
     Started(tid, attempt)          a trial's objective starts (jobs backend)
+    Returned(tid, attempt, rank)   a rank's objective has returned (jobs backend)
     Reported(tid, attempt, report) hyperspark.report() inside a trial
     Done(tid, outcome)             an actor's trial ended (the outcome pickled by worker.pack)
     RankFailed(tid, attempt, rank, outcome)
@@ -36,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Optional, Tuple, Type
 
-PROTOCOL = 3
+PROTOCOL = 4
 """Bumped whenever a message or a task's fields change."""
 
 
@@ -77,6 +78,13 @@ class SetupFailed:
 class Started:
     tid: int
     attempt: int
+
+
+@_frozen
+class Returned:
+    tid: int
+    attempt: int
+    rank: int
 
 
 @_frozen

@@ -540,6 +540,37 @@ def test_trial_timeout_starts_when_the_objective_does():
     assert {entry[1] for entry in watch.seen[2:]} == {0, 1}
 
 
+class SlowToReturn(LocalBackend):
+    """The objective returns at once, and its outcome takes ``delay`` to reach the driver, as a
+    Spark task's result does on a loaded cluster. ``says_returned``: the worker says when its
+    objective returned (the jobs backend's channel does), or not."""
+
+    delay = 0.6
+
+    def __init__(self, says_returned):
+        super().__init__()
+        self.says_returned = says_returned
+
+    def call_worker(self, tid, spec, attempt, env):
+        outcome = super().call_worker(tid, spec, attempt, env)
+        if self.says_returned:
+            self.returned(self._states[tid], attempt)
+        time.sleep(self.delay)
+        return outcome
+
+
+@pytest.mark.parametrize("says_returned, state", [(True, "done"), (False, "cancelled")])
+def test_trial_timeout_stops_when_the_objective_returns(says_returned, state):
+    """Only the objective's own time counts: once its worker says it returned, a slow way back
+    never cancels the trial; without that word, the clock runs until the outcome arrives."""
+    trials = SparkTrials(backend=SlowToReturn(says_returned), parallelism=2, trial_timeout=0.3)
+    try:
+        trials.fmin(lambda x: x, SPACE, algo=rand.suggest, max_evals=2, show_progressbar=False)
+    except AllTrialsFailed:  # every trial cancelled, as the control case expects
+        pass
+    assert (trials.to_pandas()["state"] == state).all()
+
+
 def test_no_success_return_argmin_false_like_hyperopt():
     """None when hyperopt's fmin counts no trial (all failed or cancelled); an error when a
     trial returned status 'fail' (hyperopt's argmin raises there too)."""

@@ -61,6 +61,16 @@ class TrialRunning:
 
 
 @dataclasses.dataclass(frozen=True)
+class TrialReturned:
+    """Attempt ``attempt`` of trial ``tid`` has left its objective (every rank's, for a trial of
+    several tasks): its ``trial_timeout`` stops counting. Its outcome is on its way back
+    (Spark's result path), and how long that takes is not the objective's time."""
+
+    tid: int
+    attempt: int
+
+
+@dataclasses.dataclass(frozen=True)
 class TrialReported:
     """Attempt ``attempt`` of trial ``tid`` called ``hyperspark.report()``."""
 
@@ -130,9 +140,8 @@ def run_trial_attempts(tid: int, attempt: Callable[[int], Outcome], *, max_retri
 
 
 Event = Any
-"""TrialFinished | TrialFailed | TrialCancelled | TrialRunning | TrialWaiting | TrialReported,
-or the
-scheduler's own internal events."""
+"""TrialFinished | TrialFailed | TrialCancelled | TrialRunning | TrialReturned | TrialWaiting |
+TrialReported, or the scheduler's own internal events."""
 Post = Callable[[Event], None]
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from typing import Any, Dict, List, Optional, Tuple, Type
+from typing import Any, Dict, List, Optional, Set, Tuple, Type
 
 from hyperspark import distributed, wire, worker
 from hyperspark.backends.base import Post, SearchContext, TrialState
@@ -64,6 +64,7 @@ class TrialTask:
                       if self.channel is not None else None)
             context = distributed.from_barrier(barrier, gather)
         outcome = self._run(context)
+        self._say(wire.Returned(self.tid, self.attempt, context.rank if context else 0))
         if context is not None:
             outcome = outcome.on_rank(context.rank, context.world_size)
             if not outcome.ok:
@@ -87,21 +88,21 @@ class TrialTask:
 
     def _say_rank_failed(self, rank: int, outcome: Outcome) -> None:
         """Tell the driver, which cancels the other ranks: they may be waiting for this one
-        in a barrier or an all-gather that it will never reach."""
-        if self.channel is None:
-            return
-        try:
-            shared_link(*self.channel).send(wire.RankFailed(self.tid, self.attempt, rank,
-                                                            outcome))
-        except Exception:  # the others then end at trial_timeout, or when they finish
-            drop_shared_link()
+        in a barrier or an all-gather that it will never reach (if this message is lost, the
+        others end at trial_timeout, or when they finish)."""
+        self._say(wire.RankFailed(self.tid, self.attempt, rank, outcome))
 
     def _announce(self) -> None:
+        self._say(wire.Started(self.tid, self.attempt))
+
+    def _say(self, message: Any) -> None:
+        """Send ``message`` to the driver, if it can be reached. A lost message costs time,
+        never the trial: a clock that starts late, or stops only when Spark returns."""
         if self.channel is None:
             return
         try:
-            shared_link(*self.channel).send(wire.Started(self.tid, self.attempt))
-        except Exception:  # the trial runs anyway; its clock starts late (see the driver)
+            shared_link(*self.channel).send(message)
+        except Exception:
             drop_shared_link()
 
 
@@ -126,11 +127,14 @@ class JobsBackend(ThreadedBackend):
         self._runner = runner
         self._profile = profile
         self._tasks = tasks_per_trial
+        self._returned: Dict[Tuple[int, int], Set[int]] = {}
+        """(tid, attempt) -> the ranks whose objective has returned, of trials of several
+        tasks."""
         self._rank_failures: Dict[Tuple[int, int], Outcome] = {}
         """(tid, attempt) -> the first failed rank's outcome, of trials of several tasks."""
         self._gathers: Dict[Tuple[int, int, int], Dict[int, Tuple[Peer, Any]]] = {}
         """(tid, attempt, round) -> the parts of an all-gather received so far, by rank."""
-        self._gathers_lock = threading.Lock()
+        self._gathers_lock = threading.Lock()  # also guards _returned
         self._channel: Optional[Channel] = None
         self._payload: Any = None
 
@@ -166,6 +170,8 @@ class JobsBackend(ThreadedBackend):
             return
         if isinstance(message, wire.Started):
             self.running(state, message.attempt)
+        elif isinstance(message, wire.Returned):
+            self._on_returned(state, message)
         elif isinstance(message, wire.Reported) and message.attempt == state.attempt:
             state.link = peer  # where a pruning decision for this trial goes
             self.reported(state, message.attempt, message.report)
@@ -182,6 +188,18 @@ class JobsBackend(ThreadedBackend):
                 except Exception as exc:
                     logger.debug("could not cancel trial %s's other ranks: %s",
                                  message.tid, exc)
+
+    def _on_returned(self, state: TrialState, message: wire.Returned) -> None:
+        """The trial's clock stops once every rank has left the objective."""
+        if self._tasks > 1:  # each rank's message comes on its own connection's thread
+            key = (message.tid, message.attempt)
+            with self._gathers_lock:
+                ranks = self._returned.setdefault(key, set())
+                ranks.add(message.rank)
+                if len(ranks) < self._tasks:
+                    return
+                del self._returned[key]
+        self.returned(state, message.attempt)
 
     def _gather(self, peer: Peer, message: wire.Gather) -> None:
         """Coordinate an all-gather of a trial's ranks: once every rank's part is in, each
@@ -233,10 +251,12 @@ class JobsBackend(ThreadedBackend):
         return trial_outcome(outcomes)
 
     def _forget_gathers(self, tid: int, attempt: int) -> None:
-        """Drop the unfinished all-gathers of an attempt that ended (a rank died in one)."""
+        """Drop what an attempt that ended left unfinished: all-gathers (a rank died in one)
+        and the count of returned ranks."""
         with self._gathers_lock:
             for key in [key for key in self._gathers if key[:2] == (tid, attempt)]:
                 del self._gathers[key]
+            self._returned.pop((tid, attempt), None)
 
     def interrupt(self, state: TrialState) -> None:
         group = self.group_id(state.tid)

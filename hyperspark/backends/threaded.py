@@ -12,8 +12,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, Optional
 
-from hyperspark.backends.base import (Post, SearchContext, TrialReported, TrialRunning,
-                                      TrialState, TrialWaiting, run_trial_attempts)
+from hyperspark.backends.base import (Post, SearchContext, TrialReported, TrialReturned,
+                                      TrialRunning, TrialState, TrialWaiting,
+                                      run_trial_attempts)
 from hyperspark.outcome import Outcome
 from hyperspark.reporting import Report
 from hyperspark.retries import AttemptLost
@@ -103,6 +104,12 @@ class ThreadedBackend:
         reports of an attempt that is no longer current are dropped."""
         if attempt == state.attempt and not state.done.is_set():
             self._post(TrialRunning(state.tid, attempt))
+
+    def returned(self, state: TrialState, attempt: int) -> None:
+        """Say that ``attempt`` of the trial has left its objective (any thread): its clock
+        stops while the outcome travels back."""
+        if attempt == state.attempt and not state.done.is_set():
+            self._post(TrialReturned(state.tid, attempt))
 
     # ---------------------------------------------------------------- the trial's thread
     def _run_trial(self, state: TrialState, spec: Dict[str, Any]) -> None:
