@@ -204,7 +204,10 @@ def kill_executor(spark, work):
     os.makedirs(busy, exist_ok=True)
 
     def objective(params):
-        pid = executor_jvm_pid()
+        try:
+            pid = executor_jvm_pid()
+        except RuntimeError:  # a rank starting as its JVM was killed: its Python worker is
+            time.sleep(60)  # an orphan that pyspark's daemon kills at once; not the objective
         marker = os.path.join(busy, f"{pid}-{params['x']!r}-{hyperspark.trial_context().rank}")
         open(marker, "w").close()
         time.sleep(1.5)

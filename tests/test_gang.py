@@ -160,7 +160,8 @@ def test_an_executor_killed_mid_trial_loses_no_trial(classic):
     assert result["killed"] is not None
     trials = result["trials"]
     assert sorted(t["tid"] for t in trials) == list(range(8))  # none lost, none twice
-    assert all(t["state"] == DONE for t in trials), trials
+    assert all(t["state"] == DONE for t in trials), [
+        (t["tid"], t["attempts"], t["error"], t["traceback"]) for t in trials if t["state"] != DONE]
     hit = by_tid(result)[result["hit_tid"]]
     assert hit["attempts"] > 1  # its attempt died with the executor and ran again
 

@@ -23,7 +23,8 @@ from hyperspark.backends.base import Post, SearchContext, TrialState
 from hyperspark.backends.channel import (Channel, Peer, drop_shared_link,
                                          open_checked_channel, shared_link)
 from hyperspark.backends.groups import keep_cancelling, probe_group, shipped_name, trial_group
-from hyperspark.backends.spark.base import SparkJobFailed, SparkRunner
+from hyperspark.backends.spark.base import (SparkJobFailed, SparkRunner,
+                                           lost_to_infrastructure)
 from hyperspark.config import CHANNEL_HOST_CONF
 from hyperspark.backends.threaded import ThreadedBackend
 from hyperspark.outcome import Lost, Outcome
@@ -241,7 +242,8 @@ class JobsBackend(ThreadedBackend):
                                                  self._tasks, self._profile, on_start)
         except SparkJobFailed as exc:
             failed_rank = self._rank_failures.pop((state.tid, attempt), None)
-            if failed_rank is not None and not state.cancelled.is_set():
+            if failed_rank is not None and not state.cancelled.is_set() \
+                    and not lost_to_infrastructure(str(exc)):
                 return failed_rank  # the job was cancelled because that rank failed
             raise AttemptLost("cancelled" if state.cancelled.is_set() else str(exc)) from exc
         finally:
