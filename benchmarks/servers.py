@@ -131,11 +131,24 @@ class Server:
         raise RuntimeError("mlflow server did not start")
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(20)
+        if self.process is not None:
+            stop_group(self.process, grace_s=20)
 
 
+
+
+def stop_group(process, grace_s):
+    """SIGTERM the process group ``process`` leads (it was started in a new session), and
+    SIGKILL it if it has not exited within ``grace_s``: on a loaded machine a server may finish
+    serving and still linger (seen: mlflow server's launcher outliving its uvicorn by 20 s)."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
 
 
 def _wait_for_port(port, process, log, within_s=90):
@@ -204,13 +217,7 @@ class StandaloneCluster:
 
     def stop(self):
         for process in reversed(self.processes):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
+            stop_group(process, grace_s=30)
 
 
 class ConnectServer:
@@ -278,10 +285,5 @@ class ConnectServer:
         return [job.get("jobTags", []) for job in self._jobs()]
 
     def stop(self):
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        if self.process is not None:
+            stop_group(self.process, grace_s=30)
