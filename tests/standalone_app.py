@@ -3,9 +3,12 @@ session is spark-submit's (its master, its ``--archives``), hyperspark finds it,
 says which Python ran it. Usage (by tests/test_cluster_recipe.py):
 
     spark-submit --master spark://... --archives env.tar.gz#environment \\
-        standalone_app.py MAX_EVALS SLEEP_S EXECUTORS DONE_DIR
+        standalone_app.py MAX_EVALS SLEEP_S EXECUTORS PROGRESS_DIR
 
-Prints one JSON line: every trial's tid, state, attempts and the Python it ran on.
+Prints one JSON line: every trial's tid, state, attempts and the Python it ran on. For the
+test's clock, each attempt leaves a file in PROGRESS_DIR: ``running-<id>`` while it runs,
+renamed ``done-<id>`` when it ends. It holds the attempt's session id, which is its Worker's
+pid (the test starts each Worker in a new session).
 """
 import json
 import os
@@ -20,7 +23,7 @@ import hyperspark
 
 def main() -> None:
     max_evals, sleep_s = int(sys.argv[1]), float(sys.argv[2])
-    executors, done_dir = int(sys.argv[3]), sys.argv[4]
+    executors, progress_dir = int(sys.argv[3]), sys.argv[4]
     from pyspark.sql import SparkSession
 
     spark = SparkSession.builder.getOrCreate()  # spark-submit's session
@@ -31,8 +34,12 @@ def main() -> None:
         time.sleep(0.5)
 
     def objective(params):
+        name = uuid.uuid4().hex
+        running = os.path.join(progress_dir, f"running-{name}")
+        with open(running, "w") as marker:
+            marker.write(str(os.getsid(0)))
         time.sleep(sleep_s)
-        open(os.path.join(done_dir, uuid.uuid4().hex), "w").close()  # for the test's clock
+        os.rename(running, os.path.join(progress_dir, f"done-{name}"))
         return {"loss": params["x"], "status": "ok", "python": sys.executable,
                 "prefix": sys.prefix}
 

@@ -47,12 +47,30 @@ def packed_env(tmp_path_factory):
     return folder / "env.tar.gz"
 
 
+def count_done(progress):
+    return sum(name.startswith("done-") for name in os.listdir(progress))
+
+
+def just_started_in(progress, session, within_s):
+    """Whether an attempt started less than ``within_s`` ago in ``session`` is running
+    (see tests/standalone_app.py's markers)."""
+    for name in os.listdir(progress):
+        try:
+            path = progress / name
+            if (name.startswith("running-") and path.read_text() == str(session)
+                    and time.time() - path.stat().st_mtime < within_s):
+                return True
+        except FileNotFoundError:  # it ended meanwhile
+            continue
+    return False
+
+
 def test_spark_submit_with_a_packed_env_on_standalone_loses_no_trial_to_a_dead_worker(
         tmp_path, packed_env):
     cluster = StandaloneCluster(tmp_path, cores=1, memory="1g", workers=2).start()
-    done_dir = tmp_path / "done"
-    done_dir.mkdir()
-    max_evals = 24
+    progress = tmp_path / "progress"
+    progress.mkdir()
+    max_evals, sleep_s = 24, 1.0
     env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_EXPERIMENT_ID",
                                                            "SPARK_REMOTE")}
     env.update(PYSPARK_DRIVER_PYTHON=sys.executable,  # the driver runs this venv's Python,
@@ -64,12 +82,18 @@ def test_spark_submit_with_a_packed_env_on_standalone_loses_no_trial_to_a_dead_w
             [os.path.join(cluster.spark_home, "bin", "spark-submit"), "--master",
              cluster.master_url, "--archives", f"{packed_env}#environment",
              "--conf", "spark.executor.memory=512m", "--conf", "spark.ui.enabled=false",
-             "--conf", "spark.driver.host=127.0.0.1", APP, str(max_evals), "0.5", "2",
-             str(done_dir)],
+             "--conf", "spark.driver.host=127.0.0.1", APP, str(max_evals), str(sleep_s), "2",
+             str(progress)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        # a third of the trials done: kill the second Worker and its executor mid-search
-        assert wait_until(lambda: len(os.listdir(done_dir)) >= max_evals // 3, 240,
-                          every_s=0.2), "the search did not get going"
+        assert wait_until(lambda: count_done(progress) >= max_evals // 3, 240, every_s=0.2), \
+            "the search did not get going"
+        # a third of the trials done, kill the second Worker (and its executor) while a trial
+        # has just started on it: killed between two trials, it would take no trial with it
+        doomed = cluster.workers[1].pid  # it leads the session its executor's workers are in
+        assert wait_until(lambda: just_started_in(progress, doomed, sleep_s / 2), 120,
+                          every_s=0.02), \
+            ("no trial started on the second Worker", doomed,
+             {p.name: p.read_text() for p in progress.iterdir()})
         cluster.kill_worker(1)
         out, err = submit.communicate(timeout=300)
     finally:
