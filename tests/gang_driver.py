@@ -39,6 +39,8 @@ def session(master):
                  .config("spark.ui.enabled", "false")
                  .config("spark.ui.showConsoleProgress", "false").getOrCreate())
         spark.sparkContext.setLogLevel("ERROR")
+    APP_ID["id"] = (spark.conf.get("spark.app.id") if master.startswith("sc://")
+                    else spark.sparkContext.applicationId)
     from hyperspark.backends.spark import runner_for
 
     deadline = time.monotonic() + 120  # executors register a few seconds after the session
@@ -49,17 +51,24 @@ def session(master):
     return spark
 
 
+APP_ID = {}
+"""The application id of this process's cluster (set by ``session``): other tests' clusters
+run executors on this machine at the same time, and they come and go."""
+
+
 def executor_pids():
-    """The executor JVMs on this machine now."""
+    """The executor JVMs of this cluster now (each is started with ``--app-id <its app>``)."""
+    mine = APP_ID["id"].encode()
     found = []
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
                 with open(f"/proc/{name}/cmdline", "rb") as handle:
-                    if b"CoarseGrainedExecutorBackend" in handle.read():
-                        found.append(int(name))
+                    words = handle.read().split(b"\0")
             except OSError:
                 continue
+            if b"org.apache.spark.executor.CoarseGrainedExecutorBackend" in words and mine in words:
+                found.append(int(name))
     return sorted(found)
 
 

@@ -65,6 +65,8 @@ def by_tid(result):
 
 
 def no_executor_lost(result):
+    """Both executor JVMs of the scenario's own cluster (found by its app id) outlived it."""
+    assert len(result["executors_before"]) == 2, result["executors_before"]
     return result["executors_after"] == result["executors_before"]
 
 
