@@ -66,19 +66,25 @@ def standalone(tmp_path_factory):
     cluster.stop()
 
 
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    """A real mlflow server that this file's tracked searches share (each checks its own
+    parent run and children)."""
+    server = Server(tmp_path_factory.mktemp("mlflow-server")).start()
+    yield server
+    server.stop()
+
+
 @pytest.mark.parametrize("backend", ["jobs", "actors"])
-def test_tracked_search_on_a_standalone_cluster(tmp_path, standalone, backend):
-    server = Server(tmp_path).start()
-    try:
-        summary = drive(standalone.master_url, backend, max_evals=8, sleep_s=0.2, executors=1,
-                        env={"MLFLOW_TRACKING_URI": server.uri})
-        assert summary["parent_run_id"], summary["warnings"]
-        client = MlflowClient(server.uri)
-        parent = client.get_run(summary["parent_run_id"])
-        children = client.search_runs([parent.info.experiment_id],
-                                      f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
-    finally:
-        server.stop()
+def test_tracked_search_on_a_standalone_cluster(standalone, mlflow_server, backend):
+    server = mlflow_server
+    summary = drive(standalone.master_url, backend, max_evals=8, sleep_s=0.2, executors=1,
+                    env={"MLFLOW_TRACKING_URI": server.uri})
+    assert summary["parent_run_id"], summary["warnings"]
+    client = MlflowClient(server.uri)
+    parent = client.get_run(summary["parent_run_id"])
+    children = client.search_runs([parent.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
     assert summary["tracking_uri"] == server.uri
     assert [t["state"] for t in summary["trials"]] == [2] * 8
     assert parent.info.status == "FINISHED"
@@ -94,15 +100,13 @@ def test_bench_runs_against_a_standalone_master(tmp_path, standalone):
 
 
 @pytest.fixture(scope="module")
-def connect_cluster(tmp_path_factory):
+def connect_cluster(tmp_path_factory, mlflow_server):
     """A Spark Connect server (start-connect-server.sh) in front of local-cluster[2,1,1024],
-    and a real mlflow server, shared by both backends' runs."""
-    folder = tmp_path_factory.mktemp("connect-cluster")
-    mlflow_server = Server(folder).start()
-    connect = ConnectServer(folder, master="local-cluster[2,1,1024]").start()
+    and the file's mlflow server, shared by both backends' runs."""
+    connect = ConnectServer(tmp_path_factory.mktemp("connect-cluster"),
+                            master="local-cluster[2,1,1024]").start()
     yield connect, mlflow_server
     connect.stop()
-    mlflow_server.stop()
 
 
 @pytest.mark.parametrize("backend", ["jobs", "actors"])
