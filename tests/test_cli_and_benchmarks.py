@@ -175,3 +175,20 @@ def test_search_benchmark_refuses_a_bad_variant_by_name(method, words, capsys):
     with pytest.raises(SystemExit) as exit_info:
         search.main(["--methods", method, "--seeds", "2", "--parallelism", "1"])
     assert exit_info.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_continue_benchmark_quality_small(capsys):
+    """The continue benchmark's quality part on a small case: both arms scored as the search
+    benchmark scores them, and reproducible mode's trial-for-trial check (runs in processes of
+    their own, with their own MLflow stores)."""
+    import mlflow
+
+    from benchmarks import continuation
+
+    before = mlflow.get_tracking_uri()
+    assert continuation.main(["--sizes", "--problems", "rosenbrock4", "--seeds", "2",
+                              "--budget", "12", "--jobs", "1", "--exact-seeds", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "| rosenbrock4 x 2 |" in printed and "| **all: 1 x 2** |" in printed
+    assert "1 of 1 seeds" in printed  # the continued reproducible search is the one-go one
+    assert mlflow.get_tracking_uri() == before

@@ -78,8 +78,9 @@ def test_same_space_continues_with_every_trial_and_the_algorithm_sees_them(searc
         seen.append(sum(1 for d in trials.trials if d["state"] == 2))
         return hyperspark.tpe.suggest(new_ids, domain, trials, seed)
 
-    hyperspark.fmin(objective, SPACE, algo=watching, max_evals=50, trials=loaded,
-                    show_progressbar=False)
+    assert len(loaded) == 40  # what the docs' "max_evals=len(trials) + 100" counts on
+    hyperspark.fmin(objective, SPACE, algo=watching, max_evals=len(loaded) + 10,
+                    trials=loaded, show_progressbar=False)
     assert len(loaded._dynamic_trials) == 50  # 10 new ones, as hyperopt continues a Trials
     assert sorted(by_tid(loaded)) == list(range(50))
     assert seen and seen[0] >= sum(1 for d in before.values() if d["state"] == 2)
