@@ -54,5 +54,11 @@ class TrialCounts:
         return self.count_by_state_unsynced(base.JOB_STATE_CANCEL)
 
     def count_total_trials(self) -> int:
+        """Every finished trial, failed and cancelled ones included: what ``fmin``'s
+        ``max_evals`` counts (``len(trials)``, hyperopt's, leaves out errors and cancels).
+
+        >>> more = fmin(objective, space, max_evals=trials.count_total_trials() + 100,
+        ...             trials=trials)  # doctest: +SKIP
+        """
         return self.count_by_state_unsynced([base.JOB_STATE_DONE, base.JOB_STATE_ERROR,
                                              base.JOB_STATE_CANCEL])
