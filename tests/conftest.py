@@ -203,8 +203,8 @@ def pytest_configure(config):
     """CI runs the suite on two pytest-xdist workers, a file each (``--dist loadfile``).
     xdist's default hands out the files with the most tests first, which leaves this suite's
     long files of one or two tests (a cluster recipe, a 5,000-trial load) for the end, where
-    one worker runs them while the other idles. Keeping the order below (longest first) lets
-    the short files fill in at the end instead."""
+    one worker runs them while the other idles. Keeping the collection's order (longest first:
+    ``HEAVY_FILES``) lets the short files fill in at the end instead."""
     if hasattr(config.option, "loadscopereorder"):
         config.option.loadscopereorder = False
 
