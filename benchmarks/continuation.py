@@ -112,7 +112,7 @@ def continued_best(problem_name: str, seed: int, budget: int, first: int, folder
                                                    backend="local", parallelism=1,
                                                    mlflow_tracking=False)
     run(continued, budget, seed + 10_000)
-    assert len(continued) == budget, len(continued)
+    assert continued.count_total_trials() == budget, continued.count_total_trials()
     return continued.best_trial["result"]["loss"]
 
 
@@ -151,9 +151,9 @@ def _exact_task(task: tuple) -> bool:
 def _quality_task(task: tuple) -> Dict[str, Any]:
     """One (problem, seed): the best loss of random search, of hyperopt's serial TPE (the
     search benchmark's two references), of hyperspark.tpe in one go, and continued."""
-    from benchmarks.search import run_one
-
     import logging
+
+    from benchmarks.search import run_one
 
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     problem, seed, budget, folder = task
