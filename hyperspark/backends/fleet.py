@@ -99,6 +99,7 @@ class Actors:
         self._holders: Optional[ThreadPoolExecutor] = None
         self._setup: Any = None
         self.setups_started = 0
+        self._probing = False
         """Actors that became ready (ran worker_setup), replacements included."""
 
     @property
@@ -108,8 +109,10 @@ class Actors:
     # ---------------------------------------------------------------- life cycle
     def start(self) -> None:
         """Open the channel, check that executors can reach it, start the actors."""
+        self._probing = True  # stays True if Ctrl-C cuts the reachability probe short
         self._channel, why = open_checked_channel(self.runner, self.name, self._on_message,
                                                   self._on_closed)
+        self._probing = False
         if why is not None:
             raise ChannelUnreachable(
                 f"actors need executors to connect back to this process, and they cannot "
@@ -328,7 +331,8 @@ class Actors:
             return
         if self._holders is None:  # start() stopped before any actor started
             self._channel.close()
-            self.kill(_Actor(-1, probe_group(self.name)))
+            if self._probing:  # no job in the group otherwise: Spark would log a WARN
+                self.kill(_Actor(-1, probe_group(self.name)))
             return
         for actor in actors:
             if actor.peer is None:

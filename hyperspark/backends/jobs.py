@@ -137,6 +137,7 @@ class JobsBackend(ThreadedBackend):
         """(tid, attempt, round) -> the parts of an all-gather received so far, by rank."""
         self._gathers_lock = threading.Lock()  # also guards _returned
         self._channel: Optional[Channel] = None
+        self._probing = False
         self._payload: Any = None
 
     def group_id(self, tid: int) -> str:
@@ -146,8 +147,10 @@ class JobsBackend(ThreadedBackend):
         super().open(search, post)
         self._payload = self._runner.ship(shipped_name(search.search_id, "payload"),
                                           search.payload)
+        self._probing = True  # stays True if Ctrl-C cuts the reachability probe short
         self._channel, why = open_checked_channel(self._runner, search.search_id,
                                                   self._on_message)
+        self._probing = False
         if why is not None:
             logger.warning(
                 "executors cannot connect back to this process at %s:%s (%s): each trial's "
@@ -277,10 +280,11 @@ class JobsBackend(ThreadedBackend):
                     pass
         if self._channel is not None:
             self._channel.close()
-        try:  # a reachability probe cut short by Ctrl-C
-            self._runner.cancel(probe_group(self._search.search_id))
-        except Exception:
-            pass
+        if self._probing:  # a reachability probe cut short by Ctrl-C (cancelling a group
+            try:          # with no job makes Spark log a WARN on the user's console)
+                self._runner.cancel(probe_group(self._search.search_id))
+            except Exception:
+                pass
         # The payload is not removed here: a cancelled task may still be unwinding and read
         # it. Dropping the reference lets Spark free a broadcast once unused.
         self._payload = None
