@@ -71,7 +71,8 @@ def bench(argv: List[str]) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="hyperspark", description=__doc__)
+    parser = argparse.ArgumentParser(prog="hyperspark", description=HELP, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("demo", help="run a real tracked TPE search on local Spark")
     run.add_argument("--max-evals", type=int, default=40)
@@ -107,6 +108,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         message = str(exc).strip().splitlines()[0] if ours else summarize(exc)
         print(f"hyperspark {args.command}: error: {message}", file=sys.stderr)
         return 1
+
+
+HELP = "Hyperopt searches on Apache Spark, recorded in MLflow."
+EXAMPLES = """examples:
+  hyperspark demo                      a tracked search on local Spark, in ./mlflow.db
+  hyperspark html --run-id RUN_ID      the page of a search, from its MLflow parent run
+  hyperspark html --checkpoint FILE    the page of a search, from its checkpoint
+  hyperspark bench --help              the sizing sweep's options"""
 
 
 class CommandError(Exception):
