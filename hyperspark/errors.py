@@ -57,26 +57,50 @@ class TrialPruned(HypersparkError):
 
 
 class AllTrialsFailedError(HypersparkError, AllTrialsFailed):
-    """No trial of the search succeeded; the message shows the first failures' tracebacks.
+    """No trial of the search succeeded; the message shows the first failure's traceback
+    (the lowest tid) once, and one line for each other kind of failure.
 
     A subclass of ``hyperopt.exceptions.AllTrialsFailed``, so code that catches hyperopt's error
-    keeps working.
+    keeps working. ``failed_docs``: every failed trial's document, by tid.
     """
 
     def __init__(self, failed_docs: List[Dict[str, Any]], total: int, shown: int = 3) -> None:
-        self.failed_docs = failed_docs
-        head = (f"all {total} trial(s) failed" if len(failed_docs) == total else
-                f"no trial succeeded: {len(failed_docs)} of {total} failed, the rest cancelled")
-        parts = [f"{head}; the first {min(shown, len(failed_docs))} failure(s):"]
-        for doc in failed_docs[:shown]:
-            trial = TrialRecord.from_doc(doc)
-            message = trial.error or ""
-            detail = trial.traceback
-            if message and message not in detail:
-                detail = f"{message}\n{detail}"
-            parts.append(f"--- trial {trial.tid} (attempts: {trial.attempts}, "
-                         f"{trial.failure_kind or trial.status.value}) ---\n{detail}".rstrip())
+        self.failed_docs = sorted(failed_docs, key=lambda doc: doc["tid"])
+        records = [TrialRecord.from_doc(doc) for doc in self.failed_docs]
+        head = (f"all {total} trial(s) failed" if len(records) == total else
+                f"no trial succeeded: {len(records)} of {total} failed, the rest cancelled")
+        first = records[0]
+        detail = first.traceback.rstrip()
+        message = first.error or ""
+        if message and message not in detail:
+            detail = f"{detail}\n{message}".strip()
+        attempts = f"{first.attempts} attempt{'s' if first.attempts != 1 else ''}"
+        parts = [f"{head}. The first, trial {first.tid} ({attempts}, "
+                 f"{first.failure_kind or first.status.value}):", detail]
+        alike: Dict[str, List[int]] = {}
+        for record in records[1:]:
+            alike.setdefault(_what(record), []).append(record.tid)
+        for index, (what, tids) in enumerate(alike.items()):
+            if index == shown:
+                parts.append(f"... and {len(alike) - shown} other kinds of failure")
+                break
+            same = " (the same error)" if what == _what(first) else f": {what}"
+            parts.append(f"{_tids(tids)}{same}")
+        parts.append("every error and traceback: trials.to_pandas()")
         super().__init__("\n".join(parts))
+
+
+def _what(record: TrialRecord) -> str:
+    """A failure in one line, to tell failures alike from the others."""
+    kind = (record.error_type or "").rsplit(".", 1)[-1]
+    text = " ".join((record.error or "").split())
+    text = text if len(text) <= 200 else text[:197] + "..."
+    return f"{kind}: {text}" if kind and not text.startswith(kind) else text or kind
+
+
+def _tids(tids: List[int]) -> str:
+    shown = ", ".join(map(str, tids[:8])) + (", ..." if len(tids) > 8 else "")
+    return f"{len(tids)} more: trial{'s' if len(tids) > 1 else ''} {shown}"
 
 
 def summarize(exc: BaseException, limit: int = 300) -> str:

@@ -34,12 +34,17 @@ class FailureKind(str, enum.Enum):
 
 
 def short_type(error_type: str) -> str:
-    """An exception type's name as a person reads it: builtins lose their module.
+    """An exception type's name as a person reads it: builtins and hyperspark's own lose their
+    module.
 
     >>> short_type("builtins.ValueError"), short_type("numpy.linalg.LinAlgError")
     ('ValueError', 'numpy.linalg.LinAlgError')
+    >>> short_type("hyperspark.worker.results.InvalidResult")
+    'InvalidResult'
     """
-    return error_type[len("builtins."):] if error_type.startswith("builtins.") else error_type
+    if error_type.startswith(("builtins.", "hyperspark.")):
+        return error_type.rsplit(".", 1)[-1]
+    return error_type
 
 
 @dataclasses.dataclass(frozen=True)

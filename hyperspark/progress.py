@@ -58,8 +58,9 @@ class ProgressReporter(Listener):
         self._refresh(progress, advance=0)
 
     def trial_ended(self, doc: Dict[str, Any], progress: Progress) -> None:
-        if self._first_failure is None and progress.failed:
-            trial = TrialRecord.from_doc(doc)
+        if progress.failed and (self._first_failure is None
+                                or doc["tid"] < self._first_failure.tid):
+            trial = TrialRecord.from_doc(doc)  # "the first" is the lowest tid, as everywhere
             if trial.status.counted_as == "failed":
                 self._first_failure = trial
         self._refresh(progress, advance=1)

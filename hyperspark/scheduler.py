@@ -99,7 +99,7 @@ class Scheduler:
         self._to_create = max(0, settings.max_evals - len(internals.all_docs(trials)))
         self._pruning = PruningBook(settings.pruner, internals.all_docs(trials))
         self._ends = TrialEnds(trials, self.progress, self._history, self._pruning,
-                               search.restore_traceback)
+                               search.restore_traceback, search.objective_site)
         rstate = settings.rstate if settings.rstate is not None else np.random.default_rng()
         self._suggester = Suggester(algo, domain, trials, rstate,
                                     policy if policy is not None else JustInTime(),

@@ -30,5 +30,9 @@ class SearchContext:
     """Rewrites a worker's traceback so it names the user's files (``SourceMap.restore``);
     None when the objective runs in this process and its tracebacks already do."""
 
+    objective_site: Optional[str] = None
+    """Where the objective is defined, as a traceback frame (``source_map.definition_site``):
+    a trial that returned an invalid result names it."""
+
     def env_for(self, tid: int) -> Dict[str, str]:
         return self.trial_env(tid) if self.trial_env is not None else {}

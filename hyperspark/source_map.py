@@ -80,6 +80,29 @@ class SourceMap:
         return _FRAME.sub(frame, traceback_text)
 
 
+def definition_site(fn: Any) -> Optional[str]:
+    """Where ``fn`` is defined, as a traceback frame reads (file, line, name, and the source
+    line when the file can be read), or None when it has no code of its own (a builtin).
+    Partials and callable objects are unwrapped to the function that runs.
+
+    >>> def objective(x):
+    ...     return x
+    >>> definition_site(objective).splitlines()[0].endswith("in objective")
+    True
+    """
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    fn = inspect.unwrap(fn) if callable(fn) else fn
+    code = getattr(fn, "__code__", None) or getattr(getattr(fn, "__call__", None),
+                                                     "__code__", None)
+    if not isinstance(code, types.CodeType) or code.co_filename.startswith("<"):
+        return None
+    line = code.co_firstlineno
+    source = linecache.getline(code.co_filename, line).strip()
+    return (f'  File "{code.co_filename}", line {line}, in {code.co_name}\n'
+            + (f"    {source}\n" if source else ""))
+
+
 def _span(code: types.CodeType) -> Tuple[str, int, int, str]:
     lines = [line for _, _, line in code.co_lines() if line is not None]
     first = min(lines, default=code.co_firstlineno)

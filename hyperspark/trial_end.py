@@ -2,6 +2,7 @@
 pruned), failed, or cancelled. Called on the loop's thread only."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any, Callable, Dict, List, Optional
@@ -24,9 +25,11 @@ class TrialEnds:
 
     def __init__(self, trials: base.Trials, progress: Progress, finished: List[Dict[str, Any]],
                  pruning: PruningBook,
-                 restore_traceback: Optional[Callable[[str], str]] = None) -> None:
+                 restore_traceback: Optional[Callable[[str], str]] = None,
+                 objective_site: Optional[str] = None) -> None:
         self._trials, self._progress = trials, progress
         self._restore = restore_traceback
+        self._site = objective_site
         self._finished, self._pruning = finished, pruning
         self._warned_failure = False
 
@@ -44,6 +47,8 @@ class TrialEnds:
             record.note_end(doc, **times)
             self._finished_with_result(doc, event)
         elif isinstance(event, TrialFailed):
+            if event.kind is FailureKind.INVALID_RESULT and self._site is not None:
+                event = self._at_objective(event)
             record.note_end(doc, **times, failure_kind=event.kind.value,
                             traceback=self._traceback(event.traceback))
             self._failed(doc, event)
@@ -53,6 +58,14 @@ class TrialEnds:
             doc["result"] = {"status": base.STATUS_FAIL, "error": f"cancelled: {reason}"}
             doc["state"] = base.JOB_STATE_CANCEL
         self._progress.count(record.classify(doc))
+
+    def _at_objective(self, event: TrialFailed) -> TrialFailed:
+        """An invalid result is the objective's doing, not hyperspark's: its traceback is the
+        objective's definition (the frames of the check that refused it say nothing)."""
+        name = event.error_type.rsplit(".", 1)[-1]
+        return dataclasses.replace(event, traceback=(
+            "Traceback (most recent call last):\n"
+            f"{self._site}{name}: the objective returned an invalid result: {event.message}\n"))
 
     def _traceback(self, text: str) -> str:
         if self._restore is None or not text:

@@ -5,7 +5,11 @@ import math
 import numbers
 from typing import Any, Dict, Mapping
 
-from hyperopt.base import STATUS_OK, STATUS_STRINGS
+from hyperopt.base import STATUS_FAIL, STATUS_OK, STATUS_STRINGS
+
+FINISHED = f"{STATUS_OK!r} or {STATUS_FAIL!r}"
+"""The statuses a finished trial should have (hyperopt accepts its others too: 'new',
+'running', 'suspended', which say nothing of a trial that has run)."""
 
 class InvalidResult(ValueError):
     """The objective returned something hyperopt cannot record."""
@@ -22,18 +26,19 @@ def normalize_result(value: Any) -> Dict[str, Any]:
         _check_finite(loss)
         return {"loss": loss, "status": STATUS_OK}
     if not isinstance(value, Mapping):
-        raise InvalidResult(f"the objective must return a number or a dict with 'status' (and "
-                            f"'loss' when status is 'ok'), got {type(value).__name__}: "
-                            f"{_short_repr(value)}")
+        raise InvalidResult(f"the objective must return a number or a dict with 'status' "
+                            f"({FINISHED}; and 'loss' when it is 'ok'), got "
+                            f"{type(value).__name__}: {_short_repr(value)}")
     result = dict(value)
     if "status" not in result:
-        raise InvalidResult(f"the result dict has no 'status' key (one of {STATUS_STRINGS}); "
-                            f"keys: {sorted(map(str, result))}")
+        raise InvalidResult(f"the result dict has no 'status' key ({FINISHED}); keys: "
+                            f"{sorted(map(str, result))}")
     if result["status"] not in STATUS_STRINGS:
-        raise InvalidResult(f"result status {result['status']!r} is not one of {STATUS_STRINGS}")
+        raise InvalidResult(f"result status {_short_repr(result['status'])} is not {FINISHED}")
     if result["status"] == STATUS_OK:
         if "loss" not in result:
-            raise InvalidResult("a result with status 'ok' must have a 'loss'")
+            raise InvalidResult(f"a result with status 'ok' must have a 'loss'; keys: "
+                                f"{sorted(map(str, result))}")
         try:
             result["loss"] = float(result["loss"])
         except (TypeError, ValueError):
