@@ -9,6 +9,7 @@ import hyperopt
 from hyperspark import config, tpe
 from hyperspark import hyperopt_internals as internals
 from hyperspark.points import insert_points
+from hyperspark.space import check_space
 from hyperspark.trials import SparkTrials
 
 
@@ -38,6 +39,7 @@ def fmin(fn: Callable, space: Any, algo: Optional[Callable] = None,
     """
     config.check_positive_number("timeout", timeout)  # before hyperopt's own, vaguer check
     config.check_loss_threshold(loss_threshold)
+    check_space(space)
     if trials is None:
         trials = SparkTrials()
     if algo is None:

@@ -14,24 +14,24 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import logging
 import os
 import pickle
-import re
 import tempfile
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
-from hyperopt import base, pyll
+from hyperopt import base
 
 from hyperspark import hyperopt_internals as internals
 from hyperspark import record
 from hyperspark.errors import (CheckpointError, CheckpointMismatch, InvalidArgument,
                                InvalidArgumentType)
 from hyperspark.search import Listener, Progress
+from hyperspark.space import fingerprint as space_fingerprint
+from hyperspark.space import labels as space_labels
 
 logger = logging.getLogger("hyperspark")
 
@@ -39,15 +39,7 @@ FORMAT = "hyperspark-checkpoint"
 VERSION = 1
 WRITER_SHARE = 0.2
 """At most this fraction of the wall time goes into writing the checkpoint during a search."""
-_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 _FINAL_STATES = (base.JOB_STATE_DONE, base.JOB_STATE_ERROR, base.JOB_STATE_CANCEL)
-
-
-def space_fingerprint(space: Any) -> str:
-    """A digest of the space's structure: labels, distributions and constants. Stable across
-    processes (object addresses are left out)."""
-    text = _ADDRESS.sub("", str(pyll.as_apply(space)))
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def check_path(argument: str, path: Any) -> str:
@@ -69,7 +61,7 @@ def load(path: str, space: Any) -> Optional[Dict[str, Any]]:
         return None
     state = read_state(path)
     if state["space"] != space_fingerprint(space):
-        labels = sorted(pyll_labels(space))
+        labels = space_labels(space)
         raise CheckpointMismatch(
             f"checkpoint {path!r} was written by a search over another space (its labels: "
             f"{state.get('labels')}; this space's: {labels}); pass another path or delete the "
@@ -93,11 +85,6 @@ def read_state(path: str) -> Dict[str, Any]:
         raise CheckpointError(f"checkpoint {path!r} has format version {state.get('version')}; "
                          f"this hyperspark reads version {VERSION}")
     return state
-
-
-def pyll_labels(space: Any) -> List[str]:
-    return [node.arg["label"].obj for node in pyll.dfs(pyll.as_apply(space))
-            if node.name == "hyperopt_param"]
 
 
 def interrupted(doc: Dict[str, Any], interrupted_reason: str) -> bool:
@@ -172,7 +159,7 @@ class CheckpointWriter(Listener):
         self.path = path
         self._trials, self._rstate, self._tracker = trials, rstate, tracker
         self._header = {"format": FORMAT, "version": VERSION, "space": space_fingerprint(space),
-                        "labels": sorted(pyll_labels(space)), "space_pickle": _pickled(space),
+                        "labels": space_labels(space), "space_pickle": _pickled(space),
                         "settings": dict(settings or {})}
         self._lock = threading.Condition()
         self._pending: Optional[Dict[str, Any]] = None

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
-from hyperopt import base, pyll
+from hyperopt import base
 
 from hyperspark import hyperopt_internals as internals
 from hyperspark.errors import InvalidArgument
-from hyperspark.space_fit import Fit, fit_points
+from hyperspark.space import Fit, fit_points
+from hyperspark.space import labels as space_labels
 from hyperspark.tracking.history import History, read_history
 
 logger = logging.getLogger("hyperspark")
@@ -24,11 +25,6 @@ logger = logging.getLogger("hyperspark")
 _STATE = {"ok": base.JOB_STATE_DONE, "pruned": base.JOB_STATE_DONE,
           "failed": base.JOB_STATE_DONE, "error": base.JOB_STATE_ERROR,
           "timed_out": base.JOB_STATE_CANCEL, "cancelled": base.JOB_STATE_CANCEL}
-
-
-def space_labels(space: Any) -> List[str]:
-    return sorted({node.arg["label"].obj for node in pyll.dfs(pyll.as_apply(space))
-                   if node.name == "hyperopt_param"})
 
 
 def from_mlflow(cls: Any, run_id: str, space: Any, kwargs: Dict[str, Any]) -> Any:

@@ -9,6 +9,8 @@ from typing import Any, Dict, List, Mapping
 import numpy as np
 from hyperopt import pyll
 
+from hyperspark.space import choice_nodes, label_nodes
+
 
 class ParamResolver:
     """Resolves the stored values of a trial into ``{label: value}`` for one search space.
@@ -20,15 +22,8 @@ class ParamResolver:
 
     def __init__(self, space: Any) -> None:
         self._expr = pyll.as_apply(space)
-        self._params: Dict[str, Any] = {}
-        self._choices: Dict[str, Any] = {}
-        for node in pyll.dfs(self._expr):
-            if node.name == "hyperopt_param":
-                self._params[node.arg["label"].obj] = node
-        for node in pyll.dfs(self._expr):
-            first = node.pos_args[0] if node.name == "switch" and node.pos_args else None
-            if first is not None and first.name == "hyperopt_param":
-                self._choices[first.arg["label"].obj] = node
+        self._params: Dict[str, Any] = label_nodes(self._expr)
+        self._choices: Dict[str, Any] = choice_nodes(self._expr)
 
     @property
     def labels(self) -> List[str]:

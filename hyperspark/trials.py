@@ -30,10 +30,16 @@ from hyperspark.pruners import check_pruner
 from hyperspark.scheduler import STOP_INTERRUPTED, Scheduler
 from hyperspark.search import Listener, Settings
 from hyperspark.serialization import dumps_objective
-from hyperspark.source_map import SourceMap
+from hyperspark.space import check_space
+from hyperspark.source_map import SourceMap, definition_site
 from hyperspark.tracking import start_tracking
 
 logger = logging.getLogger("hyperspark")
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python number it holds (``float``, ``int``); anything else as is."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 class SparkTrials(TrialCounts, base.Trials):
@@ -210,6 +216,7 @@ class SparkTrials(TrialCounts, base.Trials):
              early_stop_fn: Optional[Callable] = None, trials_save_file: str = "",
              *, listeners: Sequence[Listener] = ()) -> Any:
         """Run the search; called by ``hyperopt.fmin`` (and ``hyperspark.fmin``)."""
+        check_space(space)
         path = self._checkpoint_path(trials_save_file)
         saved = checkpoint_module.load(path, space) if path else None
         if saved is not None and internals.all_docs(self):
@@ -262,7 +269,8 @@ class SparkTrials(TrialCounts, base.Trials):
                                worker_setup=self.worker_setup,
                                trial_env=tracker.trial_env if tracker else None,
                                restore_traceback=(SourceMap.of(fn, self.worker_setup).restore
-                                                  if self._source.ships_objective else None))
+                                                  if self._source.ships_objective else None),
+                               objective_site=definition_site(fn))
         self._space, self.last_search_id = space, search.search_id
         self.last_tracker = tracker
         self._fmin_cancelled_reason = None
@@ -363,7 +371,10 @@ class SparkTrials(TrialCounts, base.Trials):
         one failed or was cancelled), and everything else raises, with the failures shown."""
         if any(doc["state"] == base.JOB_STATE_DONE and doc["result"].get("status") ==
                base.STATUS_OK for doc in internals.all_docs(self)):
-            return self.argmin if return_argmin else space_eval(space, self.argmin)
+            # Python numbers, whether the trial came from an algorithm (numpy scalars) or
+            # from MLflow (a continued search): the same types either way
+            argmin = {label: _plain(value) for label, value in self.argmin.items()}
+            return argmin if return_argmin else space_eval(space, argmin)
         self.refresh()
         if not return_argmin and len(self.trials) == 0:
             logger.warning("no trial succeeded (%d finished); fmin returns None, as hyperopt "

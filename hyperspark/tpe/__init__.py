@@ -36,7 +36,7 @@ from hyperopt.base import miscs_update_idxs_vals
 from hyperspark import hyperopt_internals as internals
 from hyperspark.tpe.history import History
 from hyperspark.tpe.parzen import Parzen, ramp_weights
-from hyperspark.tpe.space import Group, Space, UnsupportedSpace
+from hyperspark.space.reader import Group, Space, UnsupportedSpace
 
 logger = logging.getLogger("hyperspark")
 

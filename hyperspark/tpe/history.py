@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 from hyperopt import base
 
-from hyperspark.tpe.space import Space
+from hyperspark.space.reader import Space
 
 _OPEN = (base.JOB_STATE_NEW, base.JOB_STATE_RUNNING)
 

@@ -15,7 +15,7 @@ observations: more) and the whole range. In coordinates centred on the prior and
 its spread, the squared distances of many candidates to many kernels reduce to two matrix
 products, which keeps a suggestion fast with thousands of observations.
 
->>> from hyperspark.tpe.space import Param
+>>> from hyperspark.space.reader import Param
 >>> x = Param("x", "uniform", low=0.0, high=1.0, center=0.5, scale=1.0)
 >>> model = Parzen([x], np.array([[0.2], [0.25]]), np.ones(2))
 >>> bool(model.log_pdf(np.array([[0.22]]))[0] > model.log_pdf(np.array([[0.9]]))[0])
@@ -29,7 +29,7 @@ from typing import Sequence
 import numpy as np
 from scipy.special import log_ndtr, ndtr, ndtri
 
-from hyperspark.tpe.space import Param
+from hyperspark.space.reader import Param
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _FLOOR = 1e-300

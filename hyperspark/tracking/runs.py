@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from hyperspark.params import ParamResolver
 from hyperspark.record import TrialRecord
 from hyperspark.search import Listener, Progress, Settings
-from hyperspark.tpe.space import describe_space, space_line
+from hyperspark.space import describe_space, space_line
 from hyperspark.tracking.child_runs import MAX_PARAM, MAX_TAG, cut, outcome_of, trial_tags
 from hyperspark.tracking.in_flight import concurrency_for
 from hyperspark.tracking.mlflow_internals import active_experiment_id

@@ -19,9 +19,7 @@ import dataclasses
 import math
 from typing import Any, Dict, List, Optional
 
-from hyperopt import pyll
-
-from hyperspark.tpe.space import Param, Space, UnsupportedSpace
+from hyperspark.space.reader import Param, Space, UnsupportedSpace, label_nodes
 
 _KINDS_ALIKE = {"randint": "choice", "categorical": "choice"}
 """hp.choice is a randint index underneath: the kinds a person compares are these."""
@@ -53,8 +51,7 @@ def fit_points(space: Any, points: Dict[int, Dict[str, Any]],
         reader: Any = Space.from_expr(space)
     except UnsupportedSpace:  # bounds that depend on another parameter: labels only
         reader = None
-    labels = {node.arg["label"].obj for node in pyll.dfs(pyll.as_apply(space))
-              if node.name == "hyperopt_param"}
+    labels = set(label_nodes(space))
     kept: List[int] = []
     dropped: Dict[int, str] = {}
     for tid, point in points.items():

@@ -1,4 +1,5 @@
-"""A hyperopt search space, read once into plain parameters and the groups they activate in.
+"""A hyperopt search space, read once into plain parameters and the groups they activate in:
+the one reader of spaces (``hyperspark.tpe``, checkpoints, continuation, params, tracking).
 
 hyperopt describes a space as a pyll graph: ``hp.choice`` is a ``switch`` on a
 ``hyperopt_param`` whose options may hold more parameters. This module walks that graph once
@@ -20,7 +21,9 @@ and returns a ``Space``:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
+import re
 from typing import Any, Dict, FrozenSet, List, Optional, Tuple
 
 import numpy as np
@@ -32,6 +35,37 @@ Condition = Tuple[Tuple[str, int], ...]
 NUMERIC = ("uniform", "quniform", "loguniform", "qloguniform", "normal", "qnormal",
            "lognormal", "qlognormal")
 CATEGORICAL = ("randint", "categorical")
+
+
+def label_nodes(expr: Any) -> Dict[str, Any]:
+    """Every ``hyperopt_param`` node of a space, by label, in the order a walk meets them.
+    Never raises on a space hyperopt accepts (whatever ``Space.from_expr`` thinks of it).
+
+    >>> from hyperopt import hp
+    >>> list(label_nodes({"b": hp.uniform("b", 0, 1), "a": hp.choice("a", [1, 2])}))
+    ['a', 'b']
+    """
+    return {node.arg["label"].obj: node for node in pyll.dfs(pyll.as_apply(expr))
+            if node.name == "hyperopt_param"}
+
+
+def labels(expr: Any) -> List[str]:
+    """The labels of a space, sorted; never raises on a space hyperopt accepts."""
+    return sorted(label_nodes(expr))
+
+
+def choice_nodes(expr: Any) -> Dict[str, Any]:
+    """Each ``hp.choice`` (a ``switch`` on a parameter) of a space, by its label."""
+    return {node.pos_args[0].arg["label"].obj: node for node in pyll.dfs(pyll.as_apply(expr))
+            if node.name == "switch" and node.pos_args
+            and node.pos_args[0].name == "hyperopt_param"}
+
+
+def fingerprint(expr: Any) -> str:
+    """A digest of a space's structure: labels, distributions and constants. Stable across
+    processes (object addresses are left out): a checkpoint knows its space by it."""
+    text = re.sub(r" at 0x[0-9a-fA-F]+", "", str(pyll.as_apply(expr)))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class UnsupportedSpace(ValueError):
@@ -285,9 +319,8 @@ def describe_space(expr: Any) -> Dict[str, Dict[str, Any]]:
     try:
         return Space.from_expr(expr).describe()
     except UnsupportedSpace:
-        found = {node.arg["label"].obj: node.arg["obj"].name
-                 for node in pyll.dfs(pyll.as_apply(expr)) if node.name == "hyperopt_param"}
-        return {label: {"distribution": found[label]} for label in sorted(found)}
+        found = label_nodes(expr)
+        return {label: {"distribution": found[label].arg["obj"].name} for label in sorted(found)}
 
 
 def space_line(description: Dict[str, Dict[str, Any]]) -> str:
