@@ -16,6 +16,7 @@ from hyperopt import base
 
 from hyperspark import hyperopt_internals as internals
 from hyperspark.errors import InvalidArgument
+from hyperspark.record import add_inactive_labels, is_continued, note_error, point, point_misc
 from hyperspark.space import Fit, fit_points
 from hyperspark.space import labels as space_labels
 from hyperspark.tracking.history import History, read_history
@@ -62,14 +63,11 @@ def load(trials: base.Trials, history: History, space: Any = None) -> Optional[F
     docs = []
     for tid in sorted(records):
         record = records[tid]
-        vals = {label: list(record.vals.get(label, [])) for label in labels}
-        misc = {"tid": tid, "cmd": ("domain_attachment", "FMinIter_Domain"), "workdir": None,
-                "idxs": {label: [tid] if vals[label] else [] for label in labels},
-                "vals": vals}
+        misc = point_misc(tid, {label: list(record.vals.get(label, [])) for label in labels})
         doc = trials.new_trial_docs([tid], [None], [history.results[tid]], [misc])[0]
         doc["state"] = _STATE[record.status.value]
         if record.error_type:
-            doc["misc"]["error"] = (record.error_type, record.error or "")
+            note_error(doc, record.error_type, record.error or "")
         dataclasses.replace(record, continued=True).into(doc)
         docs.append(doc)
     internals.add_docs(trials, docs)
@@ -86,20 +84,14 @@ def complete_labels(trials: base.Trials, space: Any) -> None:
     hyperopt's algorithms expect every label in every trial's misc."""
     labels = space_labels(space)
     for doc in internals.all_docs(trials):
-        misc = doc["misc"]
-        for label in labels:
-            if label not in misc["vals"]:
-                misc["vals"][label] = []
-                misc["idxs"][label] = []
+        add_inactive_labels(doc, labels)
 
 
 def check_fit(trials: base.Trials, space: Any, run_id: str) -> None:
     """Warn when continued trials hold points the space of this fmin does not have (it was
     changed without from_mlflow(space=...))."""
-    points = {doc["tid"]: {label: value[0] for label, value in doc["misc"]["vals"].items()
-                           if value}
-              for doc in internals.all_docs(trials)
-              if doc["misc"].get("hyperspark", {}).get("continued")}
+    points = {doc["tid"]: point(doc) for doc in internals.all_docs(trials)
+              if is_continued(doc)}
     if not points:
         return
     fit = fit_points(space, points)

@@ -245,6 +245,40 @@ def reset_for_rerun(doc: Dict[str, Any]) -> None:
     doc["misc"][_KEY] = {"resumed": True}
 
 
+def is_continued(doc: Dict[str, Any]) -> bool:
+    """True for a trial read back from an earlier search's MLflow run (``from_mlflow``)."""
+    return bool(doc["misc"].get(_KEY, {}).get("continued"))
+
+
+# ------------------------------------------------------------------- the point (hyperopt's part)
+def point(doc: Dict[str, Any]) -> Dict[str, Any]:
+    """The trial's point as hyperopt stores it: ``{label: value}`` of its active labels."""
+    return {label: value[0] for label, value in doc["misc"]["vals"].items() if value}
+
+
+def point_misc(tid: int, vals: Dict[str, List[Any]]) -> Dict[str, Any]:
+    """The ``misc`` of a trial made outside an algorithm (``vals``: label -> [] or [value]),
+    as hyperopt's own ``fmin`` makes it."""
+    return {"tid": tid, "cmd": ("domain_attachment", "FMinIter_Domain"), "workdir": None,
+            "idxs": {label: [tid] if value else [] for label, value in vals.items()},
+            "vals": vals}
+
+
+def add_inactive_labels(doc: Dict[str, Any], labels: List[str]) -> None:
+    """Give the trial an inactive entry for each of ``labels`` it lacks (a label added to the
+    space since it ran): hyperopt's algorithms expect every label in every trial's misc."""
+    misc = doc["misc"]
+    for label in labels:
+        if label not in misc["vals"]:
+            misc["vals"][label] = []
+            misc["idxs"][label] = []
+
+
+def note_error(doc: Dict[str, Any], error_type: str, message: str) -> None:
+    """hyperopt's own record of a failed trial's error."""
+    doc["misc"]["error"] = (error_type, message)
+
+
 def is_cancel_for(doc: Dict[str, Any], reason: str) -> bool:
     """True when the trial was cancelled, and for ``reason``."""
     return (doc["state"] == base.JOB_STATE_CANCEL
