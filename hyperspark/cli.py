@@ -47,11 +47,12 @@ def demo(args: argparse.Namespace) -> int:
 
 def html(args: argparse.Namespace) -> int:
     """Write a search's page from its MLflow parent run or its checkpoint file."""
-    from hyperspark.page import from_checkpoint, from_mlflow, write
+    from hyperspark.page import from_checkpoint, write
+    from hyperspark.tracking.page_source import page_data
 
     _quiet_logs()
     if args.run_id:
-        data = from_mlflow(args.run_id, args.tracking_uri)
+        data = page_data(args.run_id, args.tracking_uri)
     elif not os.path.isfile(args.checkpoint):
         raise CommandError(f"no checkpoint file {args.checkpoint!r}")
     else:

@@ -11,7 +11,8 @@ from mlflow.tracking import MlflowClient
 
 import hyperspark
 from hyperspark import SparkTrials
-from hyperspark.page import from_checkpoint, from_mlflow, search_data, write
+from hyperspark.page import from_checkpoint, search_data, write
+from hyperspark.tracking.page_source import page_data
 from hyperspark.record import TrialRecord, TrialStatus
 
 CHROMIUM = "/usr/bin/chromium"
@@ -172,7 +173,7 @@ def test_the_page_from_a_checkpoint_and_from_mlflow(browser, searched, tmp_path,
     parent = tracked.last_tracker.parent_run_id
     logged = [a.path for a in client.list_artifacts(parent)]
     assert "search.html" in logged  # every tracked fmin logs its page
-    data = from_mlflow(parent, mlflow_store)
+    data = page_data(parent, mlflow_store)
     assert sorted(data["trials"]["tid"]) == list(range(12))
     expected = {d["tid"]: d["result"].get("loss") for d in tracked._dynamic_trials}
     for tid, loss in zip(data["trials"]["tid"], data["trials"]["loss"]):

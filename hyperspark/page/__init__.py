@@ -5,8 +5,11 @@ resumed searches. Three ways in:
 
 - ``SparkTrials.to_html(path)``, during or after a search (``from_trials``);
 - ``hyperspark html --checkpoint FILE`` (``from_checkpoint``);
-- ``hyperspark html --run-id RUN`` (``from_mlflow``), from the tracking store; and every
-  tracked ``fmin`` logs its page to its parent run as ``search.html``.
+- ``hyperspark html --run-id RUN``, from the tracking store (``tracking.page_source``
+  fetches the records and hands them to ``search_data``); and every tracked ``fmin`` logs
+  its page to its parent run as ``search.html``.
+
+The page reads records, never a tracking store: whoever has a run id fetches them.
 
     from hyperspark.page import from_trials, write
     write(from_trials(trials), "search.html")
@@ -24,11 +27,11 @@ from hyperspark.hyperopt_internals import all_docs
 from hyperspark.page.data import search_data
 from hyperspark.page.render import render
 from hyperspark.params import ParamResolver
-from hyperspark.record import TrialRecord, TrialStatus
+from hyperspark.record import TrialRecord
 
 logger = logging.getLogger("hyperspark")
 
-__all__ = ["from_trials", "from_checkpoint", "from_mlflow", "write", "versions",
+__all__ = ["from_trials", "from_checkpoint", "write", "versions",
            "search_data", "render"]
 
 
@@ -103,81 +106,3 @@ def from_checkpoint(path: str) -> Dict[str, Any]:
     settings.update({"checkpoint": os.path.abspath(path)}, **versions())
     return search_data(records, _resolved(records, space), settings,
                        f"hyperspark search (checkpoint {os.path.basename(path)})")
-
-
-_STATUS_OF_TAG = {"success": TrialStatus.OK, "failure": TrialStatus.ERROR,
-                  "cancelled": TrialStatus.CANCELLED, "pruned": TrialStatus.PRUNED}
-
-
-def from_mlflow(run_id: str, tracking_uri: Optional[str] = None,
-                curves: int = 300) -> Dict[str, Any]:
-    """The page data of a tracked search, read back from its parent run's child runs in the
-    tracking store (learning curves for up to ``curves`` trials that reported)."""
-    from mlflow.tracking import MlflowClient
-
-    from hyperspark.tracking.history import get_run
-    from hyperspark.tracking.runs import SEARCH_ID_TAG
-
-    client = MlflowClient(tracking_uri)
-    parent = get_run(client, run_id)
-    children = []
-    token = None
-    while True:
-        page = client.search_runs([parent.info.experiment_id],
-                                  f"tags.mlflow.parentRunId = '{run_id}'", max_results=1000,
-                                  page_token=token)
-        children.extend(run for run in page if "trial_id" in run.data.tags)
-        token = page.token
-        if not token:
-            break
-    records, params = [], []
-    for run in children:
-        tags, metrics = run.data.tags, run.data.metrics
-        status = (TrialStatus(tags["hyperspark_status"]) if tags.get("hyperspark_status")
-                  in {s.value for s in TrialStatus} else
-                  _STATUS_OF_TAG.get(tags.get("trial_status"), TrialStatus.RUNNING))
-        loss = metrics.get("loss") if status in (TrialStatus.OK, TrialStatus.PRUNED) else None
-        reports: tuple = ()
-        if tags.get("reports", "0") not in ("", "0") and len(
-                [r for r in records if r.reports]) < curves:
-            history = client.get_metric_history(run.info.run_id, "loss")
-            reports = tuple((m.step, m.value, m.timestamp / 1000, {})
-                            for m in sorted(history, key=lambda m: m.step))
-        records.append(TrialRecord(
-            tid=int(tags["trial_id"]), status=status, loss=loss,
-            attempts=int(metrics.get("attempts", 0)), waited=metrics.get("waited_s", 0.0),
-            booked=metrics.get("trial_booked"), start=metrics.get("trial_start"),
-            end=metrics.get("trial_end"), error=tags.get("error") or tags.get("cancel_reason"),
-            reports=reports, pruned_at=_int(tags.get("pruned_at_step"))))
-        params.append({k: _parsed(v) for k, v in run.data.params.items()})
-    order = sorted(range(len(records)), key=lambda i: records[i].tid)
-    records = [records[i] for i in order]
-    labels = list(dict.fromkeys(k for i in order for k in params[i]))
-    columns = {label: [params[i].get(label) for i in order] for label in labels}
-    settings = {f"{k}": v for k, v in parent.data.params.items()}
-    if "actual_parallelism" in settings:  # what the search ran with
-        settings["parallelism"] = settings.pop("actual_parallelism")
-    settings.update({k.replace("hyperspark.", ""): v for k, v in parent.data.tags.items()
-                     if k.startswith("hyperspark.version")})
-    settings.update({"parent run": run_id, "experiment": parent.info.experiment_id})
-    search_id = parent.data.tags.get(SEARCH_ID_TAG) or parent.data.tags.get("fmin_uuid")
-    return search_data(records, columns, settings,
-                       f"hyperspark search {search_id}" if search_id
-                       else f"hyperspark search (MLflow run {run_id})")
-
-
-def _parsed(text: str) -> Any:
-    """An MLflow param (text) as the value it was: a number when it reads as one."""
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
-
-def _int(text: Optional[str]) -> Optional[int]:
-    try:
-        return int(text) if text not in (None, "") else None
-    except ValueError:
-        return None
