@@ -34,12 +34,12 @@ def demo(args: argparse.Namespace) -> int:
           f"{trials.count_failed_trials()} failed, {trials.count_cancelled_trials()} cancelled")
     if outcome["parent_run_id"]:
         uri = outcome["tracking_uri"]
-        print(f"\nMLflow: parent run {outcome['parent_run_id']} in experiment "
-              f"'hyperspark-demo', store {uri}")
+        print(f"\nMLflow: parent run {outcome['parent_run_id']} (trials.run_id) in experiment "
+              f"'{outcome['experiment']}', store {uri}")
         print("Open the MLflow UI on that store with:")
         print(f"    mlflow ui --backend-store-uri {uri} --port 5000")
-        print("then browse http://127.0.0.1:5000, experiment 'hyperspark-demo', and filter "
-              f"the runs with:  tags.hyperspark.search_id = '{outcome['search_id']}'")
+        print("then browse this search's runs at:")
+        print(f"    {outcome['ui_link']}")
         print("The search's page is logged with the parent run too (artifact search.html).")
     print(f"\nThe search's page (open it in a browser): {outcome['page']}")
     return 0

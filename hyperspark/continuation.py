@@ -103,8 +103,8 @@ def check_fit(trials: base.Trials, space: Any, run_id: str) -> None:
 
 def describe(history: History, fit: Optional[Fit], kept: int) -> str:
     """The one line that says what was loaded."""
-    line = (f"continuing search {history.search_id} (MLflow run {history.run_id}): {kept} "
-            f"finished trials loaded")
+    line = (f"continuing search {history.search_id}: {kept} finished trials from MLflow run "
+            f"{history.run_id} in experiment '{history.experiment_name}'")
     if fit is not None and fit.dropped:
         line += f" ({fit.summary()})"
     if history.unfinished:

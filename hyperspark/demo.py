@@ -10,6 +10,9 @@ from hyperopt import hp
 
 logger = logging.getLogger("hyperspark")
 
+UI_URL = "http://127.0.0.1:5000"
+"""Where ``mlflow ui --port 5000`` serves the UI: the demo's link points there."""
+
 SPACE = {
     "learning_rate": hp.loguniform("learning_rate", np.log(1e-3), np.log(1.0)),
     "l2": hp.loguniform("l2", np.log(1e-6), np.log(1e-1)),
@@ -71,6 +74,8 @@ def run_demo(max_evals: int = 40, parallelism: int = 2) -> Dict[str, Any]:
     return {"best": best, "best_loss": trials.best_trial["result"]["loss"], "trials": trials,
             "page": page,
             "tracking_uri": absolute_tracking_uri(mlflow.get_tracking_uri()),
-            "parent_run_id": tracker.parent_run_id if tracker else None,
+            "parent_run_id": trials.run_id,
+            "experiment": tracker.experiment_name if tracker else None,
+            "ui_link": tracker.ui_link(UI_URL) if tracker else None,
             "fmin_uuid": tracker.fmin_uuid if tracker else None,
             "search_id": trials.last_search_id}

@@ -165,6 +165,7 @@ class SparkTrials(TrialCounts, base.Trials):
         """What the last fmin ran with (backend, parallelism, algo, limits, pruner)."""
         self.continued_from: Optional[str] = None
         """The MLflow parent run whose trials this object was made from (``from_mlflow``)."""
+        self._run_id: Optional[str] = None
 
     @classmethod
     def from_mlflow(cls, run_id: str, *, space: Any = None, **kwargs: Any) -> "SparkTrials":
@@ -186,6 +187,25 @@ class SparkTrials(TrialCounts, base.Trials):
         from hyperspark import continuation
 
         return continuation.from_mlflow(cls, run_id, space, kwargs)
+
+    @property
+    def run_id(self) -> Optional[str]:
+        """The MLflow parent run of the last search (after a resume: the run it wrote to);
+        None before the first search and when tracking is off.
+
+        >>> best = fmin(objective, space, max_evals=50, trials=trials)  # doctest: +SKIP
+        >>> mlflow.get_run(trials.run_id).data.metrics["best_loss"]  # doctest: +SKIP
+        """
+        if self.last_tracker is not None:  # set once the search has started its parent run
+            return self.last_tracker.parent_run_id
+        return getattr(self, "_run_id", None)  # kept through pickling (the tracker is not)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{count} {name}" for name, count in self.status_counts().items()
+                           if count) if internals.all_docs(self) else "no trials"
+        return (f"SparkTrials(backend={self.backend!r}, parallelism="
+                f"{self.actual_parallelism or self.user_specified_parallelism}, "
+                f"trials={self.count_total_trials()} ({counts}), run_id={self.run_id!r})")
 
     @property
     def _runner(self) -> Any:
@@ -231,7 +251,7 @@ class SparkTrials(TrialCounts, base.Trials):
             rstate = restored.rstate
         settings, algo = self._settings(max_evals, timeout, loss_threshold, max_queue_len, rstate,
                                         early_stop_fn, algo)
-        self.last_tracker = None
+        self.last_tracker, self._run_id = None, None
         domain = base.Domain(fn, space, pass_expr_memo_ctrl=pass_expr_memo_ctrl)
         # one id names the search everywhere: the log, the page's title, the Spark groups, and
         # MLflow's hyperspark.search_id and fmin_uuid tags; a resumed search keeps its own
@@ -295,6 +315,7 @@ class SparkTrials(TrialCounts, base.Trials):
             status = "KILLED"
             raise
         finally:
+            self._run_id = tracker.parent_run_id if tracker is not None else None
             if tracker is not None:
                 tracker.close(status, page=lambda: search_page.render(
                     search_page.from_trials(self)))

@@ -16,9 +16,14 @@ def test_demo_runs_a_tracked_search_and_says_how_to_open_the_ui(spark, mlflow_st
     assert "6 trials succeeded" in out and "mlflow ui --backend-store-uri" in out
     assert f"The search's page (open it in a browser): {tmp_path}/hyperspark-demo.html" in out
     assert 300_000 < (tmp_path / "hyperspark-demo.html").stat().st_size < 1_500_000
-    assert "tags.hyperspark.search_id = '" in out
     client = MlflowClient(mlflow_store)
     experiment = client.get_experiment_by_name("hyperspark-demo")
+    # the experiment by name, and a link that lands on the runs table filtered to the search
+    assert "in experiment 'hyperspark-demo'" in out
+    search_id = client.get_run(out.split("MLflow: parent run ")[1].split()[0]).data.tags[
+        "hyperspark.search_id"]
+    assert (f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}/runs?searchFilter="
+            f"tags.%60hyperspark.search_id%60%20%3D%20%27{search_id}%27") in out
     runs = client.search_runs([experiment.experiment_id])
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
     assert len(children) == 6 and all("val_log_loss" in c.data.metrics for c in children)
@@ -39,6 +44,13 @@ def test_overhead_benchmark_table(spark):
 def test_cli_requires_a_subcommand(capsys):
     with pytest.raises(SystemExit):
         cli.main([])
+
+
+def test_help_is_plain_text(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    assert "``" not in out and "hyperspark demo" in out and "hyperspark html --run-id" in out
 
 
 def test_throughput_benchmark_table(spark):

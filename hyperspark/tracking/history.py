@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from hyperspark.errors import InvalidArgument
 from hyperspark.record import TrialRecord, TrialStatus
 from hyperspark.tracking.child_runs import VALS_TAG
-from hyperspark.tracking.runs import SEARCH_ID_TAG, SPACE_ARTIFACT
+from hyperspark.tracking.runs import SEARCH_ID_TAG, SPACE_ARTIFACT, experiment_name
 
 logger = logging.getLogger("hyperspark")
 
@@ -46,6 +46,8 @@ class History:
     """One past the highest tid the search gave a trial: a continuation's first new tid."""
     space: Optional[Dict[str, Dict[str, Any]]] = None
     """The search's space as its ``space.json`` artifact describes it (labels, kinds, bounds)."""
+    experiment_name: str = ""
+    """The parent run's experiment, by name."""
 
 
 def read_history(run_id: str, tracking_uri: Optional[str] = None) -> History:
@@ -94,7 +96,8 @@ def read_history(run_id: str, tracking_uri: Optional[str] = None) -> History:
                        unreadable, VALS_TAG)
     records.sort(key=lambda record: record.tid)
     return History(run_id, uri, parent.info.experiment_id, parent.data.tags[SEARCH_ID_TAG],
-                   tuple(records), results, unfinished, next_tid, _space(client, run_id))
+                   tuple(records), results, unfinished, next_tid, _space(client, run_id),
+                   experiment_name(client, parent.info.experiment_id) or "")
 
 
 MUST_BE = ("run_id must be the parent run of a search hyperspark recorded (the run whose tag "

@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional
 from hyperspark.page import search_data
 from hyperspark.record import TrialRecord, TrialStatus
 from hyperspark.tracking.history import get_run
-from hyperspark.tracking.runs import SEARCH_ID_TAG
+from hyperspark.tracking.runs import SEARCH_ID_TAG, experiment_name
 
 _STATUS_OF_TAG = {"success": TrialStatus.OK, "failure": TrialStatus.ERROR,
                   "cancelled": TrialStatus.CANCELLED, "pruned": TrialStatus.PRUNED}
@@ -64,7 +64,8 @@ def page_data(run_id: str, tracking_uri: Optional[str] = None,
         settings["parallelism"] = settings.pop("actual_parallelism")
     settings.update({k.replace("hyperspark.", ""): v for k, v in parent.data.tags.items()
                      if k.startswith("hyperspark.version")})
-    settings.update({"parent run": run_id, "experiment": parent.info.experiment_id})
+    settings.update({"parent run": run_id,
+                     "experiment": experiment_name(client, parent.info.experiment_id)})
     search_id = parent.data.tags.get(SEARCH_ID_TAG) or parent.data.tags.get("fmin_uuid")
     return search_data(records, columns, settings,
                        f"hyperspark search {search_id}" if search_id

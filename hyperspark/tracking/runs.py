@@ -18,6 +18,7 @@ from hyperspark.params import ParamResolver
 from hyperspark.record import TrialRecord
 from hyperspark.search import Listener, Progress, Settings
 from hyperspark.space import describe_space, space_line
+from hyperspark.tracking.ui_link import SEARCH_ID_TAG, runs_link, server_url
 from hyperspark.tracking.child_runs import MAX_PARAM, MAX_TAG, cut, outcome_of, trial_tags
 from hyperspark.tracking.in_flight import concurrency_for
 from hyperspark.tracking.mlflow_internals import active_experiment_id
@@ -42,7 +43,6 @@ SPACE_ARTIFACT = "space.json"
 CONTINUED_FROM_TAG = "hyperspark.continued_from"
 """On the parent run of a search continued with ``SparkTrials.from_mlflow``: the parent run
 whose trials it started from."""
-SEARCH_ID_TAG = "hyperspark.search_id"
 """The tag naming the search on its parent and child runs: the id of the log lines and the
 page's title (``fmin_uuid`` has it too, for hyperopt's queries)."""
 
@@ -81,6 +81,8 @@ class MlflowTracker(Listener):
         self.parent_run_id: Optional[str] = None
         self._owns_parent = False
         self._experiment_id: Optional[str] = None
+        self.experiment_name: Optional[str] = None
+        """The parent run's experiment, by name (what a person is shown; links use the id)."""
         self._writer: Optional[TrackingWriter] = None
         self._spares: Optional[SpareRuns] = None
         self._quiet = False
@@ -115,6 +117,7 @@ class MlflowTracker(Listener):
                 run = self._client.create_run(self._experiment_id, tags=self._context_tags())
                 self.parent_run_id, self._owns_parent = run.info.run_id, True
             existing = self._client.get_run(self.parent_run_id).data
+            self.experiment_name = experiment_name(self._client, self._experiment_id)
             # the store file exists by now
             prefer_write_ahead_log(self.tracking_uri, self.settings.sqlite_wal)
         except Exception as exc:
@@ -163,8 +166,33 @@ class MlflowTracker(Listener):
                             if key.startswith(FORWARDED_ENV)}
         self._worker_env.update(MLFLOW_TRACKING_URI=self.tracking_uri,
                                 MLFLOW_EXPERIMENT_ID=self._experiment_id)
-        logger.info("MLflow: search recorded in run %s of experiment %s at %s",
-                    self.parent_run_id, self._experiment_id, self.tracking_uri)
+        link = self.ui_link()
+        logger.info("MLflow: search recorded in run %s of experiment '%s' at %s%s",
+                    self.parent_run_id, self.experiment_name, self.tracking_uri,
+                    f" (its runs: {link})" if link else "")
+
+    def ui_link(self, base_url: Optional[str] = None) -> Optional[str]:
+        """The MLflow UI's runs table of this search's experiment, filtered to its runs;
+        ``base_url``: where the UI is served (default: the tracking server, when the store
+        is one). None before the search started, or with no UI to point at.
+
+        >>> tracker.ui_link("http://127.0.0.1:5000")  # doctest: +SKIP
+        "http://127.0.0.1:5000/#/experiments/1/runs?searchFilter=tags.%60hyperspark..."
+        """
+        base = base_url or server_url(self.tracking_uri)
+        if base is None or self._experiment_id is None:
+            return None
+        return runs_link(base, self._experiment_id, self.search_id)
+
+    @property
+    def experiment_id(self) -> Optional[str]:
+        """The parent run's experiment id (None before the search starts)."""
+        return self._experiment_id
+
+    def __repr__(self) -> str:
+        return (f"MlflowTracker(run_id={self.parent_run_id!r}, experiment="
+                f"{self.experiment_name!r}, search_id={self.search_id!r}, "
+                f"tracking_uri={self.tracking_uri!r})")
 
     def _reopen_parent(self) -> bool:
         """Continue the checkpoint's parent run, if it still exists; True when it does."""
@@ -364,3 +392,13 @@ def _user() -> str:
     except Exception:
         return "unknown"
 
+
+def experiment_name(client: Any, experiment_id: Optional[str]) -> Optional[str]:
+    """The name of experiment ``experiment_id``, as a person is shown it; its id when the
+    store cannot say (an experiment is never shown as nothing)."""
+    if experiment_id is None:
+        return None
+    try:
+        return client.get_experiment(experiment_id).name
+    except Exception:
+        return experiment_id
