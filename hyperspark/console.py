@@ -11,15 +11,22 @@ its own, ``ConsoleFallback``: it writes WARNING and above to stderr, one short l
   where the application sends it;
 - ``HYPERSPARK_QUIET=1`` in the environment: silent too.
 
+While a progress bar is drawn, every log line that reaches the terminal goes through the bar
+(``lines_through_bar``): the bar is cleared, the line written, the bar drawn again below it,
+so the terminal shows one bar and no stale copy. Only the handlers' output path changes, for
+the bar's lifetime: their levels, formats and filters stay as the application set them.
+
 >>> import logging
 >>> isinstance(ConsoleFallback(), logging.Handler)
 True
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
+from typing import Any, Dict, Iterator, List
 
 QUIET_ENV = "HYPERSPARK_QUIET"
 """Set to 1 (or true, yes, on) to turn hyperspark's own console messages off."""
@@ -66,6 +73,62 @@ def _write(line: str) -> None:
         tqdm.write(line, file=sys.stderr)
     except Exception:
         sys.stderr.write(line + "\n")
+
+
+class _ThroughBar:
+    """A console stream whose writes clear the progress bars first and redraw them after."""
+
+    def __init__(self, stream: Any) -> None:
+        self.wrapped = stream
+
+    def write(self, text: str) -> int:
+        from tqdm import tqdm
+
+        with tqdm.external_write_mode(file=self.wrapped):
+            return self.wrapped.write(text)
+
+    def flush(self) -> None:
+        self.wrapped.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.wrapped, name)
+
+
+def _console_handlers() -> List[logging.StreamHandler]:
+    """Every handler that writes to the terminal (stderr or stdout): the root logger's and
+    every named logger's (a library such as MLflow keeps its own)."""
+    consoles = {id(stream) for stream in (sys.stderr, sys.stdout, sys.__stderr__,
+                                          sys.__stdout__) if stream is not None}
+    loggers = [logging.getLogger()] + [logger for logger in
+                                       list(logging.Logger.manager.loggerDict.values())
+                                       if isinstance(logger, logging.Logger)]
+    found: Dict[int, logging.StreamHandler] = {}
+    for logger in loggers:
+        for handler in list(logger.handlers):
+            if (type(handler) is logging.StreamHandler or (
+                    isinstance(handler, logging.StreamHandler)
+                    and not isinstance(handler, logging.FileHandler))) \
+                    and id(getattr(handler, "stream", None)) in consoles:
+                found[id(handler)] = handler
+    return list(found.values())
+
+
+@contextlib.contextmanager
+def lines_through_bar() -> Iterator[None]:
+    """While it lasts, log lines written to the terminal go through the progress bar."""
+    routed = []
+    for handler in _console_handlers():
+        with handler.lock or contextlib.nullcontext():
+            original = handler.stream
+            handler.stream = _ThroughBar(original)
+        routed.append((handler, original))
+    try:
+        yield
+    finally:
+        for handler, original in routed:
+            with handler.lock or contextlib.nullcontext():
+                if isinstance(handler.stream, _ThroughBar):  # nobody replaced it meanwhile
+                    handler.stream = original
 
 
 def install(logger: logging.Logger) -> None:

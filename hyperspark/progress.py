@@ -1,12 +1,14 @@
 """What a person watching a search sees: a tqdm bar while it runs, one summary line at the end."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any, Dict, Optional
 
 from tqdm import tqdm
 
+from hyperspark import console
 from hyperspark.outcome import short_type
 from hyperspark.record import TrialRecord, TrialStatus
 from hyperspark.search import Listener, Progress
@@ -32,8 +34,46 @@ def summary_line(progress: Progress, seconds: float) -> str:
             f"{cancelled_detail} in {seconds:.1f} s")
 
 
+BAR_FORMAT = "hyperspark {n_fmt}/{total_fmt} {desc}|{bar}| {elapsed}<{remaining}{postfix}"
+"""What a person watches first comes first (tqdm cuts the line at the terminal's edge): trials
+done of the total, the best loss, the failures; then the bar, the times, and the rest."""
+
+
+def bar_text(progress: Progress) -> str:
+    """The bar's left part after done/total: the best loss and the failures.
+
+    >>> bar_text(Progress(succeeded=3, failed=1, best_loss=0.25))
+    'best 0.25, 1 failed '
+    """
+    parts = []
+    if progress.best_loss is not None:
+        parts.append(f"best {progress.best_loss:.4g}")
+    if progress.failed:
+        parts.append(f"{progress.failed} failed")
+    return ", ".join(parts) + " " if parts else ""
+
+
+def bar_postfix(progress: Progress, reproducible: Any = None) -> str:
+    """The bar's tail: what runs now, and what ended otherwise (cut first on a narrow terminal).
+
+    >>> bar_postfix(Progress(running=2, waiting=1, cancelled=1))
+    '2 running, 1 waiting, 1 cancelled'
+    """
+    parts = [f"{progress.running} running"]
+    if progress.waiting:
+        parts.append(f"{progress.waiting} waiting")
+    if progress.pruned:
+        parts.append(f"{progress.pruned} pruned")
+    if progress.cancelled:
+        parts.append(f"{progress.cancelled} cancelled")
+    if reproducible:
+        parts.append(f"reproducible (lag {reproducible['lag']})")
+    return ", ".join(parts)
+
+
 class ProgressReporter(Listener):
-    """A bar of finished trials (with running / failed / cancelled / best loss) and a summary."""
+    """A bar of finished trials (best loss, failures, running, waiting) and a summary line.
+    While the bar is drawn, log lines on the terminal go through it (``console``)."""
 
     def __init__(self, total: int, already_done: int, show_bar: bool) -> None:
         self._total, self._initial, self._show_bar = total, already_done, show_bar
@@ -41,15 +81,17 @@ class ProgressReporter(Listener):
         self._started = time.monotonic()
         self._start_drawn = 0.0
         self._first_failure: Optional[TrialRecord] = None
+        self._reproducible: Any = None
+        self._routing: Optional[contextlib.ExitStack] = None
 
     def search_started(self, search: Any, settings: Any) -> None:
         self._started = time.monotonic()
         if self._show_bar:
-            mode = getattr(settings, "reproducible", None)
+            self._reproducible = getattr(settings, "reproducible", None)
+            self._routing = contextlib.ExitStack()
+            self._routing.enter_context(console.lines_through_bar())
             self._bar = tqdm(total=self._total, initial=self._initial, unit="trial",
-                             dynamic_ncols=True,
-                             desc=f"hyperspark (reproducible, lag {mode['lag']})" if mode
-                             else "hyperspark")
+                             dynamic_ncols=True, bar_format=BAR_FORMAT, desc="")
 
     def trial_started(self, doc: Dict[str, Any], progress: Progress) -> None:
         self._refresh(progress, advance=0)
@@ -70,13 +112,8 @@ class ProgressReporter(Listener):
         started (no task slot, worker or actor free yet): their trial_timeout is not running."""
         if self._bar is None:
             return
-        postfix = {"running": progress.running, "waiting": progress.waiting,
-                   "failed": progress.failed, "cancelled": progress.cancelled}
-        if progress.pruned:
-            postfix["pruned"] = progress.pruned
-        if progress.best_loss is not None:
-            postfix["best"] = f"{progress.best_loss:.4g}"
-        self._bar.set_postfix(postfix, refresh=False)
+        self._bar.set_description_str(bar_text(progress), refresh=False)
+        self._bar.set_postfix_str(bar_postfix(progress, self._reproducible), refresh=False)
         if advance:
             self._bar.update(advance)
         elif time.monotonic() - self._start_drawn >= REDRAW_S:  # a start changes only the
@@ -87,6 +124,9 @@ class ProgressReporter(Listener):
                      error: Optional[BaseException]) -> None:
         if self._bar is not None:
             self._bar.close()
+        if self._routing is not None:
+            self._routing.close()
+            self._routing = None
         line = summary_line(progress, time.monotonic() - self._started)
         logger.info(line + (f" (stopped: {stop_reason})" if stop_reason else ""))
         if progress.failed and self._first_failure is not None:
