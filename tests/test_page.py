@@ -277,3 +277,34 @@ def test_hyperspark_html_errors_are_one_line_and_exit_non_zero(tmp_path, capsys,
         assert len(lines) == 1 and lines[0].startswith("hyperspark html: error: "), lines
         assert expected in lines[0]
         assert "Traceback" not in captured.err and captured.out == ""
+
+
+def continued_search(earlier: int, total: int):
+    """A page's data for a search continued from MLflow: ``earlier`` trials of the first
+    search, then ``total - earlier`` new ones."""
+    records, xs = [], []
+    for t in range(total):
+        x = ((t * 37) % 11) / 11
+        records.append(TrialRecord(tid=t, status=TrialStatus.OK, loss=(x - 0.3) ** 2,
+                                   attempts=1, booked=t, start=t + 0.1, end=t + 0.5,
+                                   vals={"x": [x]}, continued=t < earlier))
+        xs.append(x)
+    return search_data(records, {"x": xs}, {"continued from": "abc"}, "continued")
+
+
+@pytest.mark.parametrize("earlier,total", [(2, 3), (1, 2), (40, 50)])
+def test_a_continued_page_counts_trials_in_whole_numbers_and_labels_beside_the_line(
+        browser, tmp_path, earlier, total):
+    path = write(continued_search(earlier, total), str(tmp_path / "continued.html"))
+    page, problems = open_page(browser, path)
+    assert problems == {"errors": [], "requests": []}
+    chart = "#chart-loss-trials"
+    ticks = page.eval_on_selector_all(f"{chart} .xtick text", "n => n.map(x => x.textContent)")
+    assert ticks and all(tick.replace(",", "").isdigit() for tick in ticks), ticks
+    label = page.locator(f"{chart} .annotation", has_text="continued here")
+    line = page.locator(f"{chart} .shapelayer path").first
+    assert label.count() == 1 and line.count() == 1
+    label_box, line_box = label.bounding_box(), line.bounding_box()
+    assert not boxes_overlap(label_box, line_box), (label_box, line_box)
+    assert label_box["x"] >= line_box["x"] + line_box["width"]  # to the line's right
+    page.close()

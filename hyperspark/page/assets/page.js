@@ -96,12 +96,22 @@ window.hypersparkDraw = function (data) {
   var continuation = data.continuation ? {shapes: [{type: "line", xref: "x", yref: "paper",
       x0: data.continuation.first_new_tid - 0.5, x1: data.continuation.first_new_tid - 0.5,
       y0: 0, y1: 1, line: {dash: "dash", color: "#555", width: 1}}],
+    // the label beside the line's top, clear of it, on a background of its own
     annotations: [{xref: "x", yref: "paper", x: data.continuation.first_new_tid - 0.5, y: 1,
-      xanchor: "left", yanchor: "bottom", showarrow: false, text: "continued here",
-      font: {size: 10, color: "#555"}}]} : {};
+      xanchor: "left", yanchor: "top", xshift: 6, showarrow: false, text: "continued here",
+      bgcolor: "rgba(255,255,255,0.85)", font: {size: 10, color: "#555"}}]} : {};
   plot("chart-loss-trials", lossTraces.concat([bestSoFar(all, function (r) { return T.tid[r]; })]),
-       Object.assign({xaxis: {title: {text: "trial (tid)"}}, yaxis: {title: {text: "loss"}}},
-                     continuation), countMarks(lossTraces));
+       Object.assign({xaxis: trialAxis(T.tid), yaxis: {title: {text: "loss"}}}, continuation),
+       countMarks(lossTraces));
+
+  // a trial axis counts trials: whole numbers only (Plotly's own ticks go to 0.5 or 0.2
+  // steps over a few trials)
+  function trialAxis(tids) {
+    var span = tids.length ? Math.max.apply(null, tids) - Math.min.apply(null, tids) : 0;
+    var axis = {title: {text: "trial (tid)"}, tickformat: "d"};
+    if (span <= 10) { axis.tick0 = 0; axis.dtick = 1; }
+    return axis;
+  }
   var timeRows = rows.filter(function (r) { return T.end[r] !== null; });
   var timeTraces = byStatus(timeRows, function (r) { return T.end[r]; }, function (r) {
     return T.loss[r]; });
