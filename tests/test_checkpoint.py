@@ -269,8 +269,10 @@ def test_resume_continues_the_parent_run_and_repairs_what_a_crash_leaves(tmp_pat
     client.update_run(parent_id, status="RUNNING")  # the driver died under it
 
     resumed = SparkTrials(backend="local", parallelism=2)
+    assert resumed.run_id is None  # before its first search
     search(resumed, 7, path)
     assert resumed.last_tracker.parent_run_id == parent_id
+    assert resumed.run_id == parent_id  # the run the resumed search wrote to
     assert client.get_run(parent_id).info.status == "FINISHED"
     assert client.get_run(orphan.info.run_id).info.lifecycle_stage == "deleted"
     children = _children(client, parent_id)

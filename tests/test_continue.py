@@ -55,9 +55,16 @@ def searched(mlflow_store):
 
 
 def test_same_space_continues_with_every_trial_and_the_algorithm_sees_them(searched,
-                                                                          mlflow_store):
-    run_id = searched.last_tracker.parent_run_id
-    loaded = SparkTrials.from_mlflow(run_id, backend="local", parallelism=2)
+                                                                          mlflow_store, caplog):
+    run_id = searched.run_id
+    assert run_id == searched.last_tracker.parent_run_id
+    experiment = MlflowClient(mlflow_store).get_experiment(
+        MlflowClient(mlflow_store).get_run(run_id).info.experiment_id).name
+    with caplog.at_level("INFO", logger="hyperspark"):
+        loaded = SparkTrials.from_mlflow(run_id, backend="local", parallelism=2)
+    said = [r.getMessage() for r in caplog.records if "continuing search" in r.getMessage()]
+    assert len(said) == 1  # one line: how many, from which run, in which experiment by name
+    assert f"40 finished trials from MLflow run {run_id} in experiment '{experiment}'" in said[0]
     before, after = by_tid(searched), by_tid(loaded)
     assert sorted(after) == sorted(before) == list(range(40))
     for tid, doc in before.items():
@@ -81,8 +88,11 @@ def test_same_space_continues_with_every_trial_and_the_algorithm_sees_them(searc
     # the docs' "max_evals=trials.count_total_trials() + 100": failed ones count, as in fmin
     # (len(trials), hyperopt's, leaves out errors and cancellations)
     assert loaded.count_total_trials() == 40
-    hyperspark.fmin(objective, SPACE, algo=watching, max_evals=loaded.count_total_trials() + 10,
-                    trials=loaded, show_progressbar=False)
+    best = hyperspark.fmin(objective, SPACE, algo=watching,
+                           max_evals=loaded.count_total_trials() + 10, trials=loaded,
+                           show_progressbar=False)
+    # Python numbers, as a fresh search returns (tests/test_first_hour.py)
+    assert {k: type(v) for k, v in best.items()} == {"lr": float, "act": int, "layers": int}
     assert len(loaded._dynamic_trials) == 50  # 10 new ones, as hyperopt continues a Trials
     assert sorted(by_tid(loaded)) == list(range(50))
     assert seen and seen[0] >= sum(1 for d in before.values() if d["state"] == 2)
