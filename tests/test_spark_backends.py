@@ -145,7 +145,7 @@ def test_dead_python_worker_is_retried_as_an_attempt(spark, backend, counter_dir
 def test_worker_that_always_dies_fails_after_max_retries(spark, backend):
     with pytest.raises(AllTrialsFailedError, match="infrastructure") as info:
         search(spark, backend=backend, objective=lambda x: os._exit(3), max_evals=1, max_retries=1)
-    assert "attempts: 2" in str(info.value)
+    assert "trial 0 (2 attempts, infrastructure)" in str(info.value)
 
 
 def test_a_trial_whose_worker_always_dies_fails_and_the_search_goes_on(spark, backend):

@@ -309,6 +309,41 @@ def test_concurrent_searches_on_one_server_keep_their_runs_apart(any_store):
         assert parent.data.metrics["total_trials_count"] == 9
 
 
+def test_the_link_hyperspark_prints_opens_the_searchs_runs_in_the_mlflow_ui(remote, caplog):
+    """MLflow 3's UI opens an experiment on its GenAI overview, where runs do not show: the
+    link hyperspark logs opens the runs table, filtered to the search. In headless Chromium
+    against the real server: the search's parent run shows, another search's does not."""
+    from playwright.sync_api import sync_playwright
+
+    names = {}
+    for key in ("ours", "other"):
+        trials = SparkTrials(backend="local", parallelism=2, mlflow_tracking=True)
+        with caplog.at_level("INFO", logger="hyperspark"):
+            search(trials, lambda p: p["x"], max_evals=2)
+        names[key] = remote.get_run(trials.run_id).info.run_name
+        if key == "ours":
+            link = trials.last_tracker.ui_link()
+            logged = [r.getMessage() for r in caplog.records
+                      if f"search recorded in run {trials.run_id}" in r.getMessage()]
+    assert link.startswith(f"{remote.tracking_uri}/#/experiments/") and "/runs?searchFilter=" in link
+    assert logged and f"(its runs: {link})" in logged[0]
+    assert f"of experiment '{mlflow.get_experiment(remote.get_run(trials.run_id).info.experiment_id).name}'" in logged[0]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(link)
+            page.wait_for_selector(f"text={names['ours']}", timeout=60_000)
+            shown = page.inner_text("body")
+            assert names["ours"] in shown and names["other"] not in shown
+            assert "/runs" in page.url  # still on the runs table, not the overview
+        finally:
+            browser.close()
+
+
 @pytest.mark.slow
 def test_tracking_through_a_real_server(spark, remote):
     def objective(params):
