@@ -135,7 +135,7 @@ def test_mlflow_and_the_bar_say_the_mode_is_on(mlflow_store, capsys):
     assert parent.data.params["reproducible_lag"] == "3"
     assert parent.data.params["reproducible_seed"] == str(
         trials.last_settings["reproducible seed"])
-    assert "hyperspark (reproducible, lag 3)" in capsys.readouterr().err
+    assert "reproducible (lag 3)" in capsys.readouterr().err
 
 
 def test_settings_that_depend_on_timing_are_named(caplog):

@@ -93,15 +93,20 @@ def test_log_lines_go_through_the_bar_and_the_bar_keeps_what_matters_in_80_colum
     bars = [line for line in lines if line.startswith("hyperspark ") and "|" in line]
     assert len(bars) == 1, "\n".join(lines)
     bar = bars[0]
-    assert len(bar) <= COLUMNS
-    assert bar.startswith("hyperspark 12/12 best "), bar
+    assert len(bar) <= COLUMNS, bar
+    assert bar.startswith("hyperspark 12/12 best "), "\n".join(lines)
     done = [line for line in lines if "done: run" in line][0]
     failed = int(done.split(", ")[-1].split()[0])
     assert 0 < failed < 12  # the seed gives both: a best loss and failures
     assert f"{failed} failed |" in bar  # both before the bar itself, never cut
-    assert any("search recorded in run" in line for line in lines)  # INFO lines are shown,
-    assert lines.index(bar) < lines.index(done)  # above the bar while it ran, below after
-    assert not any(" WARN " in line for line in lines), "\n".join(lines)  # Spark's own
+    screen = "\n".join(lines)
+    # lines logged while the bar was drawn (each failure, at the moment it happened) show
+    # whole, above the bar; the line logged after the search, below it
+    mid_search = [i for i, line in enumerate(lines)
+                  if line.startswith("hyperspark: trial ") and "failed (user): ValueError" in line]
+    assert len(mid_search) == failed, screen
+    assert max(mid_search) < lines.index(bar) < lines.index(done), screen
+    assert not any(" WARN " in line for line in lines), screen  # Spark's own
 
 
 def test_hyperspark_causes_no_spark_warn_line_on_the_users_session(tmp_path):
