@@ -42,7 +42,7 @@ import numpy as np
 from benchmarks.search_problems import MORE_PROBLEMS, PROBLEMS, Problem
 
 METHODS = ("random", "hyperopt-tpe-finished", "hyperopt-tpe", "optuna", "hyperspark-tpe",
-           "hyperspark-tpe-reproducible")
+           "hyperspark-gp", "hyperspark-tpe-reproducible")
 DEFAULT_METHODS = METHODS[:-1]
 """``hyperspark-tpe-reproducible`` runs when asked (``--methods``)."""
 SLEEP_S = (0.01, 0.05)
@@ -172,6 +172,10 @@ def run_one(problem_name: str, method: str, parallelism: int, seed: int,
         losses = _optuna(problem, seed, parallelism)
     elif method == "hyperspark-tpe":
         losses = _hyperspark_loop(problem, hyperspark.tpe.suggest, seed, parallelism)
+    elif method == "hyperspark-gp":
+        import hyperspark.gp
+
+        losses = _hyperspark_loop(problem, hyperspark.gp.suggest, seed, parallelism)
     elif method.startswith("hyperspark-tpe-reproducible"):
         # -reproducible[-Nx][:key=value,...]: lag N x P, and hyperspark.tpe's options
         name, algo = _variant(method)

@@ -31,10 +31,9 @@ import weakref
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
-from hyperopt.base import miscs_update_idxs_vals
 
 from hyperspark import hyperopt_internals as internals
-from hyperspark.tpe.history import History
+from hyperspark.tpe.history import History, trial_docs
 from hyperspark.tpe.parzen import Parzen, ramp_weights
 from hyperspark.space.reader import Group, Space, UnsupportedSpace
 
@@ -148,7 +147,7 @@ def suggest(new_ids: Sequence[int], domain: Any, trials: Any, seed: int,
             else:
                 row = models.propose(rng)
             models.add_pending(row)  # later ids of this call see it as running
-            docs.extend(_as_docs(new_id, row, history, domain, trials))
+            docs.extend(trial_docs(new_id, row, history, domain, trials))
         if verbose:
             logger.debug("hyperspark.tpe: %d finished, %d pending", history.finished,
                          len(models.pending))
@@ -292,19 +291,3 @@ def _with_pending(values: np.ndarray, losses: np.ndarray, pending: List[np.ndarr
         lie = {"mean": np.mean, "median": np.median, "best": np.min}[liar](finite)
     return (np.vstack([values, np.vstack(pending)]),
             np.concatenate([losses, np.full(len(pending), lie)]))
-
-
-def _as_docs(new_id: int, row: np.ndarray, history: History, domain: Any,
-             trials: Any) -> List[Any]:
-    idxs: Dict[str, List[int]] = {}
-    vals: Dict[str, List[Any]] = {}
-    for label in domain.params:
-        column = history.labels.index(label)
-        t = row[column]
-        active = not math.isnan(t)
-        idxs[label] = [new_id] if active else []
-        vals[label] = [history.space.params[label].to_value(t)] if active else []
-    misc = {"tid": new_id, "cmd": domain.cmd, "workdir": domain.workdir}
-    miscs_update_idxs_vals([misc], idxs, vals)
-    return trials.new_trial_docs([new_id], [None], [domain.new_result()], [misc])
-

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 from hyperopt import base
+from hyperopt.base import miscs_update_idxs_vals
 
 from hyperspark.space.reader import Space
 
@@ -132,3 +133,21 @@ class History:
         if not self._pending_rows:
             return np.empty((0, len(self.labels)))
         return np.vstack(list(self._pending_rows.values()))
+
+
+def trial_docs(new_id: int, row: np.ndarray, history: History, domain: Any,
+               trials: Any) -> List[Any]:
+    """The new trial document of a suggested row (model coordinates, NaN where inactive), as
+    hyperopt's algorithms make them: hyperspark.tpe's and hyperspark.gp's."""
+    idxs: Dict[str, List[int]] = {}
+    vals: Dict[str, List[Any]] = {}
+    for label in domain.params:
+        column = history.labels.index(label)
+        t = row[column]
+        active = not math.isnan(t)
+        idxs[label] = [new_id] if active else []
+        vals[label] = [history.space.params[label].to_value(t)] if active else []
+    misc = {"tid": new_id, "cmd": domain.cmd, "workdir": domain.workdir}
+    miscs_update_idxs_vals([misc], idxs, vals)
+    return trials.new_trial_docs([new_id], [None], [domain.new_result()], [misc])
+
