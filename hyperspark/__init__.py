@@ -7,7 +7,7 @@
 """
 import logging
 
-from hyperspark import console, gp, pruners, tpe
+from hyperspark import auto, console, gp, pruners, tpe
 from hyperspark.api import fmin
 from hyperspark.backends.pool import ActorPool
 from hyperspark.errors import (AllTrialsFailedError, ChannelUnreachable, CheckpointError,
@@ -19,7 +19,7 @@ from hyperspark.trials import SparkTrials
 from hyperspark.worker import worker_state
 
 __version__ = "0.1.0"
-__all__ = ["SparkTrials", "ActorPool", "fmin", "report", "pruners", "tpe", "gp", "worker_state",
+__all__ = ["SparkTrials", "ActorPool", "fmin", "report", "pruners", "tpe", "gp", "auto", "worker_state",
            "trial_context", "TrialContext",
            "HypersparkError",
            "AllTrialsFailedError", "ChannelUnreachable", "CheckpointError", "CheckpointMismatch",

@@ -130,6 +130,9 @@ class TrialRecord:
     continued: bool = False
     """Read back from an earlier search's MLflow run (``SparkTrials.from_mlflow``): it ran
     there, not in this search."""
+    suggested_by: Optional[str] = None
+    """The algorithm that made its point, where the algorithm says (``hyperspark.auto``:
+    ``gp`` or ``tpe``)."""
 
     @property
     def duration(self) -> Optional[float]:
@@ -167,7 +170,8 @@ class TrialRecord:
             reports=tuple(tuple(row) for row in info.get("reports", ())),  # type: ignore
             pruned_at=info.get("pruned_at", result.get("step") if result.get("pruned")
                                else None),
-            resumed=bool(info.get("resumed")), continued=bool(info.get("continued")))
+            resumed=bool(info.get("resumed")), continued=bool(info.get("continued")),
+            suggested_by=info.get("suggested_by"))
 
     def into(self, doc: Dict[str, Any]) -> None:
         """Write hyperspark's facts of this record into ``doc["misc"]`` (hyperopt's state and
@@ -187,6 +191,8 @@ class TrialRecord:
             info["resumed"] = True
         if self.continued:
             info["continued"] = True
+        if self.suggested_by:
+            info["suggested_by"] = self.suggested_by
         doc["misc"][_KEY] = info
 
 
@@ -241,8 +247,22 @@ def stored_reports(doc: Dict[str, Any]) -> List[ReportRow]:
 
 
 def reset_for_rerun(doc: Dict[str, Any]) -> None:
-    """Forget what an interrupted run of the trial left; mark it run again after a resume."""
-    doc["misc"][_KEY] = {"resumed": True}
+    """Forget what an interrupted run of the trial left; mark it run again after a resume
+    (its point, and which algorithm made it, stay)."""
+    suggested_by = doc["misc"].get(_KEY, {}).get("suggested_by")
+    doc["misc"][_KEY] = {"resumed": True, **({"suggested_by": suggested_by}
+                                             if suggested_by else {})}
+
+
+def suggested_by(doc: Dict[str, Any]) -> Optional[str]:
+    """The algorithm that made the trial's point, when it said (``note_suggested_by``)."""
+    return doc["misc"].get(_KEY, {}).get("suggested_by")
+
+
+def note_suggested_by(misc: Dict[str, Any], algorithm: str) -> None:
+    """The algorithm that made a new trial's point (written into its ``misc`` by the
+    algorithm, before the trial is inserted)."""
+    misc.setdefault(_KEY, {})["suggested_by"] = algorithm
 
 
 def is_continued(doc: Dict[str, Any]) -> bool:

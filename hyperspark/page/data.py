@@ -55,6 +55,8 @@ def search_data(records: Sequence[TrialRecord], params: Dict[str, List[Any]],
         "error": [(r.error or "")[:300] if r.status.value not in ("ok", "pruned") else ""
                   for r in records],
     }
+    if any(r.suggested_by for r in records):  # hyperspark.auto says which algorithm made each
+        trials["suggested_by"] = [r.suggested_by or "" for r in records]
     trials["slot"] = slots(trials["booked"], trials["start"], trials["end"])
     columns = {label: [_plain(v) for v in values] for label, values in params.items()}
     kinds = {label: ("numeric" if all(v is None or isinstance(v, (int, float))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Dict, List, Tuple
 
-from hyperspark.record import TrialRecord, TrialStatus
+from hyperspark.record import TrialRecord, TrialStatus, suggested_by
 
 MAX_TAG = 8000
 MAX_PARAM = 6000
@@ -24,9 +24,16 @@ _RUN_STATUS = {TrialStatus.OK: ("success", "FINISHED"), TrialStatus.PRUNED: ("pr
 """A finished trial's ``trial_status`` tag (Databricks' names) and its child run's status."""
 
 
+SUGGESTED_BY_TAG = "hyperspark.suggested_by"
+"""On a trial's child run: the algorithm that made its point (``hyperspark.auto``)."""
+
+
 def trial_tags(doc: Dict[str, Any]) -> Dict[str, str]:
     """A starting trial's tags: its name, its tid and its point (``VALS_TAG``)."""
     tags = {"mlflow.runName": f"trial-{doc['tid']}", "trial_id": str(doc["tid"])}
+    algorithm = suggested_by(doc)
+    if algorithm:
+        tags[SUGGESTED_BY_TAG] = algorithm
     vals = vals_text(doc["misc"].get("vals", {}))
     if len(vals) <= MAX_TAG:  # a point too big for a tag cannot be continued from MLflow
         tags[VALS_TAG] = vals

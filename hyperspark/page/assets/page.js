@@ -29,6 +29,8 @@ window.hypersparkDraw = function (data) {
     var lines = [["trial", T.tid[row]], ["status", T.status[row]], ["loss", fmt(T.loss[row])],
                  ["attempts", T.attempts[row]], ["duration (s)", fmt(duration)],
                  ["waited (s)", fmt(T.waited[row])]];
+    if (T.suggested_by && T.suggested_by[row])  // hyperspark.auto: which algorithm made it
+      lines.splice(3, 0, ["suggested by", escapeHtml(T.suggested_by[row])]);
     var html = "<table>";
     lines.forEach(function (l) { html += "<tr><th>" + l[0] + "</th><td>" + l[1] + "</td></tr>"; });
     html += "<tr><th colspan=2>parameters</th></tr>";
