@@ -11,6 +11,8 @@ parallelism P and over many seeds:
 - ``optuna``: Optuna's default ``TPESampler`` (multivariate, constant liar), the same problem
   written as Optuna calls, run by ``study.optimize(n_jobs=P)``;
 - ``hyperspark-tpe``: ``hyperspark.tpe.suggest`` in hyperspark's loop (``backend="local"``);
+- ``hyperspark-gp`` and ``hyperspark-auto``: ``hyperspark.gp.suggest`` and
+  ``hyperspark.auto.suggest``, the same way;
 - ``hyperspark-tpe-reproducible`` (when asked): the same with ``reproducible=True``.
 
 At P > 1 every objective first sleeps a random 10-50 ms, so trials finish out of order, as on
@@ -42,7 +44,7 @@ import numpy as np
 from benchmarks.search_problems import MORE_PROBLEMS, PROBLEMS, Problem
 
 METHODS = ("random", "hyperopt-tpe-finished", "hyperopt-tpe", "optuna", "hyperspark-tpe",
-           "hyperspark-gp", "hyperspark-tpe-reproducible")
+           "hyperspark-gp", "hyperspark-auto", "hyperspark-tpe-reproducible")
 DEFAULT_METHODS = METHODS[:-1]
 """``hyperspark-tpe-reproducible`` runs when asked (``--methods``)."""
 SLEEP_S = (0.01, 0.05)
@@ -176,6 +178,10 @@ def run_one(problem_name: str, method: str, parallelism: int, seed: int,
         import hyperspark.gp
 
         losses = _hyperspark_loop(problem, hyperspark.gp.suggest, seed, parallelism)
+    elif method == "hyperspark-auto":
+        import hyperspark.auto
+
+        losses = _hyperspark_loop(problem, hyperspark.auto.suggest, seed, parallelism)
     elif method.startswith("hyperspark-tpe-reproducible"):
         # -reproducible[-Nx][:key=value,...]: lag N x P, and hyperspark.tpe's options
         name, algo = _variant(method)
