@@ -42,8 +42,36 @@ def scaled_distance(squared: np.ndarray, lengthscales: np.ndarray) -> np.ndarray
 
 def matern52(squared: np.ndarray, lengthscales: np.ndarray, signal: float) -> np.ndarray:
     """The kernel matrix for squared differences (pairs x d)."""
-    r = scaled_distance(squared, lengthscales)
+    return matern52_of(scaled_distance(squared, lengthscales), signal)
+
+
+def matern52_of(r: np.ndarray, signal: float) -> np.ndarray:
+    """The kernel at scaled distances ``r``."""
     return signal * (1.0 + SQRT5 * r + 5.0 / 3.0 * r * r) * np.exp(-SQRT5 * r)
+
+
+def distances(a: np.ndarray, b: np.ndarray, lengthscales: np.ndarray,
+              categorical: np.ndarray) -> np.ndarray:
+    """``r`` between every row of ``a`` and of ``b`` without the (len(a), len(b), d) tensor:
+    the numbers' part from one matrix product of length-scaled rows
+    (``|x|² + |y|² - 2 x·y``), each category's by one equality test. What prediction uses;
+    the fit needs each dimension's part (``squared_differences``) for its gradients.
+
+    >>> rng = np.random.default_rng(0)
+    >>> a, b = rng.random((4, 3)), rng.random((5, 3))
+    >>> a[:, 2], b[:, 2] = [0, 1, 2, 1], [1, 1, 0, 2, 2]
+    >>> cat, scales = np.array([False, False, True]), np.array([0.3, 2.0, 0.7])
+    >>> bool(np.allclose(distances(a, b, scales, cat),
+    ...                  scaled_distance(squared_differences(a, b, cat), scales)))
+    True
+    """
+    numbers = ~categorical
+    sa, sb = a[:, numbers] / lengthscales[numbers], b[:, numbers] / lengthscales[numbers]
+    r2 = (np.einsum("ij,ij->i", sa, sa)[:, None] + np.einsum("ij,ij->i", sb, sb)[None, :]
+          - 2.0 * sa @ sb.T)
+    for column in np.nonzero(categorical)[0]:
+        r2 += (a[:, column][:, None] != b[:, column][None, :]) / lengthscales[column] ** 2
+    return np.sqrt(np.maximum(r2, 0.0))
 
 
 def matern52_with_gradients(squared: np.ndarray, lengthscales: np.ndarray,

@@ -29,7 +29,8 @@ from typing import Optional, Tuple
 import numpy as np
 from scipy import linalg, optimize
 
-from hyperspark.gp.kernel import matern52, matern52_with_gradients, squared_differences
+from hyperspark.gp.kernel import (distances, matern52_of, matern52_with_gradients,
+                                  squared_differences)
 
 JITTER = 1e-6
 """Added to the diagonal (in units of the standardized losses' variance): duplicate points
@@ -86,16 +87,15 @@ class GaussianProcess:
     def condition(cls, x: np.ndarray, standard: np.ndarray, categorical: np.ndarray,
                   kernel: Kernel, y_mean: float, y_scale: float) -> "GaussianProcess":
         """The posterior given standardized losses, with a fixed kernel."""
-        squared = squared_differences(x, x, categorical)
-        k = matern52(squared, kernel.lengthscales, kernel.signal)
+        k = matern52_of(distances(x, x, kernel.lengthscales, categorical), kernel.signal)
         chol = _cholesky(k, kernel.noise)
         alpha = linalg.cho_solve((chol, True), standard)
         return cls(x, categorical, kernel, y_mean, y_scale, chol, alpha, standard)
 
     def predict(self, points: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """The posterior mean and variance of the standardized loss at ``points``."""
-        cross = matern52(squared_differences(points, self.x, self.categorical),
-                         self.kernel.lengthscales, self.kernel.signal)
+        cross = matern52_of(distances(points, self.x, self.kernel.lengthscales,
+                                      self.categorical), self.kernel.signal)
         mean = cross @ self.alpha
         solved = linalg.solve_triangular(self.chol, cross.T, lower=True)
         variance = np.maximum(self.kernel.signal - np.sum(solved * solved, axis=0), 1e-12)
