@@ -216,9 +216,12 @@ def _init_worker() -> None:
 
 def run_all(problems: Sequence[str], methods: Sequence[str], parallelisms: Sequence[int],
             seeds: Sequence[int], jobs: int, progress: bool = True,
-            budget: Optional[int] = None) -> List[Dict[str, Any]]:
+            budget: Optional[int] = None,
+            jsonl: Optional[str] = None) -> List[Dict[str, Any]]:
     """Every (problem, method, P, seed), random search and serial TPE once per seed (P=1).
-    ``budget`` replaces the problems' own numbers of trials (for short checks)."""
+    ``budget`` replaces the problems' own numbers of trials (for short checks). ``jsonl``: a
+    file that gets each result as one JSON line as it comes; the runs already in it are not
+    run again (a long grid resumes where it stopped)."""
     tasks = []
     for seed in seeds:
         for problem in problems:
@@ -230,23 +233,62 @@ def run_all(problems: Sequence[str], methods: Sequence[str], parallelisms: Seque
                         continue
                     tasks.append((problem, method, parallelism, seed, budget))
     results: List[Dict[str, Any]] = []
+    sink = None
+    if jsonl:
+        done = _read_jsonl(jsonl)
+        keys = {_key(r) for r in done}
+        results.extend(r for r in done if _key(r) in {_key(t) for t in tasks})
+        tasks = [t for t in tasks if _key(t) not in keys]
+        sink = open(jsonl, "a")
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=len(tasks), desc="search quality", unit="run")
-    if jobs <= 1:
-        for task in tasks:
-            results.append(run_one(*task))
-            bar and bar.update(1)
-    else:
-        with ProcessPoolExecutor(jobs, initializer=_init_worker) as pool:
-            for result in pool.map(_star, tasks, chunksize=1):
-                results.append(result)
-                bar and bar.update(1)
-    if bar:
-        bar.close()
+    def keep(result: Dict[str, Any]) -> None:
+        results.append(result)
+        if sink is not None:
+            sink.write(json.dumps({**result, "budget": budget}) + "\n")
+            sink.flush()
+        if bar:
+            bar.update(1)
+
+    try:
+        if jobs <= 1:
+            for task in tasks:
+                keep(run_one(*task))
+        else:
+            with ProcessPoolExecutor(jobs, initializer=_init_worker) as pool:
+                for result in pool.map(_star, tasks, chunksize=1):
+                    keep(result)
+    finally:
+        if bar:
+            bar.close()
+        if sink is not None:
+            sink.close()
     return results
+
+
+def _key(run: Any) -> tuple:
+    """What names one run: (problem, method, P, seed, budget), from a task or a result."""
+    if isinstance(run, tuple):
+        return run
+    return (run["problem"], run["method"], run["parallelism"], run["seed"], run.get("budget"))
+
+
+def _read_jsonl(path: str) -> List[Dict[str, Any]]:
+    """The results already in ``path`` (none when it does not exist); a line cut short by a
+    stop mid-write is skipped."""
+    if not os.path.exists(path):
+        return []
+    found = []
+    with open(path) as handle:
+        for line in handle:
+            try:
+                found.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return found
 
 
 def _star(task: tuple) -> Dict[str, Any]:
@@ -287,6 +329,53 @@ def table(results: List[Dict[str, Any]]) -> Dict[str, Dict[int, Dict[str, float]
             se = statistics.stdev(scores) / math.sqrt(len(scores)) if len(scores) > 1 else 0.0
             out.setdefault(method, {})[parallelism] = {"mean": mean, "se": se, "n": len(scores)}
     return out
+
+
+def regret_table(results: List[Dict[str, Any]],
+                 at: Optional[int] = None) -> Dict[str, Dict[str, Dict[int, Dict[str, float]]]]:
+    """problem -> method -> P -> mean, standard error and count of log10(best - optimum),
+    for the problems whose optimum is known (``at``: the best of the first ``at`` trials).
+    Lower is better: -2 is a hundredth above the optimum. A regret under 1e-12 counts as
+    1e-12, so a run at the optimum scores -12 rather than minus infinity."""
+    known = {name: p.optimum for name, p in {**PROBLEMS, **MORE_PROBLEMS}.items()
+             if p.optimum is not None}
+    cells: Dict[str, Dict[str, Dict[int, List[float]]]] = {}
+    for r in results:
+        if r["problem"] not in known or not r["losses"]:
+            continue
+        best = min(r["losses"][:at] if at else r["losses"])
+        regret = math.log10(max(best - known[r["problem"]], 1e-12))
+        cells.setdefault(r["problem"], {}).setdefault(r["method"], {}).setdefault(
+            r["parallelism"], []).append(regret)
+    return {problem: {method: {p: _mean_se(values) for p, values in by_p.items()}
+                      for method, by_p in methods.items()}
+            for problem, methods in cells.items()}
+
+
+def _mean_se(values: List[float]) -> Dict[str, float]:
+    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    return {"mean": statistics.fmean(values), "se": se, "n": len(values)}
+
+
+def regret_markdown(regrets: Dict[str, Dict[str, Dict[int, Dict[str, float]]]],
+                    parallelisms: Sequence[int]) -> str:
+    """One table per problem: log10 regret, mean ± standard error, per method and P."""
+    parts = []
+    for problem in sorted(regrets):
+        methods = regrets[problem]
+        lines = [f"**{problem}** (log10 of best minus optimum; lower is better)", "",
+                 "| method | " + " | ".join(f"P={p}" for p in parallelisms) + " |",
+                 "|---|" + "---|" * len(parallelisms)]
+        for method in [m for m in METHODS if m in methods] + sorted(
+                m for m in methods if m not in METHODS):
+            row = []
+            for p in parallelisms:
+                cell = methods[method].get(p) or (methods[method].get(1)
+                                                  if method == "random" else None)
+                row.append(f"{cell['mean']:.2f} ± {cell['se']:.2f}" if cell else "")
+            lines.append(f"| {method} | " + " | ".join(row) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
 
 
 def markdown(cells: Dict[str, Dict[int, Dict[str, float]]], parallelisms: Sequence[int]) -> str:
@@ -361,6 +450,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder for search.json, search.md and search.png")
     parser.add_argument("--quick", action="store_true",
                         help="rosenbrock4 and conditional, 4 seeds, P 1 and 16")
+    parser.add_argument("--jsonl", default=None,
+                        help="a file that gets each run as one JSON line as it finishes; "
+                             "runs already in it are not run again (default: "
+                             "OUT/search.jsonl)")
     return parser
 
 
@@ -386,10 +479,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     began = time.perf_counter()
     if args.budget is not None and args.budget < 12:
         parser.error(f"--budget must be >= 12 (the random start is 10), got {args.budget}")
+    os.makedirs(args.out, exist_ok=True)
+    jsonl = args.jsonl or os.path.join(args.out, "search.jsonl")
+    already = len(_read_jsonl(jsonl))
+    if already:
+        print(f"resuming: {already} runs already in {jsonl}", flush=True)
     results = run_all(args.problems, args.methods, args.parallelism, seeds, args.jobs,
-                      budget=args.budget)
+                      budget=args.budget, jsonl=jsonl)
     cells = table(results)
     text = markdown(cells, args.parallelism)
+    regrets = regret_table(results)
+    if regrets:
+        text += "\n\n" + regret_markdown(regrets, args.parallelism)
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "search.json"), "w") as handle:
         json.dump({"args": vars(args), "results": results, "cells": cells}, handle)

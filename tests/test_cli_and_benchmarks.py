@@ -1,7 +1,10 @@
 """The demo command and the overhead benchmark run for real, on small sizes."""
+import math
+
 import pytest
 from mlflow.tracking import MlflowClient
 
+from benchmarks import search_problems
 from benchmarks.search_problems import MORE_PROBLEMS, PROBLEMS
 from hyperspark import cli
 
@@ -118,6 +121,29 @@ def test_search_quality_benchmark_one_small_case(tmp_path):
     assert "hyperspark-tpe" in text and "±" in text
     search.plot(results, [1, 4], str(tmp_path / "search.png"))
     assert (tmp_path / "search.png").stat().st_size > 1000
+
+
+def test_search_benchmark_streams_runs_resumes_and_scores_regret(tmp_path):
+    """Each run is a JSON line as it finishes; a second call with the same file runs nothing
+    again; known optima give a log10-regret table."""
+    from benchmarks import search
+
+    jsonl = str(tmp_path / "runs.jsonl")
+    first = search.run_all(["branin"], ["hyperspark-gp"], [1], seeds=[0, 1], jobs=1,
+                           progress=False, budget=12, jsonl=jsonl)
+    lines = open(jsonl).read().splitlines()
+    assert len(lines) == len(first) == 6  # random, serial TPE, gp: two seeds each
+    again = search.run_all(["branin"], ["hyperspark-gp"], [1], seeds=[0, 1], jobs=1,
+                           progress=False, budget=12, jsonl=jsonl)
+    assert open(jsonl).read().splitlines() == lines  # nothing ran twice
+    assert sorted(r["wall_s"] for r in again) == sorted(r["wall_s"] for r in first)
+    regrets = search.regret_table(first)
+    optimum = search_problems.BRANIN.optimum
+    expected = [math.log10(min(r["losses"]) - optimum) for r in first
+                if r["method"] == "hyperspark-gp"]
+    cell = regrets["branin"]["hyperspark-gp"][1]
+    assert cell["n"] == 2 and cell["mean"] == pytest.approx(sum(expected) / 2)
+    assert "**branin**" in search.regret_markdown(regrets, [1])
 
 
 @pytest.mark.parametrize("name", [*PROBLEMS, *MORE_PROBLEMS])
