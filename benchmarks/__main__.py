@@ -1,14 +1,14 @@
 """``python -m benchmarks NAME [options]``: run one benchmark of this folder."""
 import sys
 
-from benchmarks import (checkpoint, connect, continuation, distributed, driver, overhead,
-                        page, pool, pruning, reproducible, search, suggest, throughput,
-                        tracking)
+from benchmarks import (checkpoint, connect, continuation, distributed, driver, gp_speed,
+                        overhead, page, pool, pruning, reproducible, search, suggest,
+                        throughput, tracking)
 from hyperspark import cli
 
 COMMANDS = {"checkpoint": checkpoint.main, "connect": connect.main,
             "continue": continuation.main,
-            "distributed": distributed.main, "driver": driver.main,
+            "distributed": distributed.main, "driver": driver.main, "gp_speed": gp_speed.main,
             "overhead": overhead.main, "page": page.main, "pool": pool.main, "pruning": pruning.main, "reproducible": reproducible.main,
             "search": search.main, "suggest": suggest.main, "tracking": tracking.main,
             "throughput": throughput.main, "sweep": cli.bench}

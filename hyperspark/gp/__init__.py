@@ -55,7 +55,11 @@ DEFAULTS: Dict[str, Any] = dict(n_startup_jobs=10, liar="believer")
 """The defaults (python -m benchmarks search)."""
 
 MAX_POINTS = 300
-"""The most observations the GP holds (a fit costs the cube of this)."""
+"""The most observations the GP holds (conditioning costs the cube of this)."""
+FIT_POINTS = 150
+"""The most observations the kernel's parameters are fitted on (the best half and the
+newest others): each step of the fit costs the cube of this, and the length scales need no
+more."""
 EVERY_FIT_UNTIL = 30
 """The kernel is refitted at every new observation up to this many, then at every 10 %."""
 
@@ -202,7 +206,7 @@ class _Model:
         self.inputs = encoder.encode(self.rows)
         fitted = by_tid[:refit_point(len(by_tid))]
         fitted = fitted[finite[fitted]]
-        fitted = fitted[_capped(history.losses[fitted])]
+        fitted = fitted[_capped(history.losses[fitted], FIT_POINTS)]
         self.kernel = self._kernel(tuple(tids[fitted].tolist()), history.values[fitted],
                                    history.losses[fitted])
         self.gp = GaussianProcess.fit(self.inputs, self.losses, encoder.categorical,

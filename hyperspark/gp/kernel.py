@@ -76,10 +76,10 @@ def distances(a: np.ndarray, b: np.ndarray, lengthscales: np.ndarray,
 
 def matern52_with_gradients(squared: np.ndarray, lengthscales: np.ndarray,
                             signal: float) -> Tuple[np.ndarray, np.ndarray]:
-    """The kernel matrix (n x n) and its derivatives in each ``log ℓ_d`` (d x n x n)."""
+    """The kernel matrix (n x n) and the factor its derivatives share: ``∂k/∂log ℓ_d`` is
+    ``common * squared[..., d] / ℓ_d²`` (kept apart, so no (d x n x n) array is made)."""
     r = scaled_distance(squared, lengthscales)
     decay = np.exp(-SQRT5 * r)
     k = signal * (1.0 + SQRT5 * r + 5.0 / 3.0 * r * r) * decay
     common = signal * (5.0 / 3.0) * (1.0 + SQRT5 * r) * decay
-    gradients = np.moveaxis(squared / lengthscales ** 2, -1, 0) * common[None, :, :]
-    return k, gradients
+    return k, common

@@ -165,7 +165,7 @@ def negative_log_posterior(theta: np.ndarray, squared: np.ndarray,
     """The negative log marginal likelihood at ``θ`` and its gradient (no priors)."""
     d = squared.shape[-1]
     lengthscales, signal, noise = np.exp(theta[:d]), math.exp(theta[d]), math.exp(theta[d + 1])
-    k, by_lengthscale = matern52_with_gradients(squared, lengthscales, signal)
+    k, common = matern52_with_gradients(squared, lengthscales, signal)
     n = len(y)
     try:
         chol = linalg.cholesky(k + (noise + JITTER) * np.eye(n), lower=True)
@@ -174,10 +174,13 @@ def negative_log_posterior(theta: np.ndarray, squared: np.ndarray,
     alpha = linalg.cho_solve((chol, True), y)
     value = 0.5 * float(y @ alpha) + float(np.sum(np.log(np.diag(chol)))) \
         + 0.5 * n * math.log(2 * math.pi)
-    inverse = linalg.cho_solve((chol, True), np.eye(n))
+    inverse, info = linalg.lapack.dpotri(chol, lower=1)  # K⁻¹ from its Cholesky factor
+    if info != 0:
+        return 1e10, np.zeros_like(theta)
+    inverse = np.tril(inverse) + np.tril(inverse, -1).T
     w = inverse - np.outer(alpha, alpha)
     gradient = np.empty_like(theta)
-    gradient[:d] = 0.5 * np.einsum("ij,dij->d", w, by_lengthscale)
+    gradient[:d] = 0.5 * ((w * common).ravel() @ squared.reshape(n * n, d)) / lengthscales ** 2
     gradient[d] = 0.5 * float(np.sum(w * k))
     gradient[d + 1] = 0.5 * noise * float(np.trace(w))
     return value, gradient
