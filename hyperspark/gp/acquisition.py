@@ -24,8 +24,11 @@ from scipy import special
 
 from hyperspark.gp.encoding import Encoder
 
-RANDOM_CANDIDATES = 512
-"""Candidates drawn evenly over the space."""
+RANDOM_CANDIDATES = (512, 256)
+"""Candidates drawn evenly over the space: the first while the model holds fewer than
+``MATURE`` observations, the second after (the candidates around the best points, scored
+more finely, carry a model that has found its regions; each candidate costs O(points))."""
+MATURE = 150
 LOCAL_CANDIDATES = 64
 """Candidates drawn around each of the best observed points."""
 INCUMBENTS = 5
@@ -68,7 +71,7 @@ def maximise(score: Callable[[np.ndarray], np.ndarray], encoder: Encoder,
     """The row (model coordinates) with the highest ``score`` found (``score`` takes GP
     inputs). ``observed``: rows of finished trials, ``losses`` theirs; ``failed``: rows never
     to propose again."""
-    candidates = [encoder.sample(rng, RANDOM_CANDIDATES)]
+    candidates = [encoder.sample(rng, RANDOM_CANDIDATES[len(losses) >= MATURE])]
     order = np.argsort(losses, kind="stable")[:INCUMBENTS]
     for index in order:
         candidates.append(encoder.neighbours(observed[index], rng, LOCAL_CANDIDATES, 0.1))

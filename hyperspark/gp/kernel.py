@@ -46,8 +46,11 @@ def matern52(squared: np.ndarray, lengthscales: np.ndarray, signal: float) -> np
 
 
 def matern52_of(r: np.ndarray, signal: float) -> np.ndarray:
-    """The kernel at scaled distances ``r``."""
-    return signal * (1.0 + SQRT5 * r + 5.0 / 3.0 * r * r) * np.exp(-SQRT5 * r)
+    """The kernel at scaled distances ``r``: with ``s = √5 r``, ``σ² (1 + s + s²/3) e^-s``."""
+    s = SQRT5 * r
+    out = np.exp(-s)
+    out *= signal * (1.0 + s + s * s / 3.0)
+    return out
 
 
 def distances(a: np.ndarray, b: np.ndarray, lengthscales: np.ndarray,

@@ -89,7 +89,7 @@ class GaussianProcess:
         """The posterior given standardized losses, with a fixed kernel."""
         k = matern52_of(distances(x, x, kernel.lengthscales, categorical), kernel.signal)
         chol = _cholesky(k, kernel.noise)
-        alpha = linalg.cho_solve((chol, True), standard)
+        alpha = linalg.cho_solve((chol, True), standard, check_finite=False)
         return cls(x, categorical, kernel, y_mean, y_scale, chol, alpha, standard)
 
     def predict(self, points: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -97,7 +97,7 @@ class GaussianProcess:
         cross = matern52_of(distances(points, self.x, self.kernel.lengthscales,
                                       self.categorical), self.kernel.signal)
         mean = cross @ self.alpha
-        solved = linalg.solve_triangular(self.chol, cross.T, lower=True)
+        solved = linalg.solve_triangular(self.chol, cross.T, lower=True, check_finite=False)
         variance = np.maximum(self.kernel.signal - np.sum(solved * solved, axis=0), 1e-12)
         return mean, variance
 
@@ -130,7 +130,8 @@ def _cholesky(k: np.ndarray, noise: float) -> np.ndarray:
     jitter = JITTER
     for _ in range(6):  # a near-singular matrix (many duplicates) gets more jitter
         try:
-            return linalg.cholesky(k + (noise + jitter) * np.eye(n), lower=True)
+            return linalg.cholesky(k + (noise + jitter) * np.eye(n), lower=True,
+                                   check_finite=False)
         except linalg.LinAlgError:
             jitter *= 10
     return linalg.cholesky(k + (noise + 1.0) * np.eye(n), lower=True)
@@ -168,10 +169,11 @@ def negative_log_posterior(theta: np.ndarray, squared: np.ndarray,
     k, common = matern52_with_gradients(squared, lengthscales, signal)
     n = len(y)
     try:
-        chol = linalg.cholesky(k + (noise + JITTER) * np.eye(n), lower=True)
+        chol = linalg.cholesky(k + (noise + JITTER) * np.eye(n), lower=True,
+                               check_finite=False)
     except linalg.LinAlgError:
         return 1e10, np.zeros_like(theta)
-    alpha = linalg.cho_solve((chol, True), y)
+    alpha = linalg.cho_solve((chol, True), y, check_finite=False)
     value = 0.5 * float(y @ alpha) + float(np.sum(np.log(np.diag(chol)))) \
         + 0.5 * n * math.log(2 * math.pi)
     inverse, info = linalg.lapack.dpotri(chol, lower=1)  # K⁻¹ from its Cholesky factor
