@@ -20,14 +20,13 @@ MLflow child run is tagged ``hyperspark.suggested_by``, and the page shows it.
 """
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import Any, List, Optional, Sequence, Tuple
 
 from hyperspark import gp, tpe
 from hyperspark import hyperopt_internals as internals
 from hyperspark.record import note_suggested_by
 from hyperspark.space import Space, UnsupportedSpace
+from hyperspark.tpe.history import PerSearch
 
 __all__ = ["suggest", "decide", "GP_UNTIL", "MANY_CATEGORIES"]
 
@@ -57,18 +56,18 @@ def decide(space: Optional[Space], trials_made: int) -> Tuple[str, str]:
     return "gp", f"a space the GP models, {trials_made} trials so far"
 
 
-_spaces: "weakref.WeakKeyDictionary[Any, Optional[Space]]" = weakref.WeakKeyDictionary()
-_lock = threading.Lock()
+def _read_space(domain: Any) -> Optional[Space]:
+    try:
+        return Space.from_expr(domain.expr)
+    except UnsupportedSpace:
+        return None
+
+
+_spaces = PerSearch(_read_space)
 
 
 def _space_of(domain: Any) -> Optional[Space]:
-    with _lock:
-        if domain not in _spaces:
-            try:
-                _spaces[domain] = Space.from_expr(domain.expr)
-            except UnsupportedSpace:
-                _spaces[domain] = None
-        return _spaces[domain]
+    return _spaces.get(domain)
 
 
 def suggest(new_ids: Sequence[int], domain: Any, trials: Any, seed: int,

@@ -30,7 +30,6 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import weakref
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -41,7 +40,7 @@ from hyperspark.gp.acquisition import log_expected_improvement, maximise
 from hyperspark.gp.encoding import Encoder
 from hyperspark.gp.model import GaussianProcess, Kernel, fit_kernel, standardizer
 from hyperspark.space import Space, UnsupportedSpace
-from hyperspark.tpe.history import History, trial_docs
+from hyperspark.tpe.history import History, PerSearch, trial_docs
 
 logger = logging.getLogger("hyperspark")
 
@@ -98,16 +97,11 @@ class _State:
         self.lock = threading.Lock()
 
 
-_states: "weakref.WeakKeyDictionary[Any, _State]" = weakref.WeakKeyDictionary()
-_states_lock = threading.Lock()
+_states = PerSearch(_State)
 
 
 def _state_for(domain: Any) -> _State:
-    with _states_lock:
-        state = _states.get(domain)
-        if state is None:
-            state = _states[domain] = _State(domain)
-        return state
+    return _states.get(domain)
 
 
 def suggest(new_ids: Sequence[int], domain: Any, trials: Any, seed: int,

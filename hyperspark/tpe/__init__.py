@@ -27,13 +27,12 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import weakref
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
 from hyperspark import hyperopt_internals as internals
-from hyperspark.tpe.history import History, trial_docs
+from hyperspark.tpe.history import History, PerSearch, trial_docs
 from hyperspark.tpe.parzen import Parzen, ramp_weights
 from hyperspark.space.reader import Group, Space, UnsupportedSpace
 
@@ -76,8 +75,6 @@ def thinned(rows: np.ndarray, weights: np.ndarray, cap: int = BAD_CAP) -> tuple:
     return (np.concatenate([rows[picked], rows[old:]]),
             np.concatenate([old_weights, weights[old:]]))
 
-_states: "weakref.WeakKeyDictionary[Any, _State]" = weakref.WeakKeyDictionary()
-_states_lock = threading.Lock()
 
 
 class _State:
@@ -93,12 +90,11 @@ class _State:
         self.lock = threading.Lock()
 
 
+_states = PerSearch(_State)
+
+
 def _state_for(domain: Any) -> _State:
-    with _states_lock:
-        state = _states.get(domain)
-        if state is None:
-            state = _states[domain] = _State(domain)
-        return state
+    return _states.get(domain)
 
 
 def suggest(new_ids: Sequence[int], domain: Any, trials: Any, seed: int,

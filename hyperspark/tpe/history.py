@@ -12,7 +12,9 @@ the loop writes a trial's result before its state, so a document seen ``DONE`` h
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional
+import threading
+import weakref
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 from hyperopt import base
@@ -151,3 +153,25 @@ def trial_docs(new_id: int, row: np.ndarray, history: History, domain: Any,
     miscs_update_idxs_vals([misc], idxs, vals)
     return trials.new_trial_docs([new_id], [None], [domain.new_result()], [misc])
 
+
+class PerSearch:
+    """What an algorithm keeps between the suggestions of one search, made by ``factory``
+    from the search's ``Domain`` at its first suggestion, and dropped with the domain.
+
+    >>> from hyperopt import Domain, hp
+    >>> states = PerSearch(lambda domain: {"made for": domain})
+    >>> domain = Domain(lambda p: 0.0, hp.uniform("x", 0, 1))
+    >>> states.get(domain) is states.get(domain)
+    True
+    """
+
+    def __init__(self, factory: Callable[[Any], Any]) -> None:
+        self._factory = factory
+        self._states: "weakref.WeakKeyDictionary[Any, Any]" = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def get(self, domain: Any) -> Any:
+        with self._lock:
+            if domain not in self._states:
+                self._states[domain] = self._factory(domain)
+            return self._states[domain]
