@@ -75,8 +75,13 @@ def _write(line: str) -> None:
         sys.stderr.write(line + "\n")
 
 
+_bar: Any = None
+"""The progress bar drawn now (``lines_through_bar``), or None."""
+
+
 class _ThroughBar:
-    """A console stream whose writes clear the progress bars first and redraw them after."""
+    """A console stream whose writes clear the progress bar first and redraw it after, all
+    under tqdm's lock: the bar's own redraws (and its close) cannot come between."""
 
     def __init__(self, stream: Any) -> None:
         self.wrapped = stream
@@ -84,8 +89,15 @@ class _ThroughBar:
     def write(self, text: str) -> int:
         from tqdm import tqdm
 
-        with tqdm.external_write_mode(file=self.wrapped):
-            return self.wrapped.write(text)
+        with tqdm.get_lock():
+            bar = _bar
+            if bar is not None:
+                bar.clear(nolock=True)
+            written = self.wrapped.write(text)
+            if bar is not None:
+                self.wrapped.flush()
+                bar.refresh(nolock=True)
+            return written
 
     def flush(self) -> None:
         self.wrapped.flush()
@@ -114,21 +126,29 @@ def _console_handlers() -> List[logging.StreamHandler]:
 
 
 @contextlib.contextmanager
-def lines_through_bar() -> Iterator[None]:
-    """While it lasts, log lines written to the terminal go through the progress bar."""
+def lines_through_bar(bar: Any) -> Iterator[None]:
+    """While it lasts, log lines written to the terminal go through ``bar`` (a tqdm bar).
+    Close the bar inside it, under ``tqdm.get_lock()``: a line logged meanwhile by another
+    thread then waits, and lands below the closed bar."""
+    global _bar
+    from tqdm import tqdm
+
     routed = []
     for handler in _console_handlers():
         with handler.lock or contextlib.nullcontext():
             original = handler.stream
             handler.stream = _ThroughBar(original)
         routed.append((handler, original))
+    _bar = bar
     try:
         yield
     finally:
-        for handler, original in routed:
-            with handler.lock or contextlib.nullcontext():
-                if isinstance(handler.stream, _ThroughBar):  # nobody replaced it meanwhile
-                    handler.stream = original
+        with tqdm.get_lock():
+            _bar = None
+            for handler, original in routed:
+                with handler.lock or contextlib.nullcontext():
+                    if isinstance(handler.stream, _ThroughBar):  # nobody replaced it meanwhile
+                        handler.stream = original
 
 
 def install(logger: logging.Logger) -> None:

@@ -88,10 +88,10 @@ class ProgressReporter(Listener):
         self._started = time.monotonic()
         if self._show_bar:
             self._reproducible = getattr(settings, "reproducible", None)
-            self._routing = contextlib.ExitStack()
-            self._routing.enter_context(console.lines_through_bar())
             self._bar = tqdm(total=self._total, initial=self._initial, unit="trial",
                              dynamic_ncols=True, bar_format=BAR_FORMAT, desc="")
+            self._routing = contextlib.ExitStack()
+            self._routing.enter_context(console.lines_through_bar(self._bar))
 
     def trial_started(self, doc: Dict[str, Any], progress: Progress) -> None:
         self._refresh(progress, advance=0)
@@ -123,10 +123,11 @@ class ProgressReporter(Listener):
     def search_ended(self, progress: Progress, stop_reason: Optional[str],
                      error: Optional[BaseException]) -> None:
         if self._bar is not None:
-            self._bar.close()
-        if self._routing is not None:
-            self._routing.close()
-            self._routing = None
+            with tqdm.get_lock():  # a line another thread logs meanwhile waits for the end
+                self._bar.close()
+                if self._routing is not None:
+                    self._routing.close()
+                    self._routing = None
         line = summary_line(progress, time.monotonic() - self._started)
         logger.info(line + (f" (stopped: {stop_reason})" if stop_reason else ""))
         if progress.failed and self._first_failure is not None:

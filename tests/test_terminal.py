@@ -31,7 +31,9 @@ def run_in_terminal(script: str, cwd, columns: int = COLUMNS, within_s: float = 
         handle.write(textwrap.dedent(script))
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{cwd}/mlflow.db",
            "TERM": "xterm", "COLUMNS": str(columns)}
-    env.pop("HYPERSPARK_QUIET", None)
+    for name in ("HYPERSPARK_QUIET", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME",
+                 "MLFLOW_RUN_ID"):  # the script's own store and experiment, as a user's
+        env.pop(name, None)
     pid, fd = pty.fork()
     if pid == 0:  # the child: the pty is its terminal
         os.chdir(cwd)
