@@ -1,13 +1,25 @@
-"""The counts a ``SparkTrials`` answers after ``fmin``, under hyperopt's names (and
-``status_counts()``, the finer split by ``TrialStatus``)."""
+"""What a ``SparkTrials`` answers after ``fmin``: the counts, under hyperopt's names (and
+``status_counts()``, the finer split by ``TrialStatus``), and what ``fmin`` returns."""
 from __future__ import annotations
 
-from typing import Dict, Optional
+import logging
+from typing import Any, Dict, Optional
 
+import numpy as np
 from hyperopt import base
+from hyperopt.exceptions import AllTrialsFailed
+from hyperopt.fmin import space_eval
 
 from hyperspark import hyperopt_internals as internals
+from hyperspark.errors import AllTrialsFailedError
 from hyperspark.record import TrialStatus, classify
+
+logger = logging.getLogger("hyperspark")
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python number it holds (``float``, ``int``); anything else as is."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 class TrialCounts:
@@ -62,3 +74,27 @@ class TrialCounts:
         """
         return self.count_by_state_unsynced([base.JOB_STATE_DONE, base.JOB_STATE_ERROR,
                                              base.JOB_STATE_CANCEL])
+
+    def _answer(self, space: Any, return_argmin: bool) -> Any:
+        """What fmin returns, as hyperopt's SparkTrials would: with no successful trial,
+        ``return_argmin=False`` returns None when no trial is left that hyperopt counts (every
+        one failed or was cancelled), and everything else raises, with the failures shown."""
+        if any(doc["state"] == base.JOB_STATE_DONE and doc["result"].get("status") ==
+               base.STATUS_OK for doc in internals.all_docs(self)):
+            # Python numbers, whether the trial came from an algorithm (numpy scalars) or
+            # from MLflow (a continued search): the same types either way
+            argmin = {label: _plain(value) for label, value in self.argmin.items()}
+            return argmin if return_argmin else space_eval(space, argmin)
+        self.refresh()
+        if not return_argmin and len(self.trials) == 0:
+            logger.warning("no trial succeeded (%d finished); fmin returns None, as hyperopt "
+                           "does with return_argmin=False", self.count_total_trials())
+            return None
+        failed = [d for d in internals.all_docs(self) if d["state"] == base.JOB_STATE_ERROR
+                  or (d["state"] == base.JOB_STATE_DONE
+                      and d["result"].get("status") != base.STATUS_OK)]
+        total = self.count_total_trials()
+        if failed:
+            raise AllTrialsFailedError(failed, total)
+        raise AllTrialsFailed(f"no trial succeeded ({total} finished; stopped: "
+                              f"{self._fmin_cancelled_reason or 'max_evals reached'})")

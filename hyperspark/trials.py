@@ -9,8 +9,6 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 import numpy as np
 from hyperopt import base
-from hyperopt.exceptions import AllTrialsFailed
-from hyperopt.fmin import space_eval
 
 from hyperspark import checkpoint as checkpoint_module
 from hyperspark import parallelism as parallelism_module
@@ -22,7 +20,7 @@ from hyperspark import page as search_page
 from hyperspark.backends import registry
 from hyperspark.counts import TrialCounts
 from hyperspark.search_context import SearchContext
-from hyperspark.errors import AllTrialsFailedError, InvalidArgument, InvalidArgumentType
+from hyperspark.errors import InvalidArgument, InvalidArgumentType
 from hyperspark.frame import trials_frame
 from hyperspark.points import insert_points
 from hyperspark.progress import ProgressReporter
@@ -35,11 +33,6 @@ from hyperspark.source_map import SourceMap, definition_site
 from hyperspark.tracking import start_tracking
 
 logger = logging.getLogger("hyperspark")
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python number it holds (``float``, ``int``); anything else as is."""
-    return value.item() if isinstance(value, np.generic) else value
 
 
 class SparkTrials(TrialCounts, base.Trials):
@@ -385,30 +378,6 @@ class SparkTrials(TrialCounts, base.Trials):
             self._source, self.user_specified_parallelism, self.tasks_per_trial, remaining,
             self.resource_profile)
         return self.actual_parallelism
-
-    def _answer(self, space: Any, return_argmin: bool) -> Any:
-        """What fmin returns, as hyperopt's SparkTrials would: with no successful trial,
-        ``return_argmin=False`` returns None when no trial is left that hyperopt counts (every
-        one failed or was cancelled), and everything else raises, with the failures shown."""
-        if any(doc["state"] == base.JOB_STATE_DONE and doc["result"].get("status") ==
-               base.STATUS_OK for doc in internals.all_docs(self)):
-            # Python numbers, whether the trial came from an algorithm (numpy scalars) or
-            # from MLflow (a continued search): the same types either way
-            argmin = {label: _plain(value) for label, value in self.argmin.items()}
-            return argmin if return_argmin else space_eval(space, argmin)
-        self.refresh()
-        if not return_argmin and len(self.trials) == 0:
-            logger.warning("no trial succeeded (%d finished); fmin returns None, as hyperopt "
-                           "does with return_argmin=False", self.count_total_trials())
-            return None
-        failed = [d for d in internals.all_docs(self) if d["state"] == base.JOB_STATE_ERROR
-                  or (d["state"] == base.JOB_STATE_DONE
-                      and d["result"].get("status") != base.STATUS_OK)]
-        total = self.count_total_trials()
-        if failed:
-            raise AllTrialsFailedError(failed, total)
-        raise AllTrialsFailed(f"no trial succeeded ({total} finished; stopped: "
-                              f"{self._fmin_cancelled_reason or 'max_evals reached'})")
 
     def insert_points(self, space: Any, points: List[Dict[str, Any]]) -> None:
         """Queue ``points`` (``{label: value}``, the option's index for ``hp.choice``) to run

@@ -86,7 +86,8 @@ def suggest(new_ids: Sequence[int], domain: Any, trials: Any, seed: int,
     >>> best = fmin(lambda x: (x - 0.3) ** 2, hp.uniform("x", 0, 1), algo=suggest,
     ...             max_evals=20, trials=trials, rstate=np.random.default_rng(1),
     ...             show_progressbar=False)
-    >>> {doc["misc"]["hyperspark"]["suggested_by"] for doc in trials.trials}
+    >>> from hyperspark.record import suggested_by
+    >>> {suggested_by(doc) for doc in trials.trials}
     {'gp'}
     """
     algorithm, _ = decide(_space_of(domain), len(internals.all_docs(trials)))

@@ -18,7 +18,8 @@ from typing import Any, Dict, List, Optional, Tuple
 from hyperspark.errors import InvalidArgument
 from hyperspark.record import TrialRecord, TrialStatus
 from hyperspark.tracking.child_runs import VALS_TAG
-from hyperspark.tracking.runs import SEARCH_ID_TAG, SPACE_ARTIFACT, experiment_name
+from hyperspark.tracking.runs import SEARCH_ID_TAG, SPACE_ARTIFACT
+from hyperspark.tracking.ui_link import experiment_name
 
 logger = logging.getLogger("hyperspark")
 

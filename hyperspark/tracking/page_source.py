@@ -7,7 +7,8 @@ from typing import Any, Dict, Optional
 from hyperspark.page import search_data
 from hyperspark.record import TrialRecord, TrialStatus
 from hyperspark.tracking.history import get_run
-from hyperspark.tracking.runs import SEARCH_ID_TAG, experiment_name
+from hyperspark.tracking.runs import SEARCH_ID_TAG
+from hyperspark.tracking.ui_link import experiment_name
 
 _STATUS_OF_TAG = {"success": TrialStatus.OK, "failure": TrialStatus.ERROR,
                   "cancelled": TrialStatus.CANCELLED, "pruned": TrialStatus.PRUNED}

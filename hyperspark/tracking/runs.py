@@ -18,7 +18,8 @@ from hyperspark.params import ParamResolver
 from hyperspark.record import TrialRecord
 from hyperspark.search import Listener, Progress, Settings
 from hyperspark.space import describe_space, space_line
-from hyperspark.tracking.ui_link import SEARCH_ID_TAG, runs_link, server_url
+from hyperspark.tracking.ui_link import (SEARCH_ID_TAG, experiment_name, runs_link,
+                                         server_url)
 from hyperspark.tracking.child_runs import MAX_PARAM, MAX_TAG, cut, outcome_of, trial_tags
 from hyperspark.tracking.in_flight import concurrency_for
 from hyperspark.tracking.mlflow_internals import active_experiment_id
@@ -391,14 +392,3 @@ def _user() -> str:
         return getpass.getuser()
     except Exception:
         return "unknown"
-
-
-def experiment_name(client: Any, experiment_id: Optional[str]) -> Optional[str]:
-    """The name of experiment ``experiment_id``, as a person is shown it; its id when the
-    store cannot say (an experiment is never shown as nothing)."""
-    if experiment_id is None:
-        return None
-    try:
-        return client.get_experiment(experiment_id).name
-    except Exception:
-        return experiment_id

@@ -1,4 +1,5 @@
-"""The MLflow UI link that lands on a search's runs.
+"""How a search's place in MLflow is shown to a person: the UI link that lands on its runs,
+and its experiment by name.
 
 MLflow 3's UI opens an experiment (``#/experiments/<id>``) on its GenAI overview of traces,
 where runs do not show. ``#/experiments/<id>/runs`` opens the runs table, and its
@@ -10,7 +11,7 @@ where runs do not show. ``#/experiments/<id>/runs`` opens the runs table, and it
 from __future__ import annotations
 
 import urllib.parse
-from typing import Optional
+from typing import Any, Optional
 
 SEARCH_ID_TAG = "hyperspark.search_id"
 
@@ -32,3 +33,14 @@ def server_url(tracking_uri: str) -> Optional[str]:
     """The UI's base address when the tracking store is a server (http or https), else None:
     a file or database store has no UI until ``mlflow ui`` serves it."""
     return tracking_uri if tracking_uri.startswith(("http://", "https://")) else None
+
+
+def experiment_name(client: Any, experiment_id: Optional[str]) -> Optional[str]:
+    """The name of experiment ``experiment_id``, as a person is shown it; its id when the
+    store cannot say (an experiment is never shown as nothing)."""
+    if experiment_id is None:
+        return None
+    try:
+        return client.get_experiment(experiment_id).name
+    except Exception:
+        return experiment_id
