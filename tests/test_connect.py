@@ -74,8 +74,10 @@ def test_tracked_tpe_search_with_trial_timeouts_on_connect(connect_spark, mlflow
     mlflow.set_tracking_uri(mlflow_store)
     experiment = mlflow.set_experiment(f"connect-{backend}-{time.time_ns()}").experiment_id
     checkpoint = tmp_path / "search.ckpt"
+    # a fast trial's first log_metric opens the sqlite store in that Python worker, which took
+    # over 3 s in a loaded CI run; 10 s still cancels the 60 s trial well before it ends
     trials = SparkTrials(spark_session=connect_spark, parallelism=2, backend=backend,
-                         trial_timeout=3, worker_setup=load, checkpoint=str(checkpoint))
+                         trial_timeout=10, worker_setup=load, checkpoint=str(checkpoint))
     hyperspark.fmin(objective, SPACE, algo=tpe.suggest, max_evals=8, trials=trials,
                     show_progressbar=False, points_to_evaluate=[{"x": 0.5, "slow": 1}],
                     rstate=__import__("numpy").random.default_rng(3))
