@@ -95,7 +95,7 @@ def continued_best(problem_name: str, seed: int, budget: int, first: int, folder
     import mlflow
 
     import hyperspark
-    from benchmarks.search import Objective
+    from benchmarks.search_runs import Objective
 
     problem = dataclasses.replace({**PROBLEMS, **MORE_PROBLEMS}[problem_name], budget=budget)
     mlflow.set_tracking_uri(f"sqlite:///{folder}/mlflow-{os.getpid()}.db")  # one per process
