@@ -100,6 +100,12 @@ class TrackingServer:
         self.postgres.stop()
 
 
+SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+"""MLflow 3.x's server also starts a job runner by default (two huey consumer processes, 15
+workers, for its GenAI jobs), which tracking never uses; on 2 cores their start-up and polling
+cost every test that starts or restarts a server."""
+
+
 class Server:
     """``mlflow server`` on loopback, stoppable and restartable on the same port and store:
     a sqlite file in ``folder`` by default, or ``backend_store_uri`` (PostgreSQL)."""
@@ -118,7 +124,7 @@ class Server:
              "--backend-store-uri", self.backend_store_uri,
              "--artifacts-destination", str(self.folder / "artifacts")],
             stdout=open(self.folder / "server.log", "ab"), stderr=subprocess.STDOUT,
-            start_new_session=True)
+            start_new_session=True, env={**os.environ, **SERVER_ENV})
         deadline = time.monotonic() + within_s
         while time.monotonic() < deadline:
             try:
