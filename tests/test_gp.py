@@ -184,3 +184,22 @@ def test_it_runs_under_hyperopt_fmin_and_hyperspark_fmin():
                                                          mlflow_tracking=False),
                            rstate=np.random.default_rng(0))
     assert best["k"] == 1 and abs(best["x"] - 0.5) < 0.1
+
+
+def test_blas_runs_one_thread_inside_a_suggestion_and_is_put_back_after():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from hyperspark.gp.threads import one_blas_thread
+
+    def blas_threads():
+        return [lib["num_threads"] for lib in threadpoolctl.threadpool_info()
+                if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    with one_blas_thread():
+        with one_blas_thread():  # a second search's suggestion at the same time
+            assert set(blas_threads()) == {1}
+        assert set(blas_threads()) == {1}  # the first is still inside
+    assert blas_threads() == before
+    fmin(lambda x: x ** 2, hp.uniform("x", -1, 1), algo=gp.suggest, max_evals=12,
+         trials=Trials(), rstate=np.random.default_rng(0), show_progressbar=False)
+    assert blas_threads() == before

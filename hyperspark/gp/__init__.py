@@ -39,6 +39,7 @@ from hyperspark import hyperopt_internals as internals
 from hyperspark.gp.acquisition import log_expected_improvement, maximise
 from hyperspark.gp.encoding import Encoder
 from hyperspark.gp.model import GaussianProcess, Kernel, fit_kernel, standardizer
+from hyperspark.gp.threads import one_blas_thread
 from hyperspark.space import Space, UnsupportedSpace
 from hyperspark.tpe.history import History, PerSearch, trial_docs
 
@@ -125,7 +126,7 @@ def suggest(new_ids: Sequence[int], domain: Any, trials: Any, seed: int,
     state = _state_for(domain)
     if state.space is None:
         return _fallback(state, new_ids, domain, trials, seed, n_startup_jobs)
-    with state.lock:
+    with state.lock, one_blas_thread():
         history = state.history
         history.update(internals.all_docs(trials))
         pending = [row for row in history.pending()]
