@@ -1,9 +1,10 @@
 """What a ``SparkTrials`` answers after ``fmin``: the counts, under hyperopt's names (and
-``status_counts()``, the finer split by ``TrialStatus``), and what ``fmin`` returns."""
+``status_counts()``, the finer split by ``TrialStatus``), the Pareto front, and what ``fmin``
+returns."""
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 from hyperopt import base
@@ -11,6 +12,7 @@ from hyperopt.exceptions import AllTrialsFailed
 from hyperopt.fmin import space_eval
 
 from hyperspark import hyperopt_internals as internals
+from hyperspark import objectives
 from hyperspark.errors import AllTrialsFailedError
 from hyperspark.record import TrialStatus, classify
 
@@ -74,6 +76,23 @@ class TrialCounts:
         """
         return self.count_by_state_unsynced([base.JOB_STATE_DONE, base.JOB_STATE_ERROR,
                                              base.JOB_STATE_CANCEL])
+
+    def pareto_front(self) -> List[Dict[str, Any]]:
+        """The trials on the Pareto front of the search's losses, as trial documents (what
+        ``best_trial`` returns), ordered by the first loss: the feasible trials (every
+        constraint at most 0) that no other feasible trial dominates. Where no trial is
+        feasible, those with the smallest total violation, with a warning saying so. A search
+        with one loss and no constraint has the trials of its best loss as its front.
+
+        >>> for doc in trials.pareto_front():  # doctest: +SKIP
+        ...     print(doc["tid"], doc["result"]["losses"])
+        """
+        docs = [d for d in internals.all_docs(self) if d["state"] == base.JOB_STATE_DONE]
+        front, feasible = objectives.pareto_front(docs)
+        if front and not feasible:
+            logger.warning("no trial met every constraint: the front holds the %d trial(s) "
+                           "with the smallest total violation", len(front))
+        return front
 
     def _answer(self, space: Any, return_argmin: bool) -> Any:
         """What fmin returns, as hyperopt's SparkTrials would: with no successful trial,

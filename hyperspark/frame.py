@@ -5,6 +5,7 @@ from typing import Any, Dict, Iterable, List
 
 from hyperopt import base
 
+from hyperspark.objectives import CONSTRAINTS, LOSSES
 from hyperspark.outcome import short_type
 from hyperspark.params import ParamResolver
 from hyperspark.record import TrialRecord, TrialStatus
@@ -25,11 +26,14 @@ def trials_frame(docs: Iterable[Dict[str, Any]], space: Any = None) -> Any:
     by; ``reports`` counts its ``hyperspark.report()`` calls. ``error``, ``error_type`` and
     ``traceback`` are why a trial has no result (the message, the exception's type, the
     traceback formatted where it raised, naming the objective's own file); None otherwise.
+    A search with several losses or constraints has a column for each: ``loss.<name>`` and
+    ``constraint.<name>``.
     """
     import pandas as pd
 
     resolver = ParamResolver(space) if space is not None else None
     rows: List[Dict[str, Any]] = []
+    named: List[str] = []  # a column per loss and per constraint, in the order first seen
     for doc in docs:
         trial = TrialRecord.from_doc(doc)
         params = (resolver.resolve(trial.vals) if resolver
@@ -50,4 +54,10 @@ def trials_frame(docs: Iterable[Dict[str, Any]], space: Any = None) -> Any:
             "error_type": failed and trial.error_type and short_type(trial.error_type) or None,
             "traceback": failed and trial.traceback or None,
         })
-    return pd.DataFrame(rows, columns=COLUMNS)
+        result = doc.get("result") or {}
+        for prefix, key in (("loss.", LOSSES), ("constraint.", CONSTRAINTS)):
+            for name, value in (result.get(key) or {}).items():
+                rows[-1][prefix + name] = value
+                if prefix + name not in named:
+                    named.append(prefix + name)
+    return pd.DataFrame(rows, columns=COLUMNS + named)

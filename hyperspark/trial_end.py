@@ -12,11 +12,13 @@ from hyperopt.utils import coarse_utcnow
 
 from hyperspark import record
 from hyperspark.backends.base import TrialFailed, TrialFinished
+from hyperspark.objectives import Objectives, objectives_of
 from hyperspark.outcome import FailureKind, short_type
 from hyperspark.pruning import PruningBook
 from hyperspark.search import Progress
 
 logger = logging.getLogger("hyperspark")
+INVALID_RESULT_TYPE = "hyperspark.worker.results.InvalidResult"
 
 
 class TrialEnds:
@@ -32,12 +34,16 @@ class TrialEnds:
         self._site = objective_site
         self._finished, self._pruning = finished, pruning
         self._warned_failure = False
+        self.objectives: Optional[Objectives] = objectives_of(finished)
+        """The names of the search's losses and constraints (None before a trial finished)."""
 
     def record(self, doc: Dict[str, Any], event: Any, cancel_reason: str,
                timed_out: bool = False) -> None:
         """Write ``event`` (TrialFinished, TrialFailed or TrialCancelled) into ``doc``;
         ``timed_out``: the loop cancelled it for running past ``trial_timeout``."""
         doc["refresh_time"] = coarse_utcnow()
+        if isinstance(event, TrialFinished) and not self._is_pruned(event):
+            event = self._admitted(event)
         times = dict(attempts=event.attempts, recorded=time.time(),
                      start=getattr(event, "start", None), end=getattr(event, "end", None))
         if self._is_pruned(event):
@@ -58,6 +64,22 @@ class TrialEnds:
             doc["result"] = {"status": base.STATUS_FAIL, "error": f"cancelled: {reason}"}
             doc["state"] = base.JOB_STATE_CANCEL
         self._progress.count(record.classify(doc))
+
+    def _admitted(self, event: TrialFinished) -> Any:
+        """``event``, or a failure where its result's losses or constraints are not named as
+        the first finished trial's were (the first one sets them)."""
+        result = event.result
+        if result.get("status") != base.STATUS_OK or "loss" not in result:
+            return event
+        if self.objectives is None:
+            self.objectives = Objectives.of(result)
+            return event
+        why = self.objectives.mismatch(result)
+        if why is None:
+            return event
+        return TrialFailed(tid=event.tid, error_type=INVALID_RESULT_TYPE, message=why,
+                           traceback="", attempts=event.attempts,
+                           kind=FailureKind.INVALID_RESULT, start=event.start, end=event.end)
 
     def _at_objective(self, event: TrialFailed) -> TrialFailed:
         """An invalid result is the objective's doing, not hyperspark's: its traceback is the

@@ -3,8 +3,10 @@ hyperopt stores it) and its metrics, tags and status when it ends."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Dict, List, Tuple
 
+from hyperspark.objectives import CONSTRAINTS, LOSSES
 from hyperspark.record import TrialRecord, TrialStatus, suggested_by
 
 MAX_TAG = 8000
@@ -50,6 +52,28 @@ def vals_text(vals: Dict[str, List[Any]]) -> str:
                       sort_keys=True, separators=(", ", ": "))
 
 
+OBJECTIVES_TAG = "hyperspark.objectives"
+"""A trial with several losses or constraints: their names in order (JSON), read back by
+``from_mlflow`` (the metrics alone lose the order, and the first loss is ``loss``)."""
+PREFIXES = {LOSSES: "loss.", CONSTRAINTS: "constraint."}
+_NOT_IN_A_METRIC = re.compile(r"[^\w\-. /:]")
+
+
+def named_metrics(result: Dict[str, Any]) -> Dict[str, float]:
+    """A result's losses and constraints as metrics: ``loss.<name>``, ``constraint.<name>``
+    (characters MLflow refuses in a metric's name become ``_``).
+
+    >>> named_metrics({"losses": {"error": 0.1}, "constraints": {"mem(GB)": -1.0}})
+    {'loss.error': 0.1, 'constraint.mem_GB_': -1.0}
+    """
+    return {metric_name(key, name): float(value) for key in (LOSSES, CONSTRAINTS)
+            for name, value in (result.get(key) or {}).items()}
+
+
+def metric_name(key: str, name: str) -> str:
+    return PREFIXES[key] + _NOT_IN_A_METRIC.sub("_", name)
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars as Python's, so JSON keeps int as int and float as float."""
     item = getattr(value, "item", None)
@@ -66,6 +90,11 @@ def outcome_of(doc: Dict[str, Any]) -> Tuple[Dict[str, float], Dict[str, str], s
         tags["pruned_at_step"] = str(doc["result"].get("step", ""))
     elif trial.status is TrialStatus.OK:
         metrics["loss"] = float(trial.loss)
+        named = named_metrics(doc["result"])
+        if named:
+            metrics.update(named)
+            tags[OBJECTIVES_TAG] = json.dumps(
+                {key: list(doc["result"].get(key) or ()) for key in (LOSSES, CONSTRAINTS)})
     elif trial.status in (TrialStatus.CANCELLED, TrialStatus.TIMED_OUT):
         tags["cancel_reason"] = cut(trial.cancel_reason or "", MAX_TAG)
     else:

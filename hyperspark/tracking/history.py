@@ -16,8 +16,9 @@ import math
 from typing import Any, Dict, List, Optional, Tuple
 
 from hyperspark.errors import InvalidArgument
+from hyperspark.objectives import CONSTRAINTS, LOSSES
 from hyperspark.record import TrialRecord, TrialStatus
-from hyperspark.tracking.child_runs import VALS_TAG
+from hyperspark.tracking.child_runs import OBJECTIVES_TAG, VALS_TAG, metric_name
 from hyperspark.tracking.runs import SEARCH_ID_TAG, SPACE_ARTIFACT
 from hyperspark.tracking.ui_link import experiment_name
 
@@ -134,6 +135,20 @@ def _parent_run(client: Any, run_id: str, uri: str) -> Any:
     return run
 
 
+def _named(tags: Dict[str, str], metrics: Dict[str, float]) -> Dict[str, Any]:
+    """A trial's losses and constraints, in their order (``OBJECTIVES_TAG``), from its
+    metrics; nothing for a trial of one loss."""
+    if OBJECTIVES_TAG not in tags:
+        return {}
+    names = json.loads(tags[OBJECTIVES_TAG])
+    out: Dict[str, Any] = {}
+    for key in (LOSSES, CONSTRAINTS):
+        values = {name: metrics.get(metric_name(key, name)) for name in names.get(key, [])}
+        if values and all(v is not None for v in values.values()):
+            out[key] = values
+    return out
+
+
 def _trial(run: Any, status: TrialStatus) -> Tuple[TrialRecord, Dict[str, Any]]:
     tags, metrics = run.data.tags, run.data.metrics
     tid = int(tags["trial_id"])
@@ -141,7 +156,7 @@ def _trial(run: Any, status: TrialStatus) -> Tuple[TrialRecord, Dict[str, Any]]:
     loss = metrics.get("loss")
     pruned_at = _int(tags.get("pruned_at_step"))
     if status is TrialStatus.OK:
-        result: Dict[str, Any] = {"loss": loss, "status": "ok"}
+        result: Dict[str, Any] = {"loss": loss, "status": "ok", **_named(tags, metrics)}
     elif status is TrialStatus.PRUNED:  # done, with its last reported loss (when it had one)
         result = {"loss": loss, "status": "ok", "pruned": True, "step": pruned_at} \
             if loss is not None and math.isfinite(loss) else \

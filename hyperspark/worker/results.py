@@ -7,6 +7,8 @@ from typing import Any, Dict, Mapping
 
 from hyperopt.base import STATUS_FAIL, STATUS_OK, STATUS_STRINGS
 
+from hyperspark.objectives import CONSTRAINTS, LOSSES, named_values
+
 FINISHED = f"{STATUS_OK!r} or {STATUS_FAIL!r}"
 """The statuses a finished trial should have (hyperopt accepts its others too: 'new',
 'running', 'suspended', which say nothing of a trial that has run)."""
@@ -20,6 +22,8 @@ def normalize_result(value: Any) -> Dict[str, Any]:
 
     >>> normalize_result(0.5)
     {'loss': 0.5, 'status': 'ok'}
+    >>> normalize_result({"status": "ok", "losses": {"error": 0.2, "size": 3}})["loss"]
+    0.2
     """
     if isinstance(value, numbers.Real):
         loss = float(value)
@@ -36,6 +40,7 @@ def normalize_result(value: Any) -> Dict[str, Any]:
     if result["status"] not in STATUS_STRINGS:
         raise InvalidResult(f"result status {_short_repr(result['status'])} is not {FINISHED}")
     if result["status"] == STATUS_OK:
+        _check_named(result)
         if "loss" not in result:
             raise InvalidResult(f"a result with status 'ok' must have a 'loss'; keys: "
                                 f"{sorted(map(str, result))}")
@@ -46,6 +51,19 @@ def normalize_result(value: Any) -> Dict[str, Any]:
                 from None
         _check_finite(result["loss"])
     return result
+
+
+def _check_named(result: Dict[str, Any]) -> None:
+    """Several losses and constraints (``hyperspark.objectives``): each a finite number; the
+    first loss is ``"loss"`` where the result has none."""
+    for key in (LOSSES, CONSTRAINTS):
+        if key in result:
+            try:
+                result[key] = named_values(result[key], key)
+            except ValueError as error:
+                raise InvalidResult(str(error)) from None
+    if LOSSES in result and "loss" not in result:
+        result["loss"] = next(iter(result[LOSSES].values()))
 
 
 def _check_finite(loss: float) -> None:

@@ -1,0 +1,178 @@
+"""Several losses and constraints in one result: their names, their checks, the Pareto front.
+
+An objective may return, beside or instead of ``"loss"``::
+
+    {"status": "ok", "losses": {"error": 0.12, "latency_ms": 18.0},
+     "constraints": {"memory_gb": 3.1 - 4.0}}
+
+- ``"losses"``: name -> float, each minimised (to maximise, negate). Without ``"loss"``, the
+  first entry (the dict's own order) becomes ``"loss"``, so everything that reads one loss
+  (``fmin``'s answer, ``best_trial``, ``loss_threshold``) keeps its meaning.
+- ``"constraints"``: name -> float, feasible when at most 0 (Optuna's convention).
+
+The names are those of the first trial to finish with status ``ok``; a later result with other
+names fails its own trial only. Pure Python and numpy: the loop, the worker and the tests use it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+LOSSES = "losses"
+CONSTRAINTS = "constraints"
+
+
+def named_values(value: Any, key: str) -> Dict[str, float]:
+    """``value`` (the result's ``key``) as name -> finite float, or ValueError naming what is
+    wrong.
+
+    >>> named_values({"error": 0.1, "size": 3}, "losses")
+    {'error': 0.1, 'size': 3.0}
+    >>> named_values({"error": float("nan")}, "losses")
+    Traceback (most recent call last):
+    ...
+    ValueError: losses['error'] must be a finite number, got nan
+    """
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{key!r} must be a dict of name to number, got "
+                         f"{type(value).__name__}")
+    if key == LOSSES and not value:
+        raise ValueError("'losses' must name at least one loss, got an empty dict")
+    out: Dict[str, float] = {}
+    for name, number in value.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{key!r}: every name must be a non-empty string, got {name!r}")
+        if isinstance(number, bool) or not isinstance(number, numbers.Real):
+            raise ValueError(f"{key}[{name!r}] must be a number, got "
+                             f"{type(number).__name__}: {number!r}"[:300])
+        number = float(number)
+        if not math.isfinite(number):
+            raise ValueError(f"{key}[{name!r}] must be a finite number, got {number}")
+        out[name] = number
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Objectives:
+    """The names a search's results carry: ``losses`` (empty: the one ``"loss"``) and
+    ``constraints``."""
+
+    losses: Tuple[str, ...] = ()
+    constraints: Tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, result: Mapping[str, Any]) -> "Objectives":
+        return cls(tuple(result.get(LOSSES) or ()), tuple(result.get(CONSTRAINTS) or ()))
+
+    @property
+    def several(self) -> bool:
+        """More than one loss: the search looks for a front, not a best trial."""
+        return len(self.losses) > 1
+
+    @property
+    def plain(self) -> bool:
+        """One loss and no constraint: a search as hyperopt knows it."""
+        return not self.several and not self.constraints
+
+    def mismatch(self, result: Mapping[str, Any]) -> Optional[str]:
+        """Why ``result`` does not carry this search's names (None when it does).
+
+        >>> Objectives(("error", "size")).mismatch({"losses": {"error": 1.0}})
+        "'losses' has the names ['error'], but this search's are ['error', 'size'] (set by its first finished trial)"
+        """
+        for key, names in ((LOSSES, self.losses), (CONSTRAINTS, self.constraints)):
+            got = tuple(result.get(key) or ())
+            if got != names:
+                return (f"{key!r} has the names {list(got)}, but this search's are "
+                        f"{list(names)} (set by its first finished trial)")
+        return None
+
+    def loss_vector(self, result: Mapping[str, Any]) -> List[float]:
+        """The losses of ``result`` in this search's order (its ``"loss"`` when it has one)."""
+        if self.losses:
+            return [float(result[LOSSES][name]) for name in self.losses]
+        return [float(result["loss"])]
+
+    def violation(self, result: Mapping[str, Any]) -> float:
+        """The sum of the positive constraint values of ``result`` (0: feasible)."""
+        values = result.get(CONSTRAINTS) or {}
+        return float(sum(max(float(values[name]), 0.0) for name in self.constraints))
+
+
+def objectives_of(docs: Iterable[Dict[str, Any]]) -> Optional[Objectives]:
+    """The names of a search, from its documents: those of the first trial to finish with a
+    result (by the time it was recorded, then by tid); None before any did."""
+    first = None
+    for doc in docs:
+        result = doc.get("result") or {}
+        if result.get("status") != "ok" or result.get("pruned") or "loss" not in result:
+            continue
+        key = ((doc.get("misc") or {}).get("hyperspark", {}).get("recorded") or math.inf,
+               doc["tid"])
+        if first is None or key < first[0]:
+            first = (key, result)
+    return None if first is None else Objectives.of(first[1])
+
+
+def non_dominated(points: np.ndarray) -> np.ndarray:
+    """The mask of the rows of ``points`` (losses, lower is better) that no other row
+    dominates (at most as large everywhere, smaller somewhere). Equal rows all stay.
+
+    >>> non_dominated(np.array([[1.0, 3.0], [2.0, 2.0], [3.0, 3.0], [1.0, 3.0]])).tolist()
+    [True, True, False, True]
+    """
+    points = np.asarray(points, dtype=float)
+    count = len(points)
+    keep = np.ones(count, dtype=bool)
+    if count == 0:
+        return keep
+    if points.shape[1] == 1:
+        return points[:, 0] == points[:, 0].min()
+    if points.shape[1] == 2:  # by the first loss, then the second: one pass
+        order = np.lexsort((points[:, 1], points[:, 0]))
+        best_second = math.inf
+        keep[:] = False
+        previous = None
+        for index in order:
+            row = (points[index, 0], points[index, 1])
+            if row == previous or row[1] < best_second:
+                keep[index] = True
+                best_second = min(best_second, row[1])
+            previous = row if keep[index] else previous
+        return keep
+    for start in range(0, count, 512):  # every pair, in blocks
+        block = points[start:start + 512]
+        no_worse = (points[None, :, :] <= block[:, None, :]).all(axis=2)
+        better = (points[None, :, :] < block[:, None, :]).any(axis=2)
+        keep[start:start + 512] = ~(no_worse & better).any(axis=1)
+    return keep
+
+
+def pareto_front(docs: Sequence[Dict[str, Any]],
+                 objectives: Optional[Objectives] = None) -> Tuple[List[Dict[str, Any]], bool]:
+    """The documents of ``docs`` (finished with a result) on the front, ordered by the first
+    loss then tid, and whether any of them is feasible. Of the feasible trials, those no other
+    feasible trial dominates; when none is feasible, those with the smallest total violation.
+    Trials whose result does not carry the search's names are left out."""
+    objectives = objectives or objectives_of(docs)
+    if objectives is None:
+        return [], False
+    usable = [d for d in docs if (d.get("result") or {}).get("status") == "ok"
+              and not d["result"].get("pruned") and "loss" in d["result"]
+              and objectives.mismatch(d["result"]) is None]
+    if not usable:
+        return [], False
+    violations = np.array([objectives.violation(d["result"]) for d in usable])
+    feasible = violations <= 0
+    if feasible.any():
+        pool = [d for d, ok in zip(usable, feasible) if ok]
+        points = np.array([objectives.loss_vector(d["result"]) for d in pool])
+        front = [d for d, keep in zip(pool, non_dominated(points)) if keep]
+    else:
+        front = [d for d, v in zip(usable, violations) if v == violations.min()]
+    front.sort(key=lambda d: (objectives.loss_vector(d["result"])[0], d["tid"]))
+    return front, bool(feasible.any())

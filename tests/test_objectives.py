@@ -1,0 +1,206 @@
+"""Several losses and constraints: the checks of a result, the names a search keeps, and the
+Pareto front, in milliseconds on small histories, then in searches on the local backend and on
+a real Spark session with a real MLflow store."""
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hyperopt import hp, rand
+
+import hyperspark
+from hyperspark import SparkTrials
+from hyperspark.objectives import Objectives, named_values, non_dominated, pareto_front
+from hyperspark.worker.results import InvalidResult, normalize_result
+
+
+def brute_front(points):
+    """Indices of the rows no other row dominates, pair by pair."""
+    keep = []
+    for i, p in enumerate(points):
+        if not any(all(q <= p) and any(q < p) for j, q in enumerate(points) if j != i):
+            keep.append(i)
+    return keep
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3, 4])
+def test_non_dominated_matches_a_pairwise_check(dims):
+    rng = np.random.default_rng(dims)
+    for _ in range(30):
+        points = rng.integers(0, 6, size=(int(rng.integers(1, 40)), dims)).astype(float)
+        assert np.flatnonzero(non_dominated(points)).tolist() == brute_front(points)
+
+
+def test_non_dominated_keeps_20000_two_loss_points_fast_enough_to_run_in_a_test():
+    points = np.random.default_rng(0).random((20_000, 2))
+    mask = non_dominated(points)
+    on_front = points[mask]
+    assert 1 <= len(on_front) < 100
+    # no point of the front is dominated by any point at all
+    for row in on_front:
+        assert not ((points <= row).all(axis=1) & (points < row).any(axis=1)).any()
+
+
+def test_result_checks_name_the_key():
+    assert normalize_result({"status": "ok", "losses": {"a": 1, "b": 2.5}}) == {
+        "status": "ok", "losses": {"a": 1.0, "b": 2.5}, "loss": 1.0}
+    kept = normalize_result({"status": "ok", "loss": 7.0, "losses": {"a": 1.0}})
+    assert kept["loss"] == 7.0  # a "loss" of the objective's own is kept
+    assert normalize_result({"status": "ok", "loss": 0.5, "constraints": {"mem": -1}})[
+        "constraints"] == {"mem": -1.0}
+    for bad, words in [({"losses": {"a": float("nan")}}, "losses['a'] must be a finite number"),
+                       ({"losses": {}}, "at least one loss"),
+                       ({"losses": [1.0, 2.0]}, "'losses' must be a dict"),
+                       ({"losses": {"a": "x"}}, "losses['a'] must be a number"),
+                       ({"loss": 1.0, "constraints": {"m": math.inf}},
+                        "constraints['m'] must be a finite number")]:
+        with pytest.raises(InvalidResult, match=words.replace("[", r"\[").replace("]", r"\]")):
+            normalize_result({"status": "ok", **bad})
+    with pytest.raises(ValueError, match="every name must be a non-empty string"):
+        named_values({1: 0.5}, "losses")
+
+
+def test_front_with_constraints_and_without_any_feasible_trial():
+    def doc(tid, a, b, c):
+        return {"tid": tid, "result": {"status": "ok", "loss": a, "losses": {"a": a, "b": b},
+                                       "constraints": {"c": c}}}
+    docs = [doc(0, 1, 5, 0), doc(1, 2, 2, -1), doc(2, 0, 0, 3),  # 2 is best but infeasible
+            doc(3, 3, 3, -1), doc(4, 5, 1, 0.0)]
+    front, feasible = pareto_front(docs)
+    assert feasible and [d["tid"] for d in front] == [0, 1, 4]
+    infeasible = [doc(0, 1, 1, 2.0), doc(1, 2, 2, 0.5), doc(2, 0, 0, 0.5)]
+    front, feasible = pareto_front(infeasible)
+    assert not feasible and [d["tid"] for d in front] == [2, 1]
+    names = Objectives(("a", "b"), ("c",))
+    assert names.mismatch({"losses": {"a": 1, "b": 2}, "constraints": {"c": 0}}) is None
+    assert "'constraints' has the names []" in names.mismatch({"losses": {"a": 1, "b": 2}})
+
+
+# ---------------------------------------------------------------- searches
+SPACE = {"x": hp.uniform("x", 0, 1), "y": hp.uniform("y", 0, 1)}
+
+
+def two_losses(params):
+    x, y = params["x"], params["y"]
+    return {"status": "ok", "losses": {"error": x, "size": (1 - x) ** 2 + y},
+            "constraints": {"budget": y - 0.8}}
+
+
+def check_front(trials):
+    frame = trials.to_pandas()
+    assert {"loss.error", "loss.size", "constraint.budget"} <= set(frame.columns)
+    done = frame[frame["state"] == "done"]
+    feasible = done[done["constraint.budget"] <= 0]
+    points = feasible[["loss.error", "loss.size"]].to_numpy()
+    expected = sorted(feasible["tid"].to_numpy()[brute_front(points)].tolist())
+    front = trials.pareto_front()
+    assert sorted(d["tid"] for d in front) == expected and expected
+    assert [d["result"]["losses"]["error"] for d in front] == sorted(
+        d["result"]["losses"]["error"] for d in front)  # ordered by the first loss
+    assert all(d["result"]["loss"] == d["result"]["losses"]["error"] for d in front)
+    return frame
+
+
+def test_a_two_loss_search_on_the_local_backend_and_bad_results_fail_alone():
+    calls = []
+
+    def objective(params):
+        calls.append(params)
+        n = len(calls)
+        if n == 5:
+            return {"status": "ok", "losses": {"error": float("nan"), "size": 1.0}}
+        if n == 7:
+            return {"status": "ok", "losses": {"error": 0.5}}  # a name missing
+        if n == 9:
+            return {"status": "ok", "losses": {"size": 0.5, "error": 0.1},
+                    "constraints": {"budget": -1.0}}  # other order: other names
+        return two_losses(params)
+
+    trials = SparkTrials(backend="local", parallelism=1, mlflow_tracking=False)
+    best = hyperspark.fmin(objective, SPACE, algo=rand.suggest, max_evals=30, trials=trials,
+                           rstate=np.random.default_rng(0), show_progressbar=False)
+    frame = check_front(trials).set_index("tid")
+    assert frame.loc[4, "state"] == "error" and "losses['error']" in frame.loc[4, "error"]
+    assert frame.loc[6, "state"] == "error" and "'losses' has the names ['error']" in \
+        frame.loc[6, "error"]
+    assert frame.loc[8, "state"] == "error"
+    assert (frame.drop(index=[4, 6, 8])["state"] == "done").all()
+    assert best["x"] == trials.best_trial["misc"]["vals"]["x"][0]  # fmin: the first loss
+
+    # the same trials, continued: the names come from the documents, and still hold
+    more = iter([{"status": "ok", "loss": 0.0}])  # one loss only: not this search's names
+    hyperspark.fmin(lambda p: next(more, None) or two_losses(p), SPACE, algo=rand.suggest,
+                    max_evals=34, trials=trials, rstate=np.random.default_rng(1),
+                    show_progressbar=False)
+    frame = check_front(trials).set_index("tid")
+    assert frame.loc[30, "state"] == "error" and "this search's are ['error', 'size']" in \
+        frame.loc[30, "error"]
+    assert (frame.loc[31:, "state"] == "done").all()
+
+
+def test_one_loss_with_constraints_and_no_feasible_trial_warns(caplog):
+    trials = SparkTrials(backend="local", parallelism=2, mlflow_tracking=False)
+    hyperspark.fmin(lambda x: {"status": "ok", "loss": x, "constraints": {"c": 1 + x}},
+                    hp.uniform("x", 0, 1), algo=rand.suggest, max_evals=8, trials=trials,
+                    rstate=np.random.default_rng(0), show_progressbar=False)
+    with caplog.at_level("WARNING", logger="hyperspark"):
+        front = trials.pareto_front()
+    violations = [d["result"]["constraints"]["c"] for d in
+                  (t for t in trials.trials if t["result"].get("status") == "ok")]
+    assert [d["result"]["constraints"]["c"] for d in front] == [min(violations)]
+    assert "no trial met every constraint" in caplog.text
+
+
+@pytest.mark.spark
+def test_a_two_loss_search_on_spark_with_tracking(spark, mlflow_store):
+    trials = SparkTrials(spark_session=spark, parallelism=2)
+    hyperspark.fmin(two_losses, SPACE, algo=rand.suggest, max_evals=12, trials=trials,
+                    rstate=np.random.default_rng(2), show_progressbar=False)
+    frame = check_front(trials)
+    assert (frame["state"] == "done").all() and trials.run_id is not None
+    for a, b in itertools.combinations(trials.pareto_front(), 2):  # no member dominates another
+        pa = np.array([a["result"]["losses"][k] for k in ("error", "size")])
+        pb = np.array([b["result"]["losses"][k] for k in ("error", "size")])
+        assert not ((pa <= pb).all() and (pa < pb).any())
+    # MLflow: every loss and constraint of a child run, prefixed, and their names in order
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(mlflow_store)
+    parent = client.get_run(trials.run_id)
+    children = client.search_runs([parent.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{trials.run_id}'")
+    assert len(children) == 12
+    for child in children:
+        doc = trials.trials[int(child.data.tags["trial_id"])]
+        assert child.data.metrics["loss.error"] == doc["result"]["losses"]["error"]
+        assert child.data.metrics["loss.size"] == doc["result"]["losses"]["size"]
+        assert child.data.metrics["constraint.budget"] == doc["result"]["constraints"]["budget"]
+        assert child.data.metrics["loss"] == doc["result"]["loss"]
+
+    # continued from MLflow: the same front, and the names still hold
+    loaded = SparkTrials.from_mlflow(trials.run_id, space=SPACE, backend="local",
+                                     parallelism=1, mlflow_tracking=False)
+    assert [d["tid"] for d in loaded.pareto_front()] == [d["tid"] for d in trials.pareto_front()]
+    odd = iter([{"status": "ok", "losses": {"size": 1.0, "error": 0.0}}])
+    hyperspark.fmin(lambda p: next(odd, None) or two_losses(p), SPACE, algo=rand.suggest,
+                    max_evals=14, trials=loaded, rstate=np.random.default_rng(3),
+                    show_progressbar=False)
+    frame = check_front(loaded).set_index("tid")
+    assert frame.loc[12, "state"] == "error" and frame.loc[13, "state"] == "done"
+
+
+def test_a_checkpoint_keeps_the_losses_and_their_names(tmp_path):
+    path = str(tmp_path / "search.ckpt")
+    first = SparkTrials(backend="local", parallelism=2, mlflow_tracking=False, checkpoint=path)
+    hyperspark.fmin(two_losses, SPACE, algo=rand.suggest, max_evals=8, trials=first,
+                    rstate=np.random.default_rng(4), show_progressbar=False)
+    second = SparkTrials(backend="local", parallelism=1, mlflow_tracking=False, checkpoint=path)
+    odd = iter([{"status": "ok", "loss": 1.0, "constraints": {"budget": 0.0}}])  # no losses
+    hyperspark.fmin(lambda p: next(odd, None) or two_losses(p), SPACE, algo=rand.suggest,
+                    max_evals=10, trials=second, rstate=np.random.default_rng(4),
+                    show_progressbar=False)
+    frame = check_front(second).set_index("tid")
+    assert (frame.loc[:7, "state"] == "done").all()
+    assert frame.loc[8, "state"] == "error" and "'losses' has the names []" in frame.loc[8, "error"]
+    resumed = pareto_front([d for d in second.trials if d["tid"] < 8])[0]
+    assert [d["tid"] for d in resumed] == [d["tid"] for d in first.pareto_front()]
