@@ -11,6 +11,7 @@
 
     python -m benchmarks suggest                       # 1,000 / 5,000 / 20,000 and a 20,000 search
     python -m benchmarks suggest --sizes 1000 --search-trials 2000 --repeats 5   # quick
+    python -m benchmarks suggest --losses 2            # hyperspark.tpe ranking two losses
 """
 from __future__ import annotations
 
@@ -35,6 +36,21 @@ def _loss(vals: Dict[str, List[Any]]) -> float:
     return float(x * x + (vals["a"][0] if vals["a"] else 1.0) + math.log(vals["y"][0]) ** 2)
 
 
+LOSSES = 1
+"""``--losses``: with 2 or more, each result carries that many conflicting losses and a
+constraint (``hyperspark.objectives``), and only hyperspark.tpe is timed."""
+
+
+def _result(vals: Dict[str, List[Any]]) -> Dict[str, Any]:
+    loss = _loss(vals)
+    if LOSSES < 2:
+        return {"status": "ok", "loss": loss}
+    x = vals["x"][0]
+    losses = {"f0": loss, **{f"f{k}": float((x - k) ** 2 + math.log(vals["y"][0]) ** 2 / k)
+                             for k in range(1, LOSSES)}}
+    return {"status": "ok", "loss": loss, "losses": losses, "constraints": {"c": x - 2.5}}
+
+
 def _hyperopt_trials(finished: int, running: int, seed: int = 0) -> Any:
     """A Trials with ``finished`` done and ``running`` running trials at random points."""
     from hyperopt import Trials
@@ -46,7 +62,7 @@ def _hyperopt_trials(finished: int, running: int, seed: int = 0) -> Any:
     docs = rand.suggest(list(range(finished + running)), domain, trials, seed)
     stored = internals.add_docs(trials, docs)
     for doc in stored[:finished]:
-        doc["result"] = {"status": "ok", "loss": _loss(doc["misc"]["vals"])}
+        doc["result"] = _result(doc["misc"]["vals"])
         doc["state"] = base.JOB_STATE_DONE
     for doc in stored[finished:]:
         doc["state"] = base.JOB_STATE_RUNNING
@@ -67,7 +83,7 @@ def time_hyperopt_style(algo: Callable, finished: int, running: int,
     for repeat in range(repeats):
         oldest_running = next(d for d in internals.all_docs(trials)
                               if d["state"] == base.JOB_STATE_RUNNING)
-        oldest_running["result"] = {"status": "ok", "loss": _loss(oldest_running["misc"]["vals"])}
+        oldest_running["result"] = _result(oldest_running["misc"]["vals"])
         oldest_running["state"] = base.JOB_STATE_DONE  # one more finishes
         new = internals.add_docs(trials, algo([next_tid], domain, trials, repeat + 1))
         new[0]["state"] = base.JOB_STATE_RUNNING  # ...and one more starts
@@ -163,12 +179,21 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--search-trials", type=int, default=20000,
                         help="size of the throughput search (0 to skip)")
+    parser.add_argument("--losses", type=int, default=1,
+                        help="losses per result; with 2 or more (and a constraint), "
+                             "hyperspark.tpe alone, ranking them")
     parser.add_argument("--skip", nargs="*", default=[], choices=["hyperopt", "optuna"],
                         help="leave a baseline out (hyperopt takes about 0.6 s a suggestion "
                              "at 20,000 trials)")
     args = parser.parse_args(list(argv or []))
     if any(size < 1 for size in args.sizes) or args.repeats < 1 or args.running < 0:
         parser.error("--sizes and --repeats must be >= 1, --running >= 0")
+    if args.losses < 1:
+        parser.error(f"--losses must be >= 1, got {args.losses}")
+    global LOSSES
+    LOSSES = args.losses
+    if LOSSES > 1:
+        args.skip, args.search_trials = ["hyperopt", "optuna"], 0
     import hyperspark.tpe
     from hyperopt import tpe
 

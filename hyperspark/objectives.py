@@ -104,17 +104,16 @@ class Objectives:
 
 
 def objectives_of(docs: Iterable[Dict[str, Any]]) -> Optional[Objectives]:
-    """The names of a search, from its documents: those of the first trial to finish with a
-    result (by the time it was recorded, then by tid); None before any did."""
+    """The names of a search, from its documents: those of its lowest-tid trial finished with
+    a result (the loop fails every result named otherwise than the first to finish, so every
+    such trial carries the same names); None before any did."""
     first = None
     for doc in docs:
         result = doc.get("result") or {}
         if result.get("status") != "ok" or result.get("pruned") or "loss" not in result:
             continue
-        key = ((doc.get("misc") or {}).get("hyperspark", {}).get("recorded") or math.inf,
-               doc["tid"])
-        if first is None or key < first[0]:
-            first = (key, result)
+        if first is None or doc["tid"] < first[0]:
+            first = (doc["tid"], result)
     return None if first is None else Objectives.of(first[1])
 
 
@@ -132,24 +131,88 @@ def non_dominated(points: np.ndarray) -> np.ndarray:
         return keep
     if points.shape[1] == 1:
         return points[:, 0] == points[:, 0].min()
-    if points.shape[1] == 2:  # by the first loss, then the second: one pass
-        order = np.lexsort((points[:, 1], points[:, 0]))
-        best_second = math.inf
-        keep[:] = False
-        previous = None
-        for index in order:
-            row = (points[index, 0], points[index, 1])
-            if row == previous or row[1] < best_second:
-                keep[index] = True
-                best_second = min(best_second, row[1])
-            previous = row if keep[index] else previous
-        return keep
+    if points.shape[1] == 2:
+        return _non_dominated_2d(points)
     for start in range(0, count, 512):  # every pair, in blocks
         block = points[start:start + 512]
         no_worse = (points[None, :, :] <= block[:, None, :]).all(axis=2)
         better = (points[None, :, :] < block[:, None, :]).any(axis=2)
         keep[start:start + 512] = ~(no_worse & better).any(axis=1)
     return keep
+
+
+def _non_dominated_2d(points: np.ndarray) -> np.ndarray:
+    """Two losses: sorted by the first loss then the second, O(n log n)."""
+    order = _by_first_then_second(points[:, 0], points[:, 1])
+    keep = np.empty(len(order), dtype=bool)
+    keep[order] = _front_of_sorted(points[order, 0], points[order, 1])
+    return keep
+
+
+def _by_first_then_second(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The order by ``a``, ties by ``b``. One plain sort where ``a`` has no ties (real-valued
+    losses rarely do): on 20,000 rows it took a fifth of numpy's lexsort here."""
+    order = np.argsort(a)
+    ranked = a[order]
+    if len(a) > 1 and (ranked[1:] == ranked[:-1]).any():
+        return np.lexsort((b, a))
+    return order
+
+
+def _front_of_sorted(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For rows sorted by ``a`` then ``b``: a distinct row is on the front when its ``b`` is
+    below every earlier distinct row's; equal rows share their fate. Vectorised."""
+    new = np.ones(len(a), dtype=bool)
+    new[1:] = (a[1:] != a[:-1]) | (b[1:] != b[:-1])
+    distinct = b[new]
+    earlier = np.empty_like(distinct)
+    earlier[0] = math.inf
+    np.minimum.accumulate(distinct[:-1], out=earlier[1:])
+    return (distinct < earlier)[np.cumsum(new) - 1]
+
+
+PREFILTER = 500
+"""With three losses or more, ``best_first`` ranks at most this many feasible rows (those
+with the smallest sum of per-loss ranks): exact fronts cost every pair."""
+
+
+def best_first(vectors: np.ndarray, violations: np.ndarray, count: int) -> np.ndarray:
+    """The indices of the ``count`` best rows, as a multi-objective TPE splits good from bad:
+    feasible rows (violation at most 0, finite losses) front by front (non-dominated rank),
+    the last front taken in part spread evenly along its first loss; then infeasible rows by
+    their violation.
+
+    >>> best_first(np.array([[0., 3.], [1., 1.], [3., 0.], [2., 2.], [0., 0.]]),
+    ...            np.array([0., 0., 0., 0., 1.]), 4).tolist()
+    [0, 1, 2, 3]
+    """
+    vectors = np.asarray(vectors, dtype=float)
+    count = min(count, len(vectors))
+    feasible = (violations <= 0) & np.isfinite(vectors).all(axis=1)
+    pool = np.flatnonzero(feasible)
+    if vectors.shape[1] >= 3 and len(pool) > PREFILTER:
+        ranks = np.argsort(np.argsort(vectors[pool], axis=0), axis=0).sum(axis=1)
+        pool = pool[np.argpartition(ranks, PREFILTER - 1)[:PREFILTER]]
+    if vectors.shape[1] == 2:  # sorted once: every later front keeps the order
+        pool = pool[_by_first_then_second(vectors[pool, 0], vectors[pool, 1])]
+    chosen: List[np.ndarray] = []
+    taken = 0
+    while taken < count and len(pool):
+        mask = (_front_of_sorted(vectors[pool, 0], vectors[pool, 1])
+                if vectors.shape[1] == 2 else non_dominated(vectors[pool]))
+        front = pool[mask]
+        need = count - taken
+        if len(front) > need:
+            front = front[np.argsort(vectors[front, 0], kind="stable")]
+            front = front[np.unique(np.linspace(0, len(front) - 1, need).round().astype(int))]
+        chosen.append(front)
+        taken += len(front)
+        pool = pool[~mask]
+    if taken < count:
+        rest = np.flatnonzero(~feasible & np.isfinite(violations))
+        rest = rest[np.argsort(violations[rest], kind="stable")][:count - taken]
+        chosen.append(rest)
+    return np.concatenate(chosen).astype(int) if chosen else np.zeros(0, dtype=int)
 
 
 def pareto_front(docs: Sequence[Dict[str, Any]],

@@ -99,7 +99,8 @@ class Scheduler:
         self._to_create = max(0, settings.max_evals - len(internals.all_docs(trials)))
         self._pruning = PruningBook(settings.pruner, internals.all_docs(trials))
         self._ends = TrialEnds(trials, self.progress, self._history, self._pruning,
-                               search.restore_traceback, search.objective_site)
+                               search.restore_traceback, search.objective_site,
+                               algorithm_ranks_losses=_ranks_losses(algo))
         rstate = settings.rstate if settings.rstate is not None else np.random.default_rng()
         self._suggester = Suggester(algo, domain, trials, rstate,
                                     policy if policy is not None else JustInTime(),
@@ -378,3 +379,11 @@ class Scheduler:
             except Exception:
                 logger.warning("listener %s failed in %s", type(listener).__name__, hook,
                                exc_info=True)
+
+
+def _ranks_losses(algo: Any) -> bool:
+    """Whether ``algo`` (or the function a ``functools.partial`` wraps) ranks several losses
+    and constraints (its ``several_losses`` attribute: hyperspark.tpe's and auto's)."""
+    while hasattr(algo, "func"):
+        algo = algo.func
+    return bool(getattr(algo, "several_losses", False))

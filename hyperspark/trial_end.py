@@ -28,7 +28,8 @@ class TrialEnds:
     def __init__(self, trials: base.Trials, progress: Progress, finished: List[Dict[str, Any]],
                  pruning: PruningBook,
                  restore_traceback: Optional[Callable[[str], str]] = None,
-                 objective_site: Optional[str] = None) -> None:
+                 objective_site: Optional[str] = None,
+                 algorithm_ranks_losses: bool = True) -> None:
         self._trials, self._progress = trials, progress
         self._restore = restore_traceback
         self._site = objective_site
@@ -36,6 +37,7 @@ class TrialEnds:
         self._warned_failure = False
         self.objectives: Optional[Objectives] = objectives_of(finished)
         """The names of the search's losses and constraints (None before a trial finished)."""
+        self._ranks_losses = algorithm_ranks_losses
 
     def record(self, doc: Dict[str, Any], event: Any, cancel_reason: str,
                timed_out: bool = False) -> None:
@@ -73,6 +75,12 @@ class TrialEnds:
             return event
         if self.objectives is None:
             self.objectives = Objectives.of(result)
+            if not self.objectives.plain and not self._ranks_losses:
+                logger.warning("this search's results carry several losses or constraints, "
+                               "but its algorithm knows one loss: it sees 'loss' only (%s). "
+                               "hyperspark.tpe and hyperspark.auto rank them all",
+                               "the first of 'losses'" if self.objectives.losses
+                               else "constraints ignored")
             return event
         why = self.objectives.mismatch(result)
         if why is None:

@@ -204,3 +204,67 @@ def test_a_checkpoint_keeps_the_losses_and_their_names(tmp_path):
     assert frame.loc[8, "state"] == "error" and "'losses' has the names []" in frame.loc[8, "error"]
     resumed = pareto_front([d for d in second.trials if d["tid"] < 8])[0]
     assert [d["tid"] for d in resumed] == [d["tid"] for d in first.pareto_front()]
+
+
+# ---------------------------------------------------------------- algorithms
+def test_best_first_takes_feasible_fronts_in_order_then_the_least_violation():
+    from hyperspark.objectives import best_first
+
+    vectors = np.array([[0., 4.], [1., 3.], [2., 2.], [3., 1.], [4., 0.],  # front 1
+                        [2., 3.], [3., 3.],                                # fronts 2, 3
+                        [-1., -1.], [-2., -2.]])                           # infeasible
+    violations = np.array([0, 0, 0, 0, 0, 0, 0, 0.5, 0.1])
+    assert best_first(vectors, violations, 3).tolist() == [0, 2, 4]  # spread along the front
+    assert sorted(best_first(vectors, violations, 6).tolist()) == [0, 1, 2, 3, 4, 5]
+    assert best_first(vectors, violations, 8).tolist()[-1] == 8  # least violation first
+    assert best_first(vectors, violations, 9).tolist()[-2:] == [8, 7]
+    three = np.random.default_rng(0).random((50, 3))
+    chosen = best_first(three, np.zeros(50), 10)
+    ranks, pool, rank = np.zeros(50, dtype=int), np.arange(50), 0
+    while len(pool):  # every chosen row is of a front no worse than any row left out
+        mask = non_dominated(three[pool])
+        ranks[pool[mask]], pool, rank = rank, pool[~mask], rank + 1
+    assert ranks[chosen].max() <= ranks[np.setdiff1d(np.arange(50), chosen)].min()
+
+
+def test_tpe_splits_a_two_loss_history_by_rank_and_auto_hands_it_to_tpe(caplog):
+    from hyperopt import Domain, Trials, fmin, tpe as hyperopt_tpe
+
+    from hyperspark import auto, tpe
+    from hyperspark.objectives import best_first
+    from hyperspark.record import suggested_by
+    from hyperspark.tpe import _Models, _state_for
+
+    def objective(params):
+        x, y = params["x"], params["y"]
+        return {"status": "ok", "losses": {"f1": x, "f2": 1 - x ** 0.5 + y},
+                "constraints": {"c": 0.2 - y}}  # feasible where y >= 0.2
+
+    trials = Trials()  # hyperopt's own fmin requires "loss" itself (docs/guide.md)
+    fmin(lambda p: {**objective(p), "loss": p["x"]}, SPACE, algo=tpe.suggest, max_evals=40,
+         trials=trials,
+         rstate=np.random.default_rng(0), show_progressbar=False)
+    domain = Domain(objective, SPACE)
+    tpe.suggest([40], domain, trials, 0)
+    history = _state_for(domain).history
+    assert history.vectors.shape == (40, 2) and (history.violations >= 0).all()
+    models = _Models(_state_for(domain).space, history, 1.0, 24, 0.1, "worst", True)
+    _, good = models._observations()
+    n_good = int(good.sum())
+    assert n_good == 4 and set(np.flatnonzero(good)) == set(
+        best_first(history.vectors, history.violations, n_good).tolist())
+    assert (history.violations[good] == 0).all()
+
+    hs = SparkTrials(backend="local", parallelism=2, mlflow_tracking=False)
+    hyperspark.fmin(objective, SPACE, algo=auto.suggest, max_evals=14, trials=hs,
+                    rstate=np.random.default_rng(0), show_progressbar=False)
+    made = [suggested_by(d) for d in sorted(hs.trials, key=lambda d: d["tid"])]
+    first_tpe = made.index("tpe")  # before the first result the names are unknown
+    assert first_tpe <= 3 and set(made[first_tpe:]) == {"tpe"}
+    assert auto.decide(None, 5, history.objectives)[0] == "tpe"
+
+    with caplog.at_level("WARNING", logger="hyperspark"):
+        single = SparkTrials(backend="local", parallelism=2, mlflow_tracking=False)
+        hyperspark.fmin(objective, SPACE, algo=hyperopt_tpe.suggest, max_evals=6,
+                        trials=single, rstate=np.random.default_rng(0), show_progressbar=False)
+    assert caplog.text.count("its algorithm knows one loss") == 1

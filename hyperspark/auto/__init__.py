@@ -10,6 +10,8 @@ else: no clock, no randomness beyond the seed, so the same documents give the sa
 
 - **gp** while the search has made fewer than ``GP_UNTIL`` trials, on a space the GP models
   (numbers, categories and conditional branches alike: one GP spans the branches);
+- **tpe** for a search with several losses or with constraints (it ranks trials by
+  non-dominated rank, feasible ones first; the GP models one loss);
 - **tpe** once the history is long (a GP refit costs the cube of the points it keeps; TPE's
   cost stays flat), when the space holds more categories than numbers and at least
   ``MANY_CATEGORIES`` of them (the GP's kernel only tells equal from different), and on a
@@ -22,8 +24,11 @@ from __future__ import annotations
 
 from typing import Any, List, Optional, Sequence, Tuple
 
+from hyperopt.base import JOB_STATE_DONE
+
 from hyperspark import gp, tpe
 from hyperspark import hyperopt_internals as internals
+from hyperspark.objectives import Objectives, objectives_of
 from hyperspark.record import note_suggested_by
 from hyperspark.space import Space, UnsupportedSpace
 from hyperspark.tpe.history import PerSearch
@@ -36,7 +41,8 @@ MANY_CATEGORIES = 4
 """A space with more categories than numbers, and at least this many, goes to TPE."""
 
 
-def decide(space: Optional[Space], trials_made: int) -> Tuple[str, str]:
+def decide(space: Optional[Space], trials_made: int,
+           objectives: Optional[Objectives] = None) -> Tuple[str, str]:
     """The algorithm for the next suggestion, and why.
 
     >>> from hyperopt import hp
@@ -45,6 +51,8 @@ def decide(space: Optional[Space], trials_made: int) -> Tuple[str, str]:
     >>> decide(Space.from_expr({"x": hp.uniform("x", 0, 1)}), 5000)[0]
     'tpe'
     """
+    if objectives is not None and not objectives.plain:
+        return "tpe", "several losses or constraints (hyperspark.tpe ranks them)"
     if space is None:
         return "tpe", "a space the GP cannot model"
     if trials_made >= GP_UNTIL:
@@ -90,9 +98,32 @@ def suggest(new_ids: Sequence[int], domain: Any, trials: Any, seed: int,
     >>> {suggested_by(doc) for doc in trials.trials}
     {'gp'}
     """
-    algorithm, _ = decide(_space_of(domain), len(internals.all_docs(trials)))
+    docs = internals.all_docs(trials)
+    algorithm, _ = decide(_space_of(domain), len(docs), _objectives_of(domain, docs))
     chosen = gp.suggest if algorithm == "gp" else tpe.suggest
-    docs = chosen(new_ids, domain, trials, seed, n_startup_jobs=n_startup_jobs)
-    for doc in docs:
+    made = chosen(new_ids, domain, trials, seed, n_startup_jobs=n_startup_jobs)
+    for doc in made:
         note_suggested_by(doc["misc"], algorithm)
-    return docs
+    return made
+
+
+suggest.several_losses = True  # type: ignore[attr-defined]
+"""It hands a search with several losses or constraints to hyperspark.tpe, which ranks them."""
+
+
+class _Names:
+    """A search's loss and constraint names, once its first result is in (they never change
+    after: the loop fails a result named otherwise)."""
+
+    def __init__(self, domain: Any) -> None:
+        self.objectives: Optional[Objectives] = None
+
+
+_names = PerSearch(_Names)
+
+
+def _objectives_of(domain: Any, docs: List[Any]) -> Optional[Objectives]:
+    names = _names.get(domain)
+    if names.objectives is None:  # until the first result: a handful of documents
+        names.objectives = objectives_of(d for d in docs if d["state"] == JOB_STATE_DONE)
+    return names.objectives

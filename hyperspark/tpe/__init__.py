@@ -32,6 +32,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from hyperspark import hyperopt_internals as internals
+from hyperspark.objectives import best_first
 from hyperspark.tpe.history import History, PerSearch, trial_docs
 from hyperspark.tpe.parzen import Parzen, ramp_weights
 from hyperspark.space.reader import Group, Space, UnsupportedSpace
@@ -150,6 +151,10 @@ def suggest(new_ids: Sequence[int], domain: Any, trials: Any, seed: int,
         return docs
 
 
+suggest.several_losses = True  # type: ignore[attr-defined]
+"""It ranks trials by their losses and constraints where a search has them (``best_first``)."""
+
+
 def _check(prior_weight: Any, n_startup_jobs: Any, n_ei: Any, gamma: Any, liar: Any) -> None:
     from hyperspark.errors import InvalidArgument
 
@@ -265,11 +270,16 @@ class _Models:
         if self._split is None:
             values, losses = _with_pending(self.history.values, self.history.losses,
                                            self.pending, self.liar)
-            finite = np.isfinite(losses)
+            vectors, violations = self.history.vectors, self.history.violations
+            ranked = finite = np.isfinite(losses)
+            if vectors is not None:  # several losses or constraints: by rank, feasible first
+                ranked = np.isfinite(violations)
             n_good = min(int(math.ceil(self.gamma * self.history.finished)), GOOD_CAP,
-                         int(finite.sum()))
+                         int(ranked.sum()))
             good = np.zeros(len(losses), dtype=bool)
-            if n_good:
+            if n_good and vectors is not None:
+                good[best_first(vectors, violations, n_good)] = True
+            elif n_good:
                 good[np.argpartition(np.where(finite, losses, np.inf), n_good - 1)[:n_good]] = True
             self._split = (values, good)
         return self._split

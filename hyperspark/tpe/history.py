@@ -20,6 +20,7 @@ import numpy as np
 from hyperopt import base
 from hyperopt.base import miscs_update_idxs_vals
 
+from hyperspark.objectives import Objectives
 from hyperspark.space.reader import Space
 
 _OPEN = (base.JOB_STATE_NEW, base.JOB_STATE_RUNNING)
@@ -46,6 +47,10 @@ class History:
         self._losses = np.empty(64)
         self.count = 0
         self.finished_ok = 0
+        self.objectives: Optional[Objectives] = None
+        """The names of the search's losses and constraints, from its first result."""
+        self._vectors: Optional[np.ndarray] = None  # n x losses, when several or constrained
+        self._violations: Optional[np.ndarray] = None
 
     # ---------------------------------------------------------------- reading documents
     def update(self, docs: List[Dict[str, Any]]) -> None:
@@ -73,7 +78,8 @@ class History:
         if doc["state"] != base.JOB_STATE_DONE:
             return  # raised or cancelled: no evidence about its point (hyperopt skips them)
         result = doc.get("result") or {}
-        if result.get("status") == base.STATUS_OK:
+        ok = result.get("status") == base.STATUS_OK
+        if ok:
             loss = float(result.get("loss", math.inf))
             self.finished_ok += 1
         else:
@@ -83,10 +89,33 @@ class History:
         if self.count == len(self._losses):
             self._values = np.concatenate([self._values, np.empty_like(self._values)])
             self._losses = np.concatenate([self._losses, np.empty_like(self._losses)])
+            if self._vectors is not None:
+                self._vectors = np.vstack([self._vectors, np.full_like(self._vectors, np.inf)])
+                self._violations = np.concatenate([self._violations,
+                                                   np.full_like(self._violations, np.inf)])
         self._values[self.count] = self._complete(self.row(doc["misc"].get("vals", {})),
                                                   doc["tid"])
         self._losses[self.count] = loss
+        self._note_objectives(result if ok and "loss" in result else None)
         self.count += 1
+
+    def _note_objectives(self, result: Optional[Dict[str, Any]]) -> None:
+        """The losses and violation of the row being added, where the search has several
+        losses or constraints (names from its first result; a result named otherwise, or none,
+        counts as the worst)."""
+        if result is not None and self.objectives is None:
+            self.objectives = Objectives.of(result)
+            if not self.objectives.plain:
+                size = len(self._losses)
+                self._vectors = np.full((size, max(1, len(self.objectives.losses))), np.inf)
+                self._violations = np.full(size, np.inf)
+        if self._vectors is None or result is None or self.objectives is None:
+            return
+        if self.objectives.mismatch(result) is None:
+            vector = self.objectives.loss_vector(result)
+            if all(math.isfinite(v) for v in vector):
+                self._vectors[self.count] = vector
+                self._violations[self.count] = self.objectives.violation(result)
 
     def _complete(self, row: np.ndarray, tid: int) -> np.ndarray:
         """Fill the labels a finished trial lacks although their group is active for it: a
@@ -124,6 +153,17 @@ class History:
     @property
     def losses(self) -> np.ndarray:
         return self._losses[:self.count]
+
+    @property
+    def vectors(self) -> Optional[np.ndarray]:
+        """Each observation's losses (n x losses; +inf rows for failed or misnamed ones) where
+        the search has several losses or constraints; None otherwise."""
+        return None if self._vectors is None else self._vectors[:self.count]
+
+    @property
+    def violations(self) -> Optional[np.ndarray]:
+        """Each observation's total constraint violation (0: feasible), beside ``vectors``."""
+        return None if self._violations is None else self._violations[:self.count]
 
     @property
     def finished(self) -> int:
