@@ -17,7 +17,7 @@ CATEGORIES = {f"c{i}": hp.choice(f"c{i}", ["a", "b", "c"]) for i in range(5)}
 
 @pytest.mark.parametrize("space,made,expected", [
     (NUMBERS, 0, "gp"), (NUMBERS, auto.GP_UNTIL - 1, "gp"), (NUMBERS, auto.GP_UNTIL, "tpe"),
-    (CATEGORIES, 10, "tpe"), ({**CATEGORIES, "x": hp.uniform("x", 0, 1)}, 10, "tpe"),
+    (CATEGORIES, 10, "gp"), ({**CATEGORIES, "x": hp.uniform("x", 0, 1)}, 10, "gp"),
     ({"k": hp.choice("k", [{"a": hp.uniform("a", 0, 1)}, {"b": hp.normal("b", 0, 1)}])}, 10,
      "gp"),
 ])
@@ -28,6 +28,15 @@ def test_the_rule_reads_the_space_and_the_number_of_trials(space, made, expected
 
 def test_a_space_the_gp_cannot_model_goes_to_tpe():
     assert auto.decide(None, 3) == ("tpe", "a space the GP cannot model")
+
+
+def test_several_losses_or_constraints_go_to_tpe():
+    from hyperspark.objectives import Objectives
+
+    space = Space.from_expr(NUMBERS)
+    assert auto.decide(space, 50, Objectives(("error", "size")))[0] == "tpe"
+    assert auto.decide(space, 50, Objectives((), ("memory",)))[0] == "tpe"
+    assert auto.decide(space, 50, Objectives())[0] == "gp"  # one loss, as hyperopt knows it
 
 
 def test_each_trial_says_which_algorithm_made_it(monkeypatch):
