@@ -36,7 +36,8 @@ def summary_line(progress: Progress, seconds: float) -> str:
 
 BAR_FORMAT = "hyperspark {n_fmt}/{total_fmt} {desc}|{bar}| {elapsed}<{remaining}{postfix}"
 """What a person watches first comes first (tqdm cuts the line at the terminal's edge): trials
-done of the total, the best loss, the failures; then the bar, the times, and the rest."""
+done of the total, the best loss (the front's size, with several losses or constraints), the
+failures; then the bar, the times, and the rest."""
 
 
 def bar_text(progress: Progress) -> str:
@@ -44,9 +45,13 @@ def bar_text(progress: Progress) -> str:
 
     >>> bar_text(Progress(succeeded=3, failed=1, best_loss=0.25))
     'best 0.25, 1 failed '
+    >>> bar_text(Progress(succeeded=3, best_loss=0.25, front=2))
+    'front 2 '
     """
     parts = []
-    if progress.best_loss is not None:
+    if progress.front is not None:  # several losses: no single best
+        parts.append(f"front {progress.front}")
+    elif progress.best_loss is not None:
         parts.append(f"best {progress.best_loss:.4g}")
     if progress.failed:
         parts.append(f"{progress.failed} failed")

@@ -28,6 +28,7 @@ from hyperspark import record
 from hyperspark.backends.base import (Backend, SearchContext, TrialCancelled, TrialFailed,
                                       TrialReported, TrialReturned, TrialRunning,
                                       TrialWaiting)
+from hyperspark.errors import InvalidArgument
 from hyperspark.outcome import FailureKind
 from hyperspark.pruners import grace_of
 from hyperspark.pruning import PruningBook
@@ -239,6 +240,9 @@ class Scheduler:
         doc = running.doc
         self._ends.record(doc, event, running.cancel_reason, running.timed_out)
         self._notify("trial_ended", doc, self.progress)
+        if self._ends.refusal and self._error is None:
+            self._error = InvalidArgument(self._ends.refusal)
+            self._stop(STOP_ERROR)
         if doc["state"] == base.JOB_STATE_DONE:
             self._check_result_stop_rules(doc)
 

@@ -52,6 +52,8 @@ class Progress:
     waiting: int = 0
     """Started trials waiting for a worker: a task slot, a Python worker, an actor."""
     best_loss: Optional[float] = None
+    front: Optional[int] = None
+    """With several losses or constraints: how many trials are on the Pareto front."""
     by_status: Dict[TrialStatus, int] = dataclasses.field(default_factory=dict)
 
     @property

@@ -12,7 +12,7 @@ from hyperopt.utils import coarse_utcnow
 
 from hyperspark import record
 from hyperspark.backends.base import TrialFailed, TrialFinished
-from hyperspark.objectives import Objectives, objectives_of
+from hyperspark.objectives import Objectives, objectives_of, pareto_front
 from hyperspark.outcome import FailureKind, short_type
 from hyperspark.pruning import PruningBook
 from hyperspark.search import Progress
@@ -38,6 +38,12 @@ class TrialEnds:
         self.objectives: Optional[Objectives] = objectives_of(finished)
         """The names of the search's losses and constraints (None before a trial finished)."""
         self._ranks_losses = algorithm_ranks_losses
+        self._front: List[Dict[str, Any]] = []
+        self.refusal: Optional[str] = None
+        """Why the search must stop: pruning, or hyperspark.report(), in a search of several
+        losses (both take one value). The loop raises it as InvalidArgument."""
+        for doc in finished:
+            self._grow_front(doc)
 
     def record(self, doc: Dict[str, Any], event: Any, cancel_reason: str,
                timed_out: bool = False) -> None:
@@ -66,6 +72,18 @@ class TrialEnds:
             doc["result"] = {"status": base.STATUS_FAIL, "error": f"cancelled: {reason}"}
             doc["state"] = base.JOB_STATE_CANCEL
         self._progress.count(record.classify(doc))
+        self._check_one_value(doc)
+
+    def _check_one_value(self, doc: Dict[str, Any]) -> None:
+        if self.refusal or self.objectives is None or not self.objectives.several:
+            return
+        what = ("pruner=" if self._pruning.pruner is not None
+                else "hyperspark.report()" if record.stored_reports(doc) else None)
+        if what:
+            self.refusal = (f"{what}: pruning and hyperspark.report() take one loss, but this "
+                            f"search's results carry several ({', '.join(self.objectives.losses)}"
+                            "); leave the pruner and report() out of a search of several "
+                            "losses")
 
     def _admitted(self, event: TrialFinished) -> Any:
         """``event``, or a failure where its result's losses or constraints are not named as
@@ -128,10 +146,20 @@ class TrialEnds:
     def _done(self, doc: Dict[str, Any]) -> None:
         """A done trial reaches the algorithm (and the best loss, when it has one)."""
         self._finished.append(doc)
+        self._grow_front(doc)
         loss = doc["result"].get("loss")
         if doc["result"].get("status") == base.STATUS_OK and (
                 self._progress.best_loss is None or loss < self._progress.best_loss):
             self._progress.best_loss = loss
+
+    def _grow_front(self, doc: Dict[str, Any]) -> None:
+        """The Pareto front with ``doc`` in it, for the bar (the front of the old front and
+        one more trial is the new front); only where the search has several losses or
+        constraints."""
+        if self.objectives is None or self.objectives.plain:
+            return
+        self._front, _ = pareto_front(self._front + [doc], self.objectives)
+        self._progress.front = len(self._front)
 
     def _failed(self, doc: Dict[str, Any], event: TrialFailed) -> None:
         doc["result"] = {"status": base.STATUS_FAIL, "error": event.message}

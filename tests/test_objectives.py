@@ -268,3 +268,47 @@ def test_tpe_splits_a_two_loss_history_by_rank_and_auto_hands_it_to_tpe(caplog):
         hyperspark.fmin(objective, SPACE, algo=hyperopt_tpe.suggest, max_evals=6,
                         trials=single, rstate=np.random.default_rng(0), show_progressbar=False)
     assert caplog.text.count("its algorithm knows one loss") == 1
+
+
+def test_the_bar_counts_the_front_and_a_misnamed_result_fails_at_its_end():
+    from hyperopt import Trials
+
+    from hyperspark.backends.base import TrialFinished
+    from hyperspark.progress import bar_text
+    from hyperspark.pruning import PruningBook
+    from hyperspark.search import Progress
+    from hyperspark.trial_end import TrialEnds
+
+    progress, finished = Progress(), []
+    ends = TrialEnds(Trials(), progress, finished, PruningBook(None, []),
+                     algorithm_ranks_losses=True)
+    points = [(3, 1), (1, 3), (2, 2), (3, 3), (0, 4)]
+    for tid, (a, b) in enumerate(points):
+        doc = {"tid": tid, "misc": {"vals": {}}, "result": {}, "state": 0}
+        ends.record(doc, TrialFinished(tid, {"status": "ok", "loss": float(a),
+                                             "losses": {"a": float(a), "b": float(b)}},
+                                       1, 0.0, 1.0), "")
+    assert progress.front == 4 and bar_text(progress) == "front 4 "  # (3, 3) is dominated
+    doc = {"tid": 5, "misc": {"vals": {}}, "result": {}, "state": 0}
+    ends.record(doc, TrialFinished(5, {"status": "ok", "loss": 0.0}, 1, 0.0, 1.0), "")
+    assert doc["state"] == 3 and "this search's are ['a', 'b']" in doc["result"]["error"]
+    assert progress.front == 4 and len(finished) == 5
+
+
+@pytest.mark.parametrize("how", ["pruner", "report"])
+def test_pruning_and_report_are_refused_in_a_search_of_several_losses(how):
+    from hyperspark import InvalidArgument
+    from hyperspark.pruners import MedianStopping
+
+    def objective(params):
+        if how == "report":
+            hyperspark.report(params["x"], step=1)
+        return two_losses(params)
+
+    trials = SparkTrials(backend="local", parallelism=1, mlflow_tracking=False,
+                         pruner=MedianStopping() if how == "pruner" else None)
+    with pytest.raises(InvalidArgument, match="take one loss, but this search's results "
+                                              r"carry several \(error, size\)"):
+        hyperspark.fmin(objective, SPACE, algo=rand.suggest, max_evals=6, trials=trials,
+                        rstate=np.random.default_rng(0), show_progressbar=False)
+    assert trials.to_pandas()["state"].iloc[0] == "done"  # the trial that showed it is kept
