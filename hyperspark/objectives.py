@@ -239,3 +239,40 @@ def pareto_front(docs: Sequence[Dict[str, Any]],
         front = [d for d, v in zip(usable, violations) if v == violations.min()]
     front.sort(key=lambda d: (objectives.loss_vector(d["result"])[0], d["tid"]))
     return front, bool(feasible.any())
+
+
+def reference_point(points: np.ndarray) -> np.ndarray:
+    """A reference for the hypervolume of ``points`` (their losses): past the worst of each
+    loss by a tenth of its range (by 1 where the range is 0), so every point counts.
+
+    >>> reference_point(np.array([[0.0, 2.0], [1.0, 1.0]])).tolist()
+    [1.1, 2.1]
+    """
+    low, high = points.min(axis=0), points.max(axis=0)
+    spread = np.where(high > low, high - low, 1.0)
+    return high + 0.1 * spread
+
+
+def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
+    """The volume dominated by ``points`` (losses, lower is better) and bounded by
+    ``reference``: exact, by slices along the last loss (fine for the fronts of a search:
+    tens of points, a few losses).
+
+    >>> hypervolume(np.array([[1.0, 2.0], [2.0, 1.0]]), np.array([3.0, 3.0]))
+    3.0
+    """
+    points = np.asarray(points, dtype=float)
+    reference = np.asarray(reference, dtype=float)
+    points = points[(points < reference).all(axis=1)]
+    if not len(points):
+        return 0.0
+    if points.shape[1] == 1:
+        return float(reference[0] - points[:, 0].min())
+    points = points[np.argsort(points[:, -1], kind="stable")]
+    volume = 0.0
+    for index in range(len(points)):
+        top = points[index + 1, -1] if index + 1 < len(points) else reference[-1]
+        depth = top - points[index, -1]
+        if depth > 0:
+            volume += depth * hypervolume(points[:index + 1, :-1], reference[:-1])
+    return float(volume)

@@ -60,6 +60,18 @@ def test_result_checks_name_the_key():
         named_values({1: 0.5}, "losses")
 
 
+def test_hypervolume_against_counting_a_grid():
+    from hyperspark.objectives import hypervolume
+
+    rng = np.random.default_rng(1)
+    for dims in (2, 3):
+        points = rng.integers(0, 8, size=(6, dims)).astype(float)
+        reference = np.full(dims, 8.0)
+        cells = np.stack(np.meshgrid(*[np.arange(8) + 0.5] * dims), -1).reshape(-1, dims)
+        covered = sum(bool(((points <= cell).all(axis=1)).any()) for cell in cells)
+        assert hypervolume(points, reference) == covered  # unit cells, each counted once
+
+
 def test_front_with_constraints_and_without_any_feasible_trial():
     def doc(tid, a, b, c):
         return {"tid": tid, "result": {"status": "ok", "loss": a, "losses": {"a": a, "b": b},
@@ -176,6 +188,25 @@ def test_a_two_loss_search_on_spark_with_tracking(spark, mlflow_store):
         assert child.data.metrics["loss.size"] == doc["result"]["losses"]["size"]
         assert child.data.metrics["constraint.budget"] == doc["result"]["constraints"]["budget"]
         assert child.data.metrics["loss"] == doc["result"]["loss"]
+
+    # the parent run: the front as a table, its size, hypervolume and reference; members tagged
+    import csv
+    import io
+
+    parent = client.get_run(trials.run_id)
+    front_tids = sorted(d["tid"] for d in trials.pareto_front())
+    assert parent.data.metrics["pareto_front_size"] == len(front_tids)
+    assert parent.data.metrics["hypervolume"] > 0
+    assert {"hypervolume_reference.error", "hypervolume_reference.size"} <= set(
+        parent.data.metrics)
+    table = client.download_artifacts(trials.run_id, "pareto_front.csv")
+    rows = list(csv.DictReader(io.StringIO(open(table).read())))
+    assert sorted(int(r["tid"]) for r in rows) == front_tids
+    children = client.search_runs([parent.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{trials.run_id}'")
+    tagged = sorted(int(c.data.tags["trial_id"]) for c in children
+                    if c.data.tags.get("pareto_front") == "true")
+    assert tagged == front_tids
 
     # continued from MLflow: the same front, and the names still hold
     loaded = SparkTrials.from_mlflow(trials.run_id, space=SPACE, backend="local",

@@ -1,5 +1,4 @@
 """Automatic MLflow tracking: one parent run per ``fmin``, one child run per trial.
-
 The names are the ones Databricks' hyperopt integration uses, so existing queries keep working.
 Writes go through a ``TrackingWriter`` thread with retries: tracking never blocks the event loop
 and never fails the search. The only wait is on the trial's own thread (never the loop's): the
@@ -20,7 +19,9 @@ from hyperspark.search import Listener, Progress, Settings
 from hyperspark.space import describe_space, space_line
 from hyperspark.tracking.ui_link import (SEARCH_ID_TAG, experiment_name, runs_link,
                                          server_url)
-from hyperspark.tracking.child_runs import MAX_PARAM, MAX_TAG, cut, outcome_of, trial_tags
+from hyperspark.tracking.child_runs import (MAX_PARAM, MAX_TAG, OBJECTIVES_TAG, cut, outcome_of,
+                                            trial_tags)
+from hyperspark.tracking.front import log_front
 from hyperspark.tracking.in_flight import concurrency_for
 from hyperspark.tracking.mlflow_internals import active_experiment_id
 from hyperspark.tracking.settings import TrackingSettings
@@ -93,6 +94,7 @@ class MlflowTracker(Listener):
         self._user = _user()
         self._worker_env: Dict[str, str] = {}  # forwarded to every trial; set at search start
         self._best_loss: Optional[float] = None
+        self._named: Dict[int, Tuple[Dict[str, Any], Any]] = {}  # tid -> (doc, child run)
         self._resumed_runs: Dict[int, str] = {}  # tid -> child run of a resumed parent
         self._unfinished: List[Tuple[Dict[str, Any], str]] = []  # finished trial, open run
         self._runless: List[Dict[str, Any]] = []  # finished trials whose run the crash lost
@@ -331,6 +333,8 @@ class MlflowTracker(Listener):
         if self._writer is None or future is None:
             return
         metrics, tags, status = outcome_of(doc)
+        if OBJECTIVES_TAG in tags:  # kept for the front, logged when the search ends
+            self._named[doc["tid"]] = (doc, future)
         reports = TrialRecord.from_doc(doc).reports
         if reports and "loss" in metrics:  # ends its learning curve, at the last step
             self._writer.log_step(future, {"loss": metrics.pop("loss")}, reports[-1][0])
@@ -351,6 +355,8 @@ class MlflowTracker(Listener):
                   "pruned_trials_count": progress.pruned,
                   "total_trials_count": progress.finished}
         self._writer.log_batch(self.parent_run_id, metrics=counts)
+        if self._named:
+            log_front(self._writer, self.parent_run_id, self._named)
 
     def close(self, status: str, page: Optional[Callable[[], str]] = None) -> None:
         """Log the search page (``page()`` gives its HTML) when ``log_page``; end the parent
