@@ -193,20 +193,29 @@ def challenge_table(results: Results, at: Optional[int] = None) -> ByProblem:
 def over_problems(by_problem: ByProblem) -> Dict[str, Dict[int, Dict[str, float]]]:
     """method -> P -> the mean over problems of the per-problem means, with its standard error
     (the per-problem errors added in quadrature, over the number of problems). Random search
-    counts at every P at which another method ran."""
-    sums: Dict[str, Dict[int, List[Dict[str, float]]]] = {}
-    for methods in by_problem.values():
+    counts at every P at which another method ran. At each P only the problems on which every
+    method of that P has a score count, so that the means compare like with like (a grid still
+    running has some methods on fewer problems)."""
+    cells: Dict[int, Dict[str, Dict[str, Dict[str, float]]]] = {}  # P -> problem -> method
+    for problem, methods in by_problem.items():
         ps = {p for by_p in methods.values() for p in by_p}
         for method, by_p in methods.items():
             for p in ps if method == "random" else by_p:
                 cell = by_p.get(p) or by_p.get(1)
                 if cell:
-                    sums.setdefault(method, {}).setdefault(p, []).append(cell)
-    return {method: {p: {"mean": statistics.fmean(c["mean"] for c in cells),
-                         "se": math.sqrt(sum(c["se"] ** 2 for c in cells)) / len(cells),
-                         "n": len(cells)}
-                     for p, cells in by_p.items()}
-            for method, by_p in sums.items()}
+                    cells.setdefault(p, {}).setdefault(problem, {})[method] = cell
+    out: Dict[str, Dict[int, Dict[str, float]]] = {}
+    for p, problems in cells.items():
+        present = set().union(*(set(m) for m in problems.values()))
+        common = [m for m in problems.values() if set(m) == present]
+        for method in present:
+            chosen = [m[method] for m in common]
+            if chosen:
+                out.setdefault(method, {})[p] = {
+                    "mean": statistics.fmean(c["mean"] for c in chosen),
+                    "se": math.sqrt(sum(c["se"] ** 2 for c in chosen)) / len(chosen),
+                    "n": len(chosen)}
+    return out
 
 
 def by_problem_markdown(scores: ByProblem, parallelisms: Sequence[int], what: str) -> str:
@@ -214,8 +223,11 @@ def by_problem_markdown(scores: ByProblem, parallelisms: Sequence[int], what: st
     parts = []
     for problem in sorted(scores):
         parts.append(f"**{problem}** ({what})\n\n" + markdown(scores[problem], parallelisms))
-    parts.append(f"**mean over {len(scores)} problems** ({what})\n\n"
-                 + markdown(over_problems(scores), parallelisms))
+    means = over_problems(scores)
+    counted = sorted({c["n"] for by_p in means.values() for c in by_p.values()})
+    parts.append(f"**mean over the problems every method ran** ({what}; "
+                 f"{'/'.join(map(str, counted))} of {len(scores)} problems, by P)\n\n"
+                 + markdown(means, parallelisms))
     return "\n\n".join(parts)
 
 
