@@ -268,6 +268,10 @@ def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
         return 0.0
     if points.shape[1] == 1:
         return float(reference[0] - points[:, 0].min())
+    if points.shape[1] == 2:  # a sweep along the first loss: O(n log n)
+        points = points[np.argsort(points[:, 0], kind="stable")]
+        widths = np.diff(np.append(points[:, 0], reference[0]))
+        return float((widths * (reference[1] - np.minimum.accumulate(points[:, 1]))).sum())
     points = points[np.argsort(points[:, -1], kind="stable")]
     volume = 0.0
     for index in range(len(points)):

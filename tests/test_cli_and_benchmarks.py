@@ -6,6 +6,7 @@ from mlflow.tracking import MlflowClient
 
 from benchmarks import search_problems
 from benchmarks.search_problems import MORE_PROBLEMS, PROBLEMS
+from benchmarks.tuning_problems import TUNING_PROBLEMS
 from hyperspark import cli
 
 pytestmark = pytest.mark.spark
@@ -146,7 +147,7 @@ def test_search_benchmark_streams_runs_resumes_and_scores_regret(tmp_path):
     assert "**branin**" in search.regret_markdown(regrets, [1])
 
 
-@pytest.mark.parametrize("name", [*PROBLEMS, *MORE_PROBLEMS])
+@pytest.mark.parametrize("name", [*PROBLEMS, *MORE_PROBLEMS, *TUNING_PROBLEMS])
 def test_each_search_problem_is_the_same_problem_in_hyperopt_and_optuna(name):
     """Written twice (a hyperopt space, Optuna's calls): Optuna's parameters always have a
     shape the hyperopt space gives too (names, nesting, text or number), and both give a
@@ -157,14 +158,15 @@ def test_each_search_problem_is_the_same_problem_in_hyperopt_and_optuna(name):
     import optuna
     from hyperopt.pyll import stochastic
 
-    problem = {**PROBLEMS, **MORE_PROBLEMS}[name]
+    problem = {**PROBLEMS, **MORE_PROBLEMS, **TUNING_PROBLEMS}[name]
     rng = np.random.default_rng(0)
     from_hyperopt = [stochastic.sample(problem.space, rng=rng) for _ in range(60)]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     from_optuna = [problem.optuna_params(study.ask()) for _ in range(20)]
     assert {_shape(p) for p in from_optuna} <= {_shape(p) for p in from_hyperopt}
-    checked = 1 if name == "sgd_digits" else 5  # a real model: one fit of each is enough
+    checked = 1 if name == "sgd_digits" or name in TUNING_PROBLEMS else 5  # a real model: one
+    # fit of each is enough
     assert all(math.isfinite(problem.loss(p)) for p in from_hyperopt[:checked])
     assert all(math.isfinite(problem.loss(p)) for p in from_optuna[:checked])
 
@@ -178,6 +180,37 @@ def _shape(params, prefix=""):
         else:
             shape.add((prefix + key, "text" if isinstance(value, str) else "number"))
     return frozenset(shape)
+
+
+def test_tuning_problems_cache_repeated_points():
+    problem = TUNING_PROBLEMS["knn_diabetes"]
+    params = {"n_neighbors": 7.0, "weights": "distance", "p": 2, "leaf_size": 30.0}
+    first = problem.loss(params)
+    assert problem.loss(dict(params)) == first and 0 < first < 2
+    assert problem.loss({**params, "n_neighbors": 8.0}) != first
+
+
+def test_multiobjective_benchmark_small_streams_and_resumes(tmp_path, capsys):
+    import json
+
+    from benchmarks import multiobjective
+
+    jsonl = tmp_path / "mo.jsonl"
+    argv = ["--problems", "zdt1", "constr", "--methods", "random", "hyperspark-tpe",
+            "--parallelism", "1", "--seeds", "2", "--budget", "16", "--jsonl", str(jsonl)]
+    assert multiobjective.main(argv) == 0
+    first = capsys.readouterr().out
+    runs = [json.loads(line) for line in open(jsonl)]
+    assert len(runs) == 8 and all(len(r["found"]) == 16 for r in runs)
+    assert "**zdt1** (hypervolume / the true front)" in first and "**constr**" in first
+    assert multiobjective.main(argv) == 0  # everything is in the file: nothing runs again
+    assert len(open(jsonl).read().splitlines()) == 8
+    table = multiobjective.scores(runs)
+    for cell in table["zdt1"]["hyperspark-tpe"].values():
+        assert 0 <= cell["mean"] <= 1  # never above the true front (16 trials: often 0)
+    constr = table["constr"]
+    assert max(c[1]["mean"] for c in constr.values()) > 0  # by the best found: someone is 1
+    assert 0 <= constr["random"][1]["feasible"] <= 1
 
 
 def test_suggestion_speed_benchmark_small():
