@@ -128,8 +128,13 @@ def _console_handlers() -> List[logging.StreamHandler]:
 @contextlib.contextmanager
 def lines_through_bar(bar: Any) -> Iterator[None]:
     """While it lasts, log lines written to the terminal go through ``bar`` (a tqdm bar).
-    Close the bar inside it, under ``tqdm.get_lock()``: a line logged meanwhile by another
-    thread then waits, and lands below the closed bar."""
+    Close the bar with ``close_bar``: a line logged meanwhile by another thread then waits, and
+    lands below the closed bar.
+
+    Lock order: a handler's lock, then tqdm's (a line being written holds its handler's lock
+    and takes tqdm's). Nothing here takes a handler's lock while it holds tqdm's: with both
+    orders, a line logged by another thread as the bar closed deadlocked the search's end
+    (seen once in CI: the summary line never came)."""
     global _bar
     from tqdm import tqdm
 
@@ -145,10 +150,23 @@ def lines_through_bar(bar: Any) -> Iterator[None]:
     finally:
         with tqdm.get_lock():
             _bar = None
-            for handler, original in routed:
-                with handler.lock or contextlib.nullcontext():
-                    if isinstance(handler.stream, _ThroughBar):  # nobody replaced it meanwhile
-                        handler.stream = original
+        for handler, original in routed:  # tqdm's lock released first (the lock order)
+            with handler.lock or contextlib.nullcontext():
+                if isinstance(handler.stream, _ThroughBar):  # nobody replaced it meanwhile
+                    handler.stream = original
+
+
+def close_bar(bar: Any) -> None:
+    """Close ``bar`` under tqdm's lock and stop routing lines through it, so that a line
+    another thread logs meanwhile waits and lands below the closed bar. Takes no handler's
+    lock (see ``lines_through_bar``)."""
+    global _bar
+    from tqdm import tqdm
+
+    with tqdm.get_lock():
+        bar.close()
+        if _bar is bar:
+            _bar = None
 
 
 def install(logger: logging.Logger) -> None:

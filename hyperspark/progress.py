@@ -128,11 +128,10 @@ class ProgressReporter(Listener):
     def search_ended(self, progress: Progress, stop_reason: Optional[str],
                      error: Optional[BaseException]) -> None:
         if self._bar is not None:
-            with tqdm.get_lock():  # a line another thread logs meanwhile waits for the end
-                self._bar.close()
-                if self._routing is not None:
-                    self._routing.close()
-                    self._routing = None
+            console.close_bar(self._bar)  # a line logged meanwhile lands below the bar
+            if self._routing is not None:  # then the handlers' streams back, outside
+                self._routing.close()      # tqdm's lock (console.lines_through_bar)
+                self._routing = None
         line = summary_line(progress, time.monotonic() - self._started)
         logger.info(line + (f" (stopped: {stop_reason})" if stop_reason else ""))
         if progress.failed and self._first_failure is not None:

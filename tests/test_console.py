@@ -105,3 +105,40 @@ def test_a_session_hyperspark_starts_is_quiet_and_tracebacks_name_the_users_file
     assert f'File "{path}", line' in traceback and "in helper" in traceback
     assert 'raise ValueError("x is too large for this model")' in traceback  # the source line
     assert "hyperspark/worker" not in traceback  # starts at the objective
+
+
+def test_a_line_logged_while_the_bar_closes_never_deadlocks():
+    """Another thread logs without pause while the search's end closes the bar: the lock
+    order (a handler's, then tqdm's) holds both ways, so both threads finish. Before, the end
+    took a handler's lock while it held tqdm's, and CI saw the search hang there once."""
+    import logging
+    import threading
+
+    from hyperspark.progress import ProgressReporter
+    from hyperspark.search import Progress
+
+    logger = logging.getLogger("hyperspark-test-bar-close")
+    handler = logging.StreamHandler(sys.stderr)
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        for _ in range(30):
+            reporter = ProgressReporter(total=1, already_done=0, show_bar=True)
+            reporter.search_started(None, None)
+            stop = threading.Event()
+
+            def spam():
+                while not stop.is_set():
+                    logger.warning("a line from another thread")
+
+            spammer = threading.Thread(target=spam, daemon=True)
+            spammer.start()
+            ender = threading.Thread(target=reporter.search_ended,
+                                     args=(Progress(), None, None), daemon=True)
+            ender.start()
+            ender.join(20)
+            stop.set()
+            spammer.join(20)
+            assert not ender.is_alive() and not spammer.is_alive(), "deadlocked"
+    finally:
+        logger.removeHandler(handler)
