@@ -17,8 +17,8 @@ else: no clock, no randomness beyond the seed, so the same documents give the sa
   parameter).
 
 Spaces of mostly categories stay with the GP: an earlier rule gave them to TPE, and the search
-benchmark measured the opposite (six categoricals with an interaction, 200 trials, 4 seeds:
-log10 regret -8.3 for the GP against -0.5 for TPE at P=1; docs/search-quality.md).
+benchmark measured the opposite (six categoricals with an interaction, 200 trials, 3 seeds:
+log10 regret -8.1 for the GP against -0.5 for TPE at P=1; docs/search-quality.md).
 
 Each trial records which algorithm made it (``misc["hyperspark"]["suggested_by"]``): its
 MLflow child run is tagged ``hyperspark.suggested_by``, and the page shows it.
