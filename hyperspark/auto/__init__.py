@@ -27,8 +27,6 @@ from __future__ import annotations
 
 from typing import Any, List, Optional, Sequence, Tuple
 
-from hyperopt.base import JOB_STATE_DONE
-
 from hyperspark import gp, tpe
 from hyperspark import hyperopt_internals as internals
 from hyperspark.objectives import Objectives, objectives_of
@@ -122,5 +120,5 @@ _names = PerSearch(_Names)
 def _objectives_of(domain: Any, docs: List[Any]) -> Optional[Objectives]:
     names = _names.get(domain)
     if names.objectives is None:  # until the first result: a handful of documents
-        names.objectives = objectives_of(d for d in docs if d["state"] == JOB_STATE_DONE)
+        names.objectives = objectives_of(docs)  # it reads finished results only
     return names.objectives
