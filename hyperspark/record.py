@@ -133,6 +133,10 @@ class TrialRecord:
     suggested_by: Optional[str] = None
     """The algorithm that made its point, where the algorithm says (``hyperspark.auto``:
     ``gp`` or ``tpe``)."""
+    losses: Dict[str, float] = dataclasses.field(default_factory=dict)
+    """Its result's ``"losses"`` (a search of several losses), in their order; else empty."""
+    constraints: Dict[str, float] = dataclasses.field(default_factory=dict)
+    """Its result's ``"constraints"`` (feasible when every value is at most 0); else empty."""
 
     @property
     def duration(self) -> Optional[float]:
@@ -171,7 +175,9 @@ class TrialRecord:
             pruned_at=info.get("pruned_at", result.get("step") if result.get("pruned")
                                else None),
             resumed=bool(info.get("resumed")), continued=bool(info.get("continued")),
-            suggested_by=info.get("suggested_by"))
+            suggested_by=info.get("suggested_by"),
+            losses=dict(result.get("losses") or {}) if loss is not None else {},
+            constraints=dict(result.get("constraints") or {}) if loss is not None else {})
 
     def into(self, doc: Dict[str, Any]) -> None:
         """Write hyperspark's facts of this record into ``doc["misc"]`` (hyperopt's state and

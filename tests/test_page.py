@@ -308,3 +308,98 @@ def test_a_continued_page_counts_trials_in_whole_numbers_and_labels_beside_the_l
     assert not boxes_overlap(label_box, line_box), (label_box, line_box)
     assert label_box["x"] >= line_box["x"] + line_box["width"]  # to the line's right
     page.close()
+
+
+def several_losses(params):
+    """ZDT1's two losses with a memory limit (infeasible above y = 0.7); a third loss when
+    the space asks for it."""
+    x, y = params["x"], params["y"]
+    losses = {"error": x, "size": (1 + y) * (1 - (x / (1 + y)) ** 0.5)}
+    if params.get("third"):
+        losses["latency"] = (x - 0.5) ** 2 + y
+    return {"status": "ok", "losses": losses, "constraints": {"memory": y - 0.7}}
+
+
+def front_search(third: bool, tracked: bool = False):
+    space = {"x": hp.uniform("x", 0, 1), "y": hp.uniform("y", 0, 1),
+             "third": hp.choice("third", [third])}
+    trials = SparkTrials(backend="local", parallelism=4, mlflow_tracking=tracked)
+    hyperspark.fmin(several_losses, space, max_evals=60, trials=trials,
+                    show_progressbar=False, rstate=__import__("numpy").random.default_rng(3))
+    return trials
+
+
+def traces_of(page):
+    """Each trace of the objectives chart: its name and the rows (trial ids) it draws."""
+    return page.evaluate("""() => document.getElementById('chart-objectives').data.map(t =>
+        ({name: t.name, tids: t.text.filter(x => x !== null)}))""")
+
+
+@pytest.mark.parametrize("third", [False, True], ids=["two losses", "three losses"])
+def test_the_page_draws_the_front_marks_infeasible_trials_and_lists_the_front(
+        browser, tmp_path, third):
+    trials = front_search(third)
+    front = [doc["tid"] for doc in trials.pareto_front()]
+    docs = [d for d in trials._dynamic_trials if d["result"].get("status") == "ok"]
+    infeasible = {d["tid"] for d in docs if d["result"]["constraints"]["memory"] > 0}
+    assert front and infeasible and not set(front) & infeasible
+    page, problems = open_page(browser, trials.to_html(str(tmp_path / "front.html")))
+    assert problems == {"errors": [], "requests": []}
+    assert marks(page, "chart-objectives") == len(docs)  # every finished trial, once
+
+    traces = {t["name"]: t["tids"] for t in traces_of(page)}
+    assert sorted(set(traces["Pareto front"])) == sorted(front)  # a line: a tid per axis
+    assert set(traces["infeasible"]) == infeasible
+    assert set(traces["feasible"]) == {d["tid"] for d in docs} - infeasible - set(front)
+    # the table: the front, by the first loss, as SparkTrials.pareto_front() orders it
+    rows = page.eval_on_selector_all("#front-table tbody tr",
+                                     "rows => rows.map(r => Number(r.dataset.tid))")
+    assert rows == front
+    header = page.inner_text("header")
+    assert f"{len(front)} trials on the Pareto front" in header and "hypervolume" in header
+    if not third:  # two losses: the front's points carry their trial ids as labels
+        labels = page.eval_on_selector_all("#chart-objectives .textpoint text",
+                                           "n => n.map(x => Number(x.textContent))")
+        assert sorted(labels) == sorted(front)
+    # hovering a row of the table shows that trial, with its losses and constraint
+    page.hover(f"#front-table tbody tr[data-tid='{front[0]}']")
+    page.wait_for_function(f"document.getElementById('trial-panel').dataset.tid === "
+                           f"'{front[0]}'")
+    shown = page.inner_text("#trial-panel")
+    assert "on the front" in shown and "loss error" in shown and "constraint memory" in shown
+    page.close()
+
+
+def test_one_loss_with_constraints_shows_the_best_feasible_trial(browser, tmp_path):
+    def constrained(params):
+        return {"status": "ok", "loss": params["x"], "constraints": {"floor": 0.3 - params["x"]}}
+
+    trials = SparkTrials(backend="local", parallelism=2, mlflow_tracking=False)
+    hyperspark.fmin(constrained, {"x": hp.uniform("x", 0, 1)}, max_evals=25, trials=trials,
+                    show_progressbar=False, rstate=__import__("numpy").random.default_rng(0))
+    best = min((d for d in trials._dynamic_trials if d["result"]["loss"] >= 0.3),
+               key=lambda d: d["result"]["loss"])
+    assert [d["tid"] for d in trials.pareto_front()] == [best["tid"]]
+    page, problems = open_page(browser, trials.to_html(str(tmp_path / "constrained.html")))
+    assert problems == {"errors": [], "requests": []}
+    assert f"best feasible: trial {best['tid']}" in page.inner_text("header")
+    assert page.eval_on_selector_all("#front-table tbody tr",
+                                     "r => r.map(x => Number(x.dataset.tid))") == [best["tid"]]
+    assert marks(page, "chart-objectives") == 25
+    page.close()
+
+
+def test_the_front_on_a_page_read_back_from_mlflow(browser, tmp_path, mlflow_store):
+    mlflow.set_tracking_uri(mlflow_store)
+    mlflow.set_experiment(f"front-page-{time.time_ns()}")
+    trials = front_search(False, tracked=True)
+    data = page_data(trials.last_tracker.parent_run_id, mlflow_store)
+    objectives = data["objectives"]
+    assert objectives["losses"] == ["error", "size"] and objectives["constraints"] == ["memory"]
+    tids = data["trials"]["tid"]
+    assert [tids[row] for row in objectives["front"]] == [
+        d["tid"] for d in trials.pareto_front()]
+    page, problems = open_page(browser, write(data, str(tmp_path / "front-mlflow.html")))
+    assert problems == {"errors": [], "requests": []}
+    assert marks(page, "chart-objectives") == 60
+    page.close()

@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from hyperspark.page.objectives import objectives_section
 from hyperspark.record import TrialRecord, TrialStatus
 
 MARKS = {"scatter": 5000, "timeline": 2000, "lines": 800, "curves": 300}
@@ -63,10 +64,11 @@ def search_data(records: Sequence[TrialRecord], params: Dict[str, List[Any]],
                                       for v in values) else "categorical")
              for label, values in columns.items()}
     losses = np.array([np.nan if v is None else v for v in trials["loss"]], dtype=float)
+    objectives = objectives_section(records)
     data: Dict[str, Any] = {
         "title": title, "settings": settings, "trials": trials,
-        "params": columns, "kinds": kinds,
-        "counts": _counts(records), "best": _best(records, losses, columns),
+        "params": columns, "kinds": kinds, "objectives": objectives,
+        "counts": _counts(records), "best": _best(records, losses, columns, objectives),
         "wall_s": max((e for e in trials["end"] if e is not None), default=0.0),
     }
     busy = sum((r.end - r.start) for r in records if r.start and r.end)
@@ -200,10 +202,14 @@ def _counts(records: Sequence[TrialRecord]) -> Dict[str, int]:
     return counts
 
 
-def _best(records: Sequence[TrialRecord], losses: np.ndarray,
-          params: Dict[str, List[Any]]) -> Optional[Dict[str, Any]]:
+def _best(records: Sequence[TrialRecord], losses: np.ndarray, params: Dict[str, List[Any]],
+          objectives: Optional[Dict[str, Any]] = None) -> Optional[Dict[str, Any]]:
+    """The trial of the lowest loss; with constraints, of the feasible trials."""
     ok = [i for i, r in enumerate(records) if r.status is TrialStatus.OK and
           np.isfinite(losses[i])]
+    if objectives is not None and objectives["constraints"]:
+        ok = [i for i in ok if objectives["violation"][i] is not None
+              and objectives["violation"][i] <= 0]
     if not ok:
         return None
     i = min(ok, key=lambda k: losses[k])

@@ -53,10 +53,14 @@ def render(data: Dict[str, Any]) -> str:
     counts = "".join(f"<span><b>{n}</b> {escape(status)}</span>"
                      for status, n in data["counts"].items() if n)
     best = data["best"]
+    objectives = data.get("objectives")
     best_html = "no trial succeeded"
     if best is not None:
         params = ", ".join(f"{escape(str(k))}={escape(str(v))}" for k, v in best["params"].items())
         best_html = f"trial {best['tid']}: loss <b>{best['loss']:.6g}</b> at {params}"
+    best_label = "best feasible" if objectives and objectives["constraints"] else "best"
+    if objectives and len(objectives["losses"]) > 1:
+        best_label, best_html = "front", front_summary(objectives)
     utilisation = data.get("utilisation")
     utilisation_html = (f"utilisation <b>{utilisation:.0%}</b> (busy slot time / "
                         f"(parallelism × wall time {data['wall_s']:.1f} s))"
@@ -81,8 +85,8 @@ def render(data: Dict[str, Any]) -> str:
 </head><body>
 <header><h1>{escape(data["title"])}</h1>
 <div class="counts">{counts}</div>
-<div>best: {best_html}</div>{continued_html}</header>
-<main><div>
+<div>{best_label}: {best_html}</div>{continued_html}</header>
+<main><div>{objectives_section(data)}
 <section id="section-loss"><h2>Loss of every trial, and the best so far</h2>{note("scatter")}
 <div class="two"><div id="chart-loss-trials" class="chart"></div>
 <div id="chart-loss-time" class="chart"></div></div></section>
@@ -114,3 +118,68 @@ trial.</div></section></aside></main>
 <script>{_asset("boot.js")}</script>
 </body></html>
 """
+
+
+def front_summary(objectives: Dict[str, Any]) -> str:
+    """The header's line for a search of several losses: the front's size and hypervolume."""
+    size = len(objectives["front"])
+    if not objectives["feasible"]:
+        return (f"no trial is feasible; the <b>{size}</b> of the smallest total violation "
+                "stand in for the front")
+    text = f"<b>{size}</b> trial{'s' if size != 1 else ''} on the Pareto front"
+    if objectives["hypervolume"] is not None:
+        reference = ", ".join(f"{v:.4g}" for v in objectives["reference"])
+        text += (f", hypervolume <b>{objectives['hypervolume']:.6g}</b> (from the reference "
+                 f"point ({reference}))")
+    return text
+
+
+def objectives_section(data: Dict[str, Any]) -> str:
+    """The section of a search with several losses or constraints: its chart, and its front
+    as a table (empty for a search of one loss)."""
+    objectives = data.get("objectives")
+    if not objectives:
+        return ""
+    escape = html.escape
+    losses, constraints = objectives["losses"], objectives["constraints"]
+    if len(losses) == 2:
+        chart = ("Each finished trial at its two losses; the front is the staircase of the "
+                 "trials that no other feasible trial beats on both")
+    elif len(losses) > 2:
+        chart = ("Parallel coordinates of the losses, one line per finished trial, each loss "
+                 "scaled to its own range; the front's lines are drawn in red")
+    else:
+        chart = ("Each finished trial at its loss and its total violation (the sum of its "
+                 "positive constraint values); the trials at 0 are feasible")
+    if constraints:
+        chart += ("; infeasible trials are dotted grey lines" if len(losses) > 2
+                  else "; infeasible trials are grey crosses")
+    chart += ". Hover a mark to see its trial."
+    fmt = lambda value: "–" if value is None else f"{value:.6g}"  # noqa: E731
+    head = "".join(f"<th>{escape(name)}</th>" for name in
+                   ["trial", *losses, *[f"constraint {c}" for c in constraints], "parameters"])
+    rows = []
+    for row in objectives["front"]:
+        params = ", ".join(f"{escape(str(label))}={escape(_short(values[row]))}"
+                           for label, values in data["params"].items() if values[row] is not None)
+        cells = [str(data["trials"]["tid"][row]),
+                 *[fmt(objectives["values"][n][row]) for n in losses],
+                 *[fmt(objectives["constraint_values"][c][row]) for c in constraints]]
+        rows.append(f'<tr data-tid="{data["trials"]["tid"][row]}">'
+                    + "".join(f"<td>{cell}</td>" for cell in cells)
+                    + f'<td class="params">{params}</td></tr>')
+    title = ("The Pareto front" if len(losses) > 1 else "The best feasible trial")
+    caption = ("" if objectives["feasible"] else
+               '<p class="note">No trial is feasible: the table lists those of the smallest '
+               "total violation.</p>")
+    return f"""
+<section id="section-objectives"><h2>{title}: {len(objectives["front"])} of
+{sum(v is not None for v in objectives["values"][losses[0]])} finished trials</h2>
+<p class="explain">{escape(chart)}</p>
+<div id="chart-objectives" class="chart"></div>{caption}
+<table class="front" id="front-table"><thead><tr>{head}</tr></thead>
+<tbody>{"".join(rows)}</tbody></table></section>"""
+
+
+def _short(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)

@@ -135,7 +135,7 @@ def _parent_run(client: Any, run_id: str, uri: str) -> Any:
     return run
 
 
-def _named(tags: Dict[str, str], metrics: Dict[str, float]) -> Dict[str, Any]:
+def named_results(tags: Dict[str, str], metrics: Dict[str, float]) -> Dict[str, Any]:
     """A trial's losses and constraints, in their order (``OBJECTIVES_TAG``), from its
     metrics; nothing for a trial of one loss."""
     if OBJECTIVES_TAG not in tags:
@@ -156,7 +156,7 @@ def _trial(run: Any, status: TrialStatus) -> Tuple[TrialRecord, Dict[str, Any]]:
     loss = metrics.get("loss")
     pruned_at = _int(tags.get("pruned_at_step"))
     if status is TrialStatus.OK:
-        result: Dict[str, Any] = {"loss": loss, "status": "ok", **_named(tags, metrics)}
+        result: Dict[str, Any] = {"loss": loss, "status": "ok", **named_results(tags, metrics)}
     elif status is TrialStatus.PRUNED:  # done, with its last reported loss (when it had one)
         result = {"loss": loss, "status": "ok", "pruned": True, "step": pruned_at} \
             if loss is not None and math.isfinite(loss) else \

@@ -6,7 +6,7 @@ from typing import Any, Dict, Optional
 
 from hyperspark.page import search_data
 from hyperspark.record import TrialRecord, TrialStatus
-from hyperspark.tracking.history import get_run
+from hyperspark.tracking.history import get_run, named_results
 from hyperspark.tracking.runs import SEARCH_ID_TAG
 from hyperspark.tracking.ui_link import experiment_name
 
@@ -49,8 +49,10 @@ def page_data(run_id: str, tracking_uri: Optional[str] = None,
             history = client.get_metric_history(run.info.run_id, "loss")
             reports = tuple((m.step, m.value, m.timestamp / 1000, {})
                             for m in sorted(history, key=lambda m: m.step))
+        named = named_results(tags, metrics) if loss is not None else {}
         records.append(TrialRecord(
             tid=int(tags["trial_id"]), status=status, loss=loss,
+            losses=named.get("losses", {}), constraints=named.get("constraints", {}),
             attempts=int(metrics.get("attempts", 0)), waited=metrics.get("waited_s", 0.0),
             booked=metrics.get("trial_booked"), start=metrics.get("trial_start"),
             end=metrics.get("trial_end"), error=tags.get("error") or tags.get("cancel_reason"),

@@ -4,6 +4,7 @@
 window.hypersparkDraw = function (data) {
   "use strict";
   var T = data.trials;
+  var O = data.objectives;  // null unless the search has several losses or constraints
   var COLORS = {ok: "#1f77b4", pruned: "#9467bd", failed: "#d62728", error: "#8c2d04",
                 timed_out: "#ff7f0e", cancelled: "#7f7f7f", running: "#2ca02c", new: "#bcbd22"};
   var STATUSES = ["ok", "pruned", "failed", "error", "timed_out", "cancelled", "running", "new"];
@@ -40,6 +41,19 @@ window.hypersparkDraw = function (data) {
         html += "<tr><th class=param>" + escapeHtml(label) + "</th><td>" + escapeHtml(fmt(v)) +
                 "</td></tr>";
     });
+    if (O) {  // a search of several losses or constraints: this trial's values
+      O.losses.forEach(function (name) {
+        if (O.values[name][row] !== null && (O.losses.length > 1 || name !== "loss"))
+          html += "<tr><th>loss " + escapeHtml(name) + "</th><td>" + fmt(O.values[name][row]) +
+                  "</td></tr>";
+      });
+      O.constraints.forEach(function (name) {
+        if (O.constraint_values[name][row] !== null)
+          html += "<tr><th>constraint " + escapeHtml(name) + "</th><td>" +
+                  fmt(O.constraint_values[name][row]) + "</td></tr>";
+      });
+      if (O.front.indexOf(row) >= 0) html += "<tr><th colspan=2>on the front</th></tr>";
+    }
     if (T.error[row]) html += "<tr><th>error</th><td>" + escapeHtml(T.error[row]) + "</td></tr>";
     panel.innerHTML = html + "</table>";
     panel.setAttribute("data-tid", T.tid[row]);
@@ -63,6 +77,92 @@ window.hypersparkDraw = function (data) {
       wire(div); }));
   }
   var HOVER = {hovertemplate: "trial %{text}<extra></extra>"};
+
+  // ------------------------------------------------------------ the objectives and the front
+  (function objectives() {
+    if (!O) return;
+    var onFront = {};
+    O.front.forEach(function (r) { onFront[r] = true; });
+    var first = O.losses[0], second = O.losses.length === 2 ? O.losses[1] : null;
+    var shown = function (r) { return O.values[first][r] !== null && O.violation[r] !== null; };
+    // every front member, and the scatter's sample of the others
+    var others = data.samples.scatter.filter(function (r) { return shown(r) && !onFront[r]; });
+    var front = O.front.slice();
+    var feasible = others.filter(function (r) { return O.violation[r] <= 0; });
+    var infeasible = others.filter(function (r) { return O.violation[r] > 0; });
+    var traces = [], marks = front.length + others.length;
+    if (O.losses.length <= 2) {
+      var y = second ? function (r) { return O.values[second][r]; }
+                     : function (r) { return O.violation[r]; };
+      var points = function (rows, extra) {
+        return Object.assign({type: "scatter", mode: "markers", customdata: rows,
+          x: rows.map(function (r) { return O.values[first][r]; }), y: rows.map(y),
+          text: rows.map(function (r) { return T.tid[r]; })}, HOVER, extra);
+      };
+      traces.push(points(feasible, {name: O.constraints.length ? "feasible" : "trial",
+        marker: {color: COLORS.ok, size: 6, opacity: 0.6}}));
+      if (infeasible.length) traces.push(points(infeasible, {name: "infeasible",
+        marker: {color: "#9a9a9a", size: 7, symbol: "x", opacity: 0.8}}));
+      // the front: a staircase through its members (sorted by the first loss), each named
+      var label = front.length <= 30;
+      traces.push(points(front, {name: O.feasible ? "Pareto front" : "least infeasible",
+        mode: second ? (label ? "lines+markers+text" : "lines+markers") : "markers",
+        textposition: "top right", texttemplate: label ? "%{text}" : undefined,
+        textfont: {size: 10, color: "#b2182b"}, line: {shape: "hv", color: "#d6604d", width: 2},
+        marker: {color: "#b2182b", size: 9, symbol: "diamond"}}));
+      plot("chart-objectives", traces, {xaxis: {title: {text: "loss " + first}},
+           yaxis: {title: {text: second ? "loss " + second :
+                                          "total violation (sum of positive constraints)"}}},
+           marks);
+      return;
+    }
+    // three losses or more: parallel coordinates, each loss on its own 0..1 scale
+    var rowsDrawn = others.concat(front);
+    var scales = O.losses.map(function (name) {
+      var vals = rowsDrawn.map(function (r) { return O.values[name][r]; });
+      var lo = Math.min.apply(null, vals), hi = Math.max.apply(null, vals);
+      return {name: name, lo: lo, hi: hi, at: function (v) {
+        return hi === lo ? 0.5 : (v - lo) / (hi - lo); }};
+    });
+    function lines(rows, name, style, legend) {
+      var xs = [], ys = [], cd = [], tx = [];
+      rows.forEach(function (r) {
+        scales.forEach(function (s, k) {
+          xs.push(k); ys.push(s.at(O.values[s.name][r])); cd.push(r); tx.push(T.tid[r]);
+        });
+        xs.push(null); ys.push(null); cd.push(null); tx.push(null);
+      });
+      return Object.assign({type: "scatter", mode: "lines+markers", x: xs, y: ys, customdata: cd,
+        text: tx, name: name, showlegend: legend}, style, HOVER);
+    }
+    if (feasible.length) traces.push(lines(feasible, O.constraints.length ? "feasible" : "trial",
+      {line: {color: COLORS.ok, width: 1}, marker: {size: 3, color: COLORS.ok}, opacity: 0.35}, true));
+    if (infeasible.length) traces.push(lines(infeasible, "infeasible",
+      {line: {color: "#9a9a9a", width: 1, dash: "dot"}, marker: {size: 3, color: "#9a9a9a"},
+       opacity: 0.5}, true));
+    traces.push(lines(front, O.feasible ? "Pareto front" : "least infeasible",
+      {line: {color: "#d6604d", width: 2}, marker: {size: 5, color: "#b2182b"}, opacity: 0.9},
+      true));
+    var annotations = [];
+    scales.forEach(function (s, k) {
+      [[0, s.lo], [1, s.hi]].forEach(function (tick) {
+        annotations.push({x: k, y: tick[0], xref: "x", yref: "y", text: escapeHtml(fmt(tick[1])),
+          showarrow: false, xanchor: "left", xshift: 4, font: {size: 10, color: "#333"},
+          bgcolor: "rgba(255,255,255,0.75)"});
+      });
+    });
+    plot("chart-objectives", traces, {annotations: annotations, margin: {l: 20, r: 80, t: 28, b: 45},
+         yaxis: {range: [-0.05, 1.05], showticklabels: false, zeroline: false},
+         xaxis: {tickvals: scales.map(function (_, k) { return k; }),
+                 ticktext: scales.map(function (s) { return "loss " + s.name; })}}, marks);
+  })();
+
+  // the front's table: hovering a row shows its trial too
+  document.querySelectorAll("#front-table tbody tr").forEach(function (tr) {
+    tr.addEventListener("mouseenter", function () {
+      show(T.tid.indexOf(Number(tr.getAttribute("data-tid"))));
+    });
+  });
 
   // ------------------------------------------------------------ loss against trials and time
   function byStatus(rows, x, y) {
