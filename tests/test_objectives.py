@@ -280,11 +280,14 @@ def test_tpe_splits_a_two_loss_history_by_rank_and_auto_hands_it_to_tpe(caplog):
     history = _state_for(domain).history
     assert history.vectors.shape == (40, 2) and (history.violations >= 0).all()
     models = _Models(_state_for(domain).space, history, 1.0, 24, 0.1, "worst", True)
-    _, good = models._observations()
+    _, good, weights = models._observations()
     n_good = int(good.sum())
     assert n_good == 4 and set(np.flatnonzero(good)) == set(
         best_first(history.vectors, history.violations, n_good).tolist())
     assert (history.violations[good] == 0).all()
+    # l(x) weighs each good trial by what it adds to the good group's hypervolume
+    assert len(weights) == n_good and weights.max() == 1.0 and (weights > 0).all()
+
 
     hs = SparkTrials(backend="local", parallelism=2, mlflow_tracking=False)
     hyperspark.fmin(objective, SPACE, algo=auto.suggest, max_evals=14, trials=hs,
@@ -343,3 +346,24 @@ def test_pruning_and_report_are_refused_in_a_search_of_several_losses(how):
         hyperspark.fmin(objective, SPACE, algo=rand.suggest, max_evals=6, trials=trials,
                         rstate=np.random.default_rng(0), show_progressbar=False)
     assert trials.to_pandas()["state"].iloc[0] == "done"  # the trial that showed it is kept
+
+
+def test_front_weights_follow_each_trials_share_of_the_hypervolume():
+    from hyperspark.tpe import WEIGHT_FLOOR, front_weights
+
+    # three on a front (the reference point sits a tenth past the worst: the middle one adds
+    # most), one dominated, one infeasible
+    vectors = np.array([[0.0, 1.0], [0.45, 0.45], [1.0, 0.0], [0.9, 0.9], [0.0, 0.0]])
+    violations = np.array([0.0, 0.0, 0.0, 0.0, 2.0])
+    weights = front_weights(vectors, violations)
+    assert weights[1] == 1.0 and WEIGHT_FLOOR < weights[0] < 1.0
+    assert weights[0] == pytest.approx(weights[2])
+    assert weights[3] == weights[4] == WEIGHT_FLOOR
+    # brute force: the share each front member alone dominates, on a fine grid
+    grid = np.stack(np.meshgrid(np.linspace(0, 1.1, 221), np.linspace(0, 1.1, 221)), -1)
+    grid = grid.reshape(-1, 2)
+    front = vectors[:3]
+    covered = (front[None, :, :] <= grid[:, None, :]).all(axis=2)
+    alone = (covered & (covered.sum(axis=1) == 1)[:, None]).sum(axis=0)
+    assert weights[:3] == pytest.approx(alone / alone.max(), rel=0.05)
+    assert (front_weights(vectors[:, :1], violations) == [1, 1, 1, 1, WEIGHT_FLOOR]).all()

@@ -32,7 +32,8 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from hyperspark import hyperopt_internals as internals
-from hyperspark.objectives import best_first
+from hyperspark.objectives import (best_first, hypervolume_contributions, non_dominated,
+                                   reference_point)
 from hyperspark.tpe.history import History, PerSearch, trial_docs
 from hyperspark.tpe.parzen import Parzen, ramp_weights
 from hyperspark.space.reader import Group, Space, UnsupportedSpace
@@ -253,13 +254,15 @@ class _Models:
 
     def _models(self, index: int, group: Group, columns: List[int]) -> tuple:
         if index not in self._built:
-            values, good = self._observations()
+            values, good, good_weights = self._observations()
             group_values = values[:, columns]
             active = ~np.isnan(group_values[:, 0])
             below, above = group_values[good & active], group_values[~good & active]
             above, above_weights = thinned(above, ramp_weights(len(above)))
+            below_weights = (ramp_weights(len(below)) if good_weights is None
+                             else good_weights[active[np.flatnonzero(good)]])
             self._built[index] = (
-                Parzen(group.params, below, ramp_weights(len(below)), self.prior_weight,
+                Parzen(group.params, below, below_weights, self.prior_weight,
                        self.multivariate),
                 Parzen(group.params, above, above_weights, self.prior_weight,
                        self.multivariate))
@@ -277,12 +280,38 @@ class _Models:
             n_good = min(int(math.ceil(self.gamma * self.history.finished)), GOOD_CAP,
                          int(ranked.sum()))
             good = np.zeros(len(losses), dtype=bool)
+            good_weights = None
             if n_good and vectors is not None:
                 good[best_first(vectors, violations, n_good)] = True
+                rows = np.flatnonzero(good)
+                good_weights = front_weights(vectors[rows], violations[rows])
             elif n_good:
                 good[np.argpartition(np.where(finite, losses, np.inf), n_good - 1)[:n_good]] = True
-            self._split = (values, good)
+            self._split = (values, good, good_weights)
         return self._split
+
+
+WEIGHT_FLOOR = 1e-3
+"""The weight in l(x) of a good trial that adds nothing to the good group's hypervolume."""
+
+
+def front_weights(vectors: np.ndarray, violations: np.ndarray) -> np.ndarray:
+    """The weights of the good group's rows in l(x), for several losses or constraints: a
+    feasible row on the group's front weighs its share of the front's hypervolume (the largest
+    share weighs 1), as in Optuna's multi-objective TPE, so l(x) spreads along the front
+    rather than piling where trials crowd; every other row weighs ``WEIGHT_FLOOR``. With one
+    loss (constraints only), every feasible row weighs 1."""
+    weights = np.full(len(vectors), WEIGHT_FLOOR)
+    feasible = np.flatnonzero((violations <= 0) & np.isfinite(vectors).all(axis=1))
+    if vectors.shape[1] == 1 or len(feasible) <= 1:
+        weights[feasible] = 1.0
+        return weights
+    points = vectors[feasible]
+    on_front = non_dominated(points)
+    shares = hypervolume_contributions(points[on_front], reference_point(points))
+    top = shares.max()
+    weights[feasible[on_front]] = np.maximum(shares / top, WEIGHT_FLOOR) if top > 0 else 1.0
+    return weights
 
 
 def _with_pending(values: np.ndarray, losses: np.ndarray, pending: List[np.ndarray],
