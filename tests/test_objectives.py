@@ -9,7 +9,7 @@ import pytest
 from hyperopt import hp, rand
 
 import hyperspark
-from hyperspark import SparkTrials
+from hyperspark import SparkTrials, tpe
 from hyperspark.objectives import Objectives, named_values, non_dominated, pareto_front
 from hyperspark.worker.results import InvalidResult, normalize_result
 
@@ -235,6 +235,27 @@ def test_a_checkpoint_keeps_the_losses_and_their_names(tmp_path):
     assert frame.loc[8, "state"] == "error" and "'losses' has the names []" in frame.loc[8, "error"]
     resumed = pareto_front([d for d in second.trials if d["tid"] < 8])[0]
     assert [d["tid"] for d in resumed] == [d["tid"] for d in first.pareto_front()]
+
+
+def test_a_reproducible_search_of_several_losses_repeats_its_points_and_front():
+    """Trials finish in a random order (random sleeps) at parallelism 4: reproducible mode
+    still gives the same points, so the same front, for the same seed."""
+    import random
+    import time
+
+    def jittered(params):
+        time.sleep(random.uniform(0, 0.02))
+        return two_losses(params)
+
+    runs = []
+    for _ in range(2):
+        trials = SparkTrials(backend="local", parallelism=4, mlflow_tracking=False,
+                             reproducible=True)
+        hyperspark.fmin(jittered, SPACE, algo=tpe.suggest, max_evals=40, trials=trials,
+                        rstate=np.random.default_rng(11), show_progressbar=False)
+        points = sorted((d["tid"], d["misc"]["vals"]["x"][0]) for d in trials.trials)
+        runs.append((points, [d["tid"] for d in trials.pareto_front()]))
+    assert runs[0] == runs[1] and runs[0][1]
 
 
 # ---------------------------------------------------------------- algorithms
