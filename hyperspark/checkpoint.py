@@ -266,3 +266,15 @@ class CheckpointWriter(Listener):
         self.writes += 1
         self.write_seconds += took
         return took
+
+
+def path_of(trials_save_file: Any, configured: Optional[str]) -> Optional[str]:
+    """The checkpoint of a search: ``fmin``'s ``trials_save_file``, or
+    ``SparkTrials(checkpoint=...)`` (``configured``); refuses two different ones."""
+    if not trials_save_file:
+        return configured
+    path = check_path("trials_save_file", trials_save_file)
+    if configured and path != configured:
+        raise InvalidArgument(f"trials_save_file={path!r} differs from SparkTrials(checkpoint="
+                              f"{configured!r}); give one of them")
+    return path

@@ -146,3 +146,16 @@ def conf_flag(runner: Any, key: str) -> Optional[bool]:
 GANG_SLOTS_WAIT_S = float(os.environ.get("HYPERSPARK_GANG_SLOTS_WAIT_S", "15"))
 """How long a search whose trials need more task slots than the cluster shows waits for
 executors to register before it refuses ``tasks_per_trial`` (a session just started)."""
+
+
+def check_scheduler_pool(value: Any) -> Optional[str]:
+    """``scheduler_pool`` is None or the name of a fair-scheduler pool: a non-empty string."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidArgumentType(f"scheduler_pool must be a pool's name (a string) or None, "
+                                  f"got {value!r}")
+    if not value.strip() or value != value.strip():
+        raise InvalidArgument(f"scheduler_pool must be a pool's name, without surrounding "
+                              f"spaces, got {value!r}")
+    return value

@@ -32,6 +32,9 @@ class Settings:
     tasks_per_trial: int = 1
     """The tasks of one trial (a barrier job of that many when above 1): a trial is still one
     of ``parallelism``."""
+    scheduler_pool: Optional[str] = None
+    """The fair-scheduler pool of the search's Spark jobs (None: the thread's own, usually
+    the default pool)."""
 
 
 @dataclasses.dataclass

@@ -98,6 +98,10 @@ class SparkTrials(TrialCounts, base.Trials):
             ``master_addr``/``master_port`` for ``torch.distributed``; rank 0's return value
             is the trial's result. Up to ``parallelism`` such trials run side by side
             (docs/guide.md, "Distributed trials").
+        scheduler_pool: the fair-scheduler pool every Spark job of the search runs in
+            (trials' tasks, gangs, actors' launch, a driver-backend objective's own jobs), so
+            searches of one application share its slots by the pools' weights
+            (``spark.scheduler.mode=FAIR``; docs/guide.md, "Sharing a cluster").
     """
 
     def __init__(self, parallelism: Optional[int] = None, timeout: Optional[float] = None,
@@ -110,7 +114,7 @@ class SparkTrials(TrialCounts, base.Trials):
                  worker_setup: Optional[Callable[[], Any]] = None,
                  checkpoint: Optional[str] = None, pruner: Any = None,
                  reproducible: bool = False, lag: Optional[int] = None,
-                 tasks_per_trial: int = 1) -> None:
+                 tasks_per_trial: int = 1, scheduler_pool: Optional[str] = None) -> None:
         self.user_specified_parallelism = config.check_positive_int(
             "parallelism", parallelism, allow_none=True)
         self.timeout = config.check_positive_number("timeout", timeout)
@@ -140,7 +144,8 @@ class SparkTrials(TrialCounts, base.Trials):
                                   "neither")
         self.tasks_per_trial: int = config.check_positive_int("tasks_per_trial",
                                                                tasks_per_trial)
-        self._source = registry.source_for(backend, spark_session, profile)
+        self.scheduler_pool = config.check_scheduler_pool(scheduler_pool)
+        self._source = registry.source_for(backend, spark_session, profile, self.scheduler_pool)
         self._source.check_search(self.user_specified_parallelism, worker_setup, profile)
         registry.check_tasks_per_trial(self._source, self.tasks_per_trial)
         self.backend: str = self._source.name
@@ -230,7 +235,7 @@ class SparkTrials(TrialCounts, base.Trials):
              *, listeners: Sequence[Listener] = ()) -> Any:
         """Run the search; called by ``hyperopt.fmin`` (and ``hyperspark.fmin``)."""
         check_space(space)
-        path = self._checkpoint_path(trials_save_file)
+        path = checkpoint_module.path_of(trials_save_file, self.checkpoint)
         saved = checkpoint_module.load(path, space) if path else None
         if saved is not None and internals.all_docs(self):
             logger.info("checkpoint %s not loaded: this SparkTrials already holds %d trials "
@@ -325,7 +330,7 @@ class SparkTrials(TrialCounts, base.Trials):
                 "max_queue_len": settings.max_queue_len, "timeout": settings.timeout,
                 "trial_timeout": settings.trial_timeout,
                 "loss_threshold": settings.loss_threshold, "max_retries": self.max_retries,
-                "tasks_per_trial": self.tasks_per_trial,
+                "tasks_per_trial": self.tasks_per_trial, "scheduler_pool": self.scheduler_pool,
                 "pruner": repr(pruner) if pruner is not None else None}
 
     def to_html(self, path: str = "search.html") -> str:
@@ -337,15 +342,6 @@ class SparkTrials(TrialCounts, base.Trials):
         '/home/me/search.html'
         """
         return search_page.write(search_page.from_trials(self), path)
-
-    def _checkpoint_path(self, trials_save_file: Any) -> Optional[str]:
-        if not trials_save_file:
-            return self.checkpoint
-        path = checkpoint_module.check_path("trials_save_file", trials_save_file)
-        if self.checkpoint and path != self.checkpoint:
-            raise InvalidArgument(f"trials_save_file={path!r} differs from SparkTrials(checkpoint="
-                             f"{self.checkpoint!r}); give one of them")
-        return path
 
     def _settings(self, max_evals: Any, timeout: Any, loss_threshold: Any, max_queue_len: Any,
                   rstate: Any, early_stop_fn: Any, algo: Any) -> Tuple[Settings, Callable]:
@@ -370,7 +366,7 @@ class SparkTrials(TrialCounts, base.Trials):
             trial_timeout=self.trial_timeout,
             loss_threshold=threshold if threshold is not None else self.loss_threshold,
             early_stop_fn=early_stop_fn, rstate=rstate, pruner=self.pruner,
-            tasks_per_trial=self.tasks_per_trial)
+            tasks_per_trial=self.tasks_per_trial, scheduler_pool=self.scheduler_pool)
         return settings, algo or hyperspark_tpe.suggest
 
     def _decide_parallelism(self, remaining: int) -> int:

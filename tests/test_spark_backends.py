@@ -315,3 +315,64 @@ def test_every_trial_failed_with_return_argmin_false_returns_none(spark, backend
     with pytest.raises(AllTrialsFailedError, match="ZeroDivisionError"):
         hyperopt.fmin(lambda x: 1 / 0, SPACE, algo=rand.suggest, max_evals=2, trials=trials,
                       show_progressbar=False, return_argmin=True)
+
+
+# ---------------------------------------------------------------- fair-scheduler pools
+def pool_of_this_task():
+    from pyspark import TaskContext
+
+    return TaskContext.get().getLocalProperty("spark.scheduler.pool")
+
+
+def pool_seen(x):
+    """The pool of the Spark task the objective runs in (jobs, actors)."""
+    return {"status": "ok", "loss": x, "pool": pool_of_this_task()}
+
+
+@pytest.mark.parametrize("how", ["jobs", "actors", "gang", "driver"])
+def test_every_job_of_a_search_runs_in_its_scheduler_pool(classic_spark, how, caplog):
+    sc = classic_spark.sparkContext
+    objective = pool_seen
+    kwargs = {"backend": "jobs" if how == "gang" else how}
+    if how == "gang":
+        kwargs["tasks_per_trial"] = 2
+    if how == "driver":  # the objective's own Spark job runs in the pool too
+        def objective(x):
+            pools = sc.parallelize([0], 1).map(lambda _: pool_of_this_task()).collect()
+            return {"status": "ok", "loss": x, "pool": pools[0]}
+    with caplog.at_level(logging.WARNING, logger="hyperspark"):
+        trials = SparkTrials(spark_session=classic_spark, parallelism=1 if how == "gang" else 2,
+                             scheduler_pool="team_a", **kwargs)
+        hyperopt.fmin(objective, SPACE, algo=rand.suggest, max_evals=4, trials=trials,
+                      show_progressbar=False)
+    assert [t["result"]["pool"] for t in trials.trials] == ["team_a"] * 4
+    assert sc.getLocalProperty("spark.scheduler.pool") is None  # the caller's thread is as it was
+    assert trials.last_settings["scheduler_pool"] == "team_a"
+    # this session runs FIFO: the pool has no effect, said once per application
+    from hyperspark.backends.spark.pooled import _warned
+
+    assert sc.applicationId in _warned
+    warned = [r for r in caplog.records if "has no effect" in r.getMessage()]
+    assert len(warned) <= 1 and all("spark.scheduler.mode is FIFO" in r.getMessage()
+                                    for r in warned)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="hyperspark"):
+        other = SparkTrials(spark_session=classic_spark, scheduler_pool="team_b")
+    assert other.scheduler_pool == "team_b"
+    assert not [r for r in caplog.records if "has no effect" in r.getMessage()]
+
+
+def test_a_scheduler_pool_is_refused_where_it_cannot_apply(connect_spark, classic_spark):
+    from hyperspark import ActorPool
+    from hyperspark.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match="not supported on Spark Connect.*session of its "
+                                              "own.*spark.scheduler.pool"):
+        SparkTrials(spark_session=connect_spark, scheduler_pool="team_a")
+    with ActorPool(classic_spark, size=1, scheduler_pool="team_a") as pool:
+        with pytest.raises(InvalidArgument, match="give scheduler_pool to ActorPool"):
+            SparkTrials(backend=pool, scheduler_pool="team_a")
+        trials = SparkTrials(backend=pool)
+        hyperopt.fmin(pool_seen, SPACE, algo=rand.suggest, max_evals=2, trials=trials,
+                      show_progressbar=False)
+        assert {t["result"]["pool"] for t in trials.trials} == {"team_a"}

@@ -43,12 +43,16 @@ class ActorPool:
             value with ``hyperspark.worker_state()``.
         resource_profile: a ``pyspark.resource.ResourceProfile`` each actor's task holds (on
             a cluster master; ignored with a warning in local mode).
+        scheduler_pool: the fair-scheduler pool the actors' tasks are launched in (and
+            replacements). A pool decides which waiting task gets a free slot; it never takes
+            a slot back, so it orders the actors' start, not the trials they then run.
     """
 
     def __init__(self, spark: Any = None, size: Optional[int] = None,
                  worker_setup: Optional[Callable[[], Any]] = None,
-                 resource_profile: Any = None) -> None:
+                 resource_profile: Any = None, scheduler_pool: Optional[str] = None) -> None:
         from hyperspark.backends.spark import get_or_create_session, runner_for
+        from hyperspark.backends.spark.pooled import pooled
 
         size = config.check_positive_int("size", size, allow_none=True)
         if worker_setup is not None and not callable(worker_setup):
@@ -57,7 +61,8 @@ class ActorPool:
         dumps_objective(None, None, worker_setup)  # a clear error now if it cannot travel
         profile = config.check_resource_profile(resource_profile)
         self.spark = get_or_create_session(spark)
-        self.runner = runner_for(self.spark)
+        self.runner = pooled(runner_for(self.spark),
+                             config.check_scheduler_pool(scheduler_pool))
         if profile is not None:
             why_not = config.stage_level_scheduling_unsupported(self.runner.master())
             if why_not:

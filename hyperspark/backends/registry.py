@@ -158,7 +158,12 @@ class KindSource:
     construction, or at the first search of an unpickled trials object)."""
 
     def __init__(self, backend_kind: BackendKind, spark_session: Any = None,
-                 resource_profile: Any = None, connect: bool = True) -> None:
+                 resource_profile: Any = None, connect: bool = True,
+                 scheduler_pool: Optional[str] = None) -> None:
+        if scheduler_pool is not None and not backend_kind.needs_session:
+            raise InvalidArgument(f"scheduler_pool={scheduler_pool!r} does not apply to "
+                                  f"backend={backend_kind.name!r}, which runs no Spark jobs")
+        self.scheduler_pool = scheduler_pool
         self.kind = backend_kind
         self.name = backend_kind.name
         self.ships_objective = backend_kind.ships_objective
@@ -176,8 +181,10 @@ class KindSource:
     def _connect(self, spark_session: Any = None) -> None:
         from hyperspark.backends.spark import get_or_create_session, runner_for
 
+        from hyperspark.backends.spark.pooled import pooled
+
         self.spark = get_or_create_session(spark_session)
-        self._runner = runner_for(self.spark)
+        self._runner = pooled(runner_for(self.spark), self.scheduler_pool)
         if self.resource_profile is not None:
             why_not = config.stage_level_scheduling_unsupported(self._runner.master())
             if why_not:
@@ -222,11 +229,19 @@ def check_tasks_per_trial(source: Any, tasks_per_trial: int) -> None:
         f"Spark barrier job of {tasks_per_trial} tasks started together; {what}")
 
 
-def source_for(backend: Any, spark_session: Any = None, resource_profile: Any = None) -> Any:
+def source_for(backend: Any, spark_session: Any = None, resource_profile: Any = None,
+               scheduler_pool: Optional[str] = None) -> Any:
     """What runs the searches of ``SparkTrials(backend=backend)``: a kind by name, a
     ``BackendSource`` (an ``ActorPool``), or a ``Backend`` instance."""
     if isinstance(backend, str):
-        return KindSource(kind(backend), spark_session, resource_profile)
+        return KindSource(kind(backend), spark_session, resource_profile,
+                          scheduler_pool=scheduler_pool)
+    if scheduler_pool is not None:
+        where = ("an ActorPool's actors are started once, in the pool the ActorPool was given: "
+                 "give scheduler_pool to ActorPool(...)" if getattr(backend, "name", None) ==
+                 "actors" else "a Backend instance starts its own jobs")
+        raise InvalidArgument(f"SparkTrials(scheduler_pool={scheduler_pool!r}) cannot apply "
+                              f"here: {where}")
     if isinstance(backend, BackendSource):
         return backend
     if isinstance(backend, Backend):

@@ -136,6 +136,8 @@ class MlflowTracker(Listener):
         params = {(key + suffix if key in existing.params else key): str(value)
                   for key, value in params.items()
                   if existing.params.get(key) != str(value) or not self._resume}
+        if settings.scheduler_pool is not None:
+            params["scheduler_pool"] = settings.scheduler_pool
         if settings.reproducible:  # the mode is on: say so, with what it needs to repeat
             params.update(reproducible_lag=str(settings.reproducible["lag"]),
                           reproducible_seed=str(settings.reproducible["seed"]))

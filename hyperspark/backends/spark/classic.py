@@ -16,6 +16,7 @@ from hyperspark.errors import summarize
 
 _GROUP_PROPERTIES = ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel")
 """The thread-local properties setJobGroup sets."""
+POOL_PROPERTY = "spark.scheduler.pool"
 
 
 def _entry(body: Callable[[], Any], rows: Any) -> Iterator[bytes]:
@@ -79,6 +80,17 @@ class ClassicRunner:
         finally:  # the thread's own group again (None clears a property)
             for key, value in before.items():
                 self._sc.setLocalProperty(key, value)
+
+    @contextlib.contextmanager
+    def in_pool(self, pool: str) -> Iterator[None]:
+        """Inside the block, every job the calling thread starts runs in the fair-scheduler
+        pool ``pool`` (the thread-local property ``spark.scheduler.pool``)."""
+        before = self._sc.getLocalProperty(POOL_PROPERTY)
+        self._sc.setLocalProperty(POOL_PROPERTY, pool)
+        try:
+            yield
+        finally:
+            self._sc.setLocalProperty(POOL_PROPERTY, before)
 
     def ship(self, name: str, data: bytes) -> BroadcastPayload:
         return BroadcastPayload(self._sc.broadcast(data))

@@ -19,7 +19,14 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 from hyperspark.backends.spark.base import SparkJobFailed, result_of, task_entry
 from hyperspark.backends.spark.classic import task_cpus
 from hyperspark.config import CHANNEL_HOST_CONF, LEGACY_CHANNEL_HOST_CONF
-from hyperspark.errors import summarize
+from hyperspark.errors import InvalidArgument, summarize
+
+CONNECT_POOL = (
+    "SparkTrials(scheduler_pool=...) is not supported on Spark Connect: a Connect session has "
+    "no thread-local properties, so a fair-scheduler pool is a setting of the whole session. "
+    "To run a search in a pool there, give it a session of its own "
+    "(SparkSession.builder.remote(url).create()), call "
+    "session.conf.set('spark.scheduler.pool', name) on it, and pass it as spark_session")
 
 _SPLITS = re.compile(r"splits=(\d+)")
 
@@ -138,6 +145,12 @@ class ConnectRunner:
                 yield
             finally:
                 self.spark.removeTag(group)
+
+    def in_pool(self, pool: str) -> Any:
+        """Spark Connect has no thread-local properties: a fair-scheduler pool is a setting of
+        the whole session (``spark.conf.set("spark.scheduler.pool", name)`` reaches every job
+        of the session, measured). hyperspark cannot give one search's jobs a pool there."""
+        raise InvalidArgument(CONNECT_POOL)
 
     def ship(self, name: str, data: bytes) -> ArtifactPayload:
         folder = tempfile.mkdtemp(prefix="hyperspark-")
