@@ -254,8 +254,9 @@ def report(results: List[Dict[str, Any]], args: argparse.Namespace) -> str:
             parts.append(f"### log10 regret, {label}\n\n"
                          + by_problem_markdown(regrets, ps, "log10 regret; lower is better"))
             for mine in ("hyperspark-auto", "hyperspark-gp"):
-                parts.append(f"{mine} minus the better of Optuna's TPE and GP, log10 regret "
-                             f"{label} (negative is better)\n\n" + versus_markdown(
+                parts.append(f"How far {mine} is better than the better of Optuna's TPE and "
+                             f"GP, in log10 regret {label} (theirs minus its own: positive is "
+                             f"better; 'level' within one standard error)\n\n" + versus_markdown(
                                  regrets, mine, ["optuna", "optuna-gp"], ps,
                                  higher_is_better=False))
         challenge = challenge_table(results, at=at)
@@ -264,7 +265,7 @@ def report(results: List[Dict[str, Any]], args: argparse.Namespace) -> str:
                                                           "any method found; higher is better"))
         for mine in ("hyperspark-auto", "hyperspark-gp"):
             parts.append(f"{mine} minus the better of Optuna's TPE and GP, challenge score "
-                         f"{label}\n\n" + versus_markdown(challenge, mine,
+                         f"{label} (positive is better)\n\n" + versus_markdown(challenge, mine,
                                                           ["optuna", "optuna-gp"], ps))
     return "\n\n".join(parts)
 
