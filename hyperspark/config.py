@@ -109,18 +109,34 @@ def check_max_queue_len(value: Any) -> int:
     return check_positive_int("max_queue_len", value)
 
 
-def check_resource_profile(value: Any) -> Any:
-    """``resource_profile`` is None or a ``pyspark.resource.ResourceProfile``."""
+def check_resource_profile(value: Any, *, sized: bool = False) -> Any:
+    """``resource_profile`` is None or a ``pyspark.resource.ResourceProfile``; with ``sized``,
+    also a callable of a trial's parameters that returns one."""
     if value is None:
         return None
     from pyspark.resource import ResourceProfile
 
+    if sized and callable(value) and not isinstance(value, ResourceProfile):
+        return value
     if not isinstance(value, ResourceProfile):
         raise InvalidArgumentType(
             f"resource_profile must be a pyspark.resource.ResourceProfile (built with "
-            f"ResourceProfileBuilder().require(TaskResourceRequests()...).build) or None, got "
-            f"{value!r} ({type(value).__name__})")
+            f"ResourceProfileBuilder().require(TaskResourceRequests()...).build)"
+            f"{', a callable of the trial parameters returning one' if sized else ''} or "
+            f"None, got {value!r} ({type(value).__name__})")
     return value
+
+
+def check_tasks_per_trial(value: Any) -> Any:
+    """``tasks_per_trial`` is a positive integer, or a callable of a trial's parameters that
+    returns one."""
+    if callable(value):
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise InvalidArgumentType(f"tasks_per_trial must be a positive integer, or a callable "
+                                  f"taking the trial's parameters and returning one, got "
+                                  f"{value!r}")
+    return int(value)
 
 
 def stage_level_scheduling_unsupported(master: str) -> Optional[str]:

@@ -27,7 +27,8 @@ def trials_frame(docs: Iterable[Dict[str, Any]], space: Any = None) -> Any:
     ``traceback`` are why a trial has no result (the message, the exception's type, the
     traceback formatted where it raised, naming the objective's own file); None otherwise.
     A search with several losses or constraints has a column for each: ``loss.<name>`` and
-    ``constraint.<name>``.
+    ``constraint.<name>``; a search whose trials are sized by their parameters, ``tasks``,
+    ``cpus`` and ``gpus`` (per task) of each trial.
     """
     import pandas as pd
 
@@ -54,6 +55,10 @@ def trials_frame(docs: Iterable[Dict[str, Any]], space: Any = None) -> Any:
             "error_type": failed and trial.error_type and short_type(trial.error_type) or None,
             "traceback": failed and trial.traceback or None,
         })
+        for key, value in (trial.size or {}).items():
+            rows[-1][key] = value
+            if key not in named:
+                named.append(key)
         result = doc.get("result") or {}
         for prefix, key in (("loss.", LOSSES), ("constraint.", CONSTRAINTS)):
             for name, value in (result.get(key) or {}).items():

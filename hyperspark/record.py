@@ -137,6 +137,9 @@ class TrialRecord:
     """Its result's ``"losses"`` (a search of several losses), in their order; else empty."""
     constraints: Dict[str, float] = dataclasses.field(default_factory=dict)
     """Its result's ``"constraints"`` (feasible when every value is at most 0); else empty."""
+    size: Optional[Dict[str, Any]] = None
+    """What it held, when trials are sized by their parameters: ``{"tasks", "cpus",
+    "gpus"}`` (CPUs and GPUs per task); None for one fixed size."""
 
     @property
     def duration(self) -> Optional[float]:
@@ -177,7 +180,8 @@ class TrialRecord:
             resumed=bool(info.get("resumed")), continued=bool(info.get("continued")),
             suggested_by=info.get("suggested_by"),
             losses=dict(result.get("losses") or {}) if loss is not None else {},
-            constraints=dict(result.get("constraints") or {}) if loss is not None else {})
+            constraints=dict(result.get("constraints") or {}) if loss is not None else {},
+            size=info.get("size"))
 
     def into(self, doc: Dict[str, Any]) -> None:
         """Write hyperspark's facts of this record into ``doc["misc"]`` (hyperopt's state and
@@ -199,6 +203,8 @@ class TrialRecord:
             info["continued"] = True
         if self.suggested_by:
             info["suggested_by"] = self.suggested_by
+        if self.size:
+            info["size"] = dict(self.size)
         doc["misc"][_KEY] = info
 
 
@@ -210,6 +216,12 @@ def _info(doc: Dict[str, Any]) -> Dict[str, Any]:
 def note_booked(doc: Dict[str, Any], at: float) -> None:
     """The loop handed the trial to its backend at ``at``."""
     _info(doc)["booked"] = at
+
+
+def note_size(doc: Dict[str, Any], size: Dict[str, Any]) -> None:
+    """Trial ``doc`` holds ``size`` (tasks, CPUs and GPUs per task): decided from its
+    parameters just before it starts."""
+    _info(doc)["size"] = dict(size)
 
 
 def add_waited(doc: Dict[str, Any], seconds: float) -> None:

@@ -33,6 +33,7 @@ from hyperspark.outcome import FailureKind
 from hyperspark.pruners import grace_of
 from hyperspark.pruning import PruningBook
 from hyperspark.search import Listener, Progress, Settings
+from hyperspark.sizing import SizeError
 from hyperspark.suggestions import (JustInTime, Slots, Suggester, SuggestionPolicy,
                                     SuggestionsFailed, SuggestionsReady)
 from hyperspark.trial_end import TrialEnds
@@ -84,6 +85,8 @@ class Scheduler:
         self._suggested: set = set()  # tids the algorithm proposed in this run (vs. inserted by
         # the user beforehand): withdrawn from the trials object if never started
         self._running: Dict[int, _Running] = {}
+        self._held: Dict[int, int] = {}  # tid -> the CPUs a running trial sized by its
+        # parameters holds (empty for one fixed size)
         self._history: List[Dict[str, Any]] = []  # done docs, in the order they finished:
         # what early_stop_fn sees (as in hyperopt's serial loop, the last one is the newest)
         self._stop_reason: Optional[str] = None
@@ -188,17 +191,36 @@ class Scheduler:
 
     # ---------------------------------------------------------------- starting trials
     def _start_queued_trials(self) -> None:
+        sizing = self._search.sizing
         while self._queue and len(self._running) < self._settings.parallelism:
-            doc = self._queue.popleft()
+            doc = self._queue[0]
             if doc["state"] != base.JOB_STATE_NEW:
+                self._queue.popleft()
                 continue
+            size, unsized = None, None
+            if sizing is not None:  # sized by its parameters: it starts once it fits, in order
+                try:
+                    size = sizing.size_of(doc["tid"], base.spec_from_misc(doc["misc"]))
+                except SizeError as exc:
+                    unsized = exc
+                else:
+                    if self._running and not sizing.fits(size, sum(self._held.values())):
+                        break  # it waits; nothing queued behind it overtakes it
+            self._queue.popleft()
             now = coarse_utcnow()
             doc["state"] = base.JOB_STATE_RUNNING
             doc["book_time"] = doc["refresh_time"] = now
             record.note_booked(doc, time.time())
             self._running[doc["tid"]] = _Running(doc, waiting_since=time.monotonic())
+            if size is not None:
+                record.note_size(doc, size.as_record())
+                self._held[doc["tid"]] = size.total_cpus
             self._count_running()
             self._notify("trial_started", doc, self.progress)
+            if unsized is not None:  # the search goes on without it
+                self._apply(TrialFailed(doc["tid"], "SizeError", str(unsized), "", attempts=0,
+                                        kind=FailureKind.USER))
+                continue
             try:
                 self._backend.start(doc["tid"], base.spec_from_misc(doc["misc"]))
             except Exception as exc:
@@ -234,6 +256,7 @@ class Scheduler:
                 self._insert(docs)
             return
         running = self._running.pop(event.tid, None)
+        self._held.pop(event.tid, None)
         if running is None:
             return  # already given up on (cancel grace over); a late report changes nothing
         self._count_running()

@@ -34,5 +34,10 @@ class SearchContext:
     """Where the objective is defined, as a traceback frame (``source_map.definition_site``):
     a trial that returned an invalid result names it."""
 
+    sizing: Any = None
+    """A ``sizing.Sizing`` when trials are sized by their parameters (``tasks_per_trial`` or
+    ``resource_profile`` a callable): the loop decides each trial's size before it starts, the
+    backend reads it. None for one fixed size."""
+
     def env_for(self, tid: int) -> Dict[str, str]:
         return self.trial_env(tid) if self.trial_env is not None else {}

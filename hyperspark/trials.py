@@ -13,6 +13,7 @@ from hyperopt import base
 from hyperspark import checkpoint as checkpoint_module
 from hyperspark import parallelism as parallelism_module
 from hyperspark import reproducible as reproducible_module
+from hyperspark import sizing as sizing_module
 from hyperspark import config
 from hyperspark import tpe as hyperspark_tpe
 from hyperspark import hyperopt_internals as internals
@@ -30,6 +31,7 @@ from hyperspark.search import Listener, Settings
 from hyperspark.serialization import dumps_objective
 from hyperspark.space import check_space
 from hyperspark.source_map import SourceMap, definition_site
+from hyperspark.summary import summary
 from hyperspark.tracking import start_tracking
 
 logger = logging.getLogger("hyperspark")
@@ -91,12 +93,15 @@ class SparkTrials(TrialCounts, base.Trials):
             (hyperspark/reproducible.py, docs/guide.md "Reproducible searches").
         lag: the reproducible mode's lag (default: twice ``parallelism``); keep it, or
             ``parallelism``, the same to get the same search.
-        tasks_per_trial: the tasks of one trial (default 1). With N > 1 each trial is one
-            Spark barrier job of N tasks, started together (jobs backend): every task runs
-            the objective as one rank, ``hyperspark.trial_context()`` gives its rank, the
-            world size, the ranks' addresses, ``barrier()``, ``all_gather()`` and a
-            ``master_addr``/``master_port`` for ``torch.distributed``; rank 0's return value
-            is the trial's result. Up to ``parallelism`` such trials run side by side
+        tasks_per_trial: the tasks of one trial (default 1), or a callable that takes a
+            trial's parameters (as ``space_eval`` gives them) and returns them: each trial
+            then waits until its tasks fit in the free slots (docs/guide.md, "Trials sized by
+            their parameters"; ``resource_profile`` may be such a callable too). With N > 1
+            each trial is one Spark barrier job of N tasks, started together (jobs backend):
+            every task runs the objective as one rank, ``hyperspark.trial_context()`` gives
+            its rank, the world size, the ranks' addresses, ``barrier()``, ``all_gather()``
+            and a ``master_addr``/``master_port`` for ``torch.distributed``; rank 0's return
+            value is the trial's result. Up to ``parallelism`` such trials run side by side
             (docs/guide.md, "Distributed trials").
         scheduler_pool: the fair-scheduler pool every Spark job of the search runs in
             (trials' tasks, gangs, actors' launch, a driver-backend objective's own jobs), so
@@ -132,7 +137,7 @@ class SparkTrials(TrialCounts, base.Trials):
         self.mlflow_tracking = mlflow_tracking
         self.checkpoint = (checkpoint_module.check_path("checkpoint", checkpoint)
                            if checkpoint is not None else None)
-        profile = config.check_resource_profile(resource_profile)
+        profile = config.check_resource_profile(resource_profile, sized=True)
         self.pruner = check_pruner(pruner)
         if not isinstance(reproducible, bool):
             raise InvalidArgumentType(f"reproducible must be True or False, got "
@@ -142,12 +147,11 @@ class SparkTrials(TrialCounts, base.Trials):
         if self.lag is not None and not reproducible:
             raise InvalidArgument("lag applies to reproducible=True only; pass both, or "
                                   "neither")
-        self.tasks_per_trial: int = config.check_positive_int("tasks_per_trial",
-                                                               tasks_per_trial)
+        self.tasks_per_trial: Any = config.check_tasks_per_trial(tasks_per_trial)
         self.scheduler_pool = config.check_scheduler_pool(scheduler_pool)
         self._source = registry.source_for(backend, spark_session, profile, self.scheduler_pool)
         self._source.check_search(self.user_specified_parallelism, worker_setup, profile)
-        registry.check_tasks_per_trial(self._source, self.tasks_per_trial)
+        registry.check_tasks_per_trial(self._source, self.tasks_per_trial, profile)
         self.backend: str = self._source.name
         """The backend's kind: ``jobs``, ``actors`` (an ActorPool too), ``driver``, ``local``,
         or ``custom`` (a Backend instance)."""
@@ -215,9 +219,13 @@ class SparkTrials(TrialCounts, base.Trials):
         # a session, a pool or a backend does not travel: a loaded object finds a session
         # again at its first search, and runs on a fresh backend of the same kind
         name = self.backend if self.backend in registry.KINDS else "actors"
-        state["_source"] = registry.KindSource(registry.kind(name), connect=False)
+        state["_source"] = registry.KindSource(registry.kind(name), connect=False,
+                                               scheduler_pool=self.scheduler_pool)
         state["last_tracker"] = None
         state["resource_profile"] = None
+        for name in ("tasks_per_trial", "resource_profile"):  # code does not travel in a
+            if isinstance(sizing_module.named(self.__dict__[name]), str):  # pickle
+                state[name] = sizing_module.Missing(sizing_module.named(self.__dict__[name]))
         return state
 
     def delete_all(self) -> None:
@@ -235,6 +243,8 @@ class SparkTrials(TrialCounts, base.Trials):
              *, listeners: Sequence[Listener] = ()) -> Any:
         """Run the search; called by ``hyperopt.fmin`` (and ``hyperspark.fmin``)."""
         check_space(space)
+        sizing_module.refuse_missing(tasks_per_trial=self.tasks_per_trial,
+                                     resource_profile=self.resource_profile)
         path = checkpoint_module.path_of(trials_save_file, self.checkpoint)
         saved = checkpoint_module.load(path, space) if path else None
         if saved is not None and internals.all_docs(self):
@@ -255,7 +265,7 @@ class SparkTrials(TrialCounts, base.Trials):
         # MLflow's hyperspark.search_id and fmin_uuid tags; a resumed search keeps its own
         search_id = ((saved.get("settings") or {}).get("search id") if restored is not None
                      else None) or uuid.uuid4().hex[:12]
-        self.last_settings = self._summary(search_id, settings, algo)
+        self.last_settings = summary(self, search_id, settings, algo)
         policy = None
         if self.reproducible:
             policy, seed, lag = reproducible_module.plan(
@@ -280,7 +290,9 @@ class SparkTrials(TrialCounts, base.Trials):
                                                         tracker, self.last_settings)
             writer.write_now()
             extra.append(writer)
-        search = SearchContext(search_id=search_id, domain=domain,
+        sizing = sizing_module.for_search(self.tasks_per_trial, self.resource_profile, space,
+                                          lambda: registry.capacity_of(self._source))
+        search = SearchContext(search_id=search_id, domain=domain, sizing=sizing,
                                max_retries=self.max_retries, retry_on=self.retry_on,
                                payload=(dumps_objective(domain, fn, self.worker_setup)
                                         if self._source.ships_objective else None),
@@ -295,7 +307,7 @@ class SparkTrials(TrialCounts, base.Trials):
         reporter = ProgressReporter(settings.max_evals, self.count_total_trials(),
                                     show_progressbar)
         backend = (self._source.backend_for_search(settings.parallelism, self.tasks_per_trial)
-                   if self.tasks_per_trial > 1
+                   if sizing is None and self.tasks_per_trial > 1
                    else self._source.backend_for_search(settings.parallelism))
         scheduler = Scheduler(self, domain, algo, backend,
                               search, settings, [reporter, *([tracker] if tracker else []),
@@ -317,21 +329,6 @@ class SparkTrials(TrialCounts, base.Trials):
             if tracker is not None:
                 tracker.close(status, page=lambda: search_page.render(
                     search_page.from_trials(self)))
-
-    def _summary(self, search_id: str, settings: Settings, algo: Callable) -> Dict[str, Any]:
-        """What a search ran with, as the page and the checkpoint show it."""
-        from hyperspark.tracking.runs import algorithm_name
-
-        pruner = settings.pruner
-        return {"search id": search_id, "backend": self.backend,
-                "parallelism": settings.parallelism,
-                "parallelism (requested)": self.user_specified_parallelism,
-                "algo": algorithm_name(algo), "max_evals": settings.max_evals,
-                "max_queue_len": settings.max_queue_len, "timeout": settings.timeout,
-                "trial_timeout": settings.trial_timeout,
-                "loss_threshold": settings.loss_threshold, "max_retries": self.max_retries,
-                "tasks_per_trial": self.tasks_per_trial, "scheduler_pool": self.scheduler_pool,
-                "pruner": repr(pruner) if pruner is not None else None}
 
     def to_html(self, path: str = "search.html") -> str:
         """Write this search's page to ``path``: one self-contained HTML file (charts of the
@@ -366,13 +363,15 @@ class SparkTrials(TrialCounts, base.Trials):
             trial_timeout=self.trial_timeout,
             loss_threshold=threshold if threshold is not None else self.loss_threshold,
             early_stop_fn=early_stop_fn, rstate=rstate, pruner=self.pruner,
-            tasks_per_trial=self.tasks_per_trial, scheduler_pool=self.scheduler_pool)
+            tasks_per_trial=sizing_module.named(self.tasks_per_trial),
+            scheduler_pool=self.scheduler_pool)
         return settings, algo or hyperspark_tpe.suggest
 
     def _decide_parallelism(self, remaining: int) -> int:
         self.actual_parallelism = parallelism_module.decide(
-            self._source, self.user_specified_parallelism, self.tasks_per_trial, remaining,
-            self.resource_profile)
+            self._source, self.user_specified_parallelism,
+            1 if callable(self.tasks_per_trial) else self.tasks_per_trial, remaining,
+            None if callable(self.resource_profile) else self.resource_profile)
         return self.actual_parallelism
 
     def insert_points(self, space: Any, points: List[Dict[str, Any]]) -> None:

@@ -27,6 +27,7 @@ from hyperspark.backends.spark.base import (SparkJobFailed, SparkRunner,
                                            lost_to_infrastructure)
 from hyperspark.config import CHANNEL_HOST_CONF
 from hyperspark.backends.threaded import ThreadedBackend
+from hyperspark.sizing import TrialSize
 from hyperspark.outcome import Lost, Outcome
 from hyperspark.reporting import ChannelReporter
 from hyperspark.retries import AttemptLost
@@ -143,6 +144,13 @@ class JobsBackend(ThreadedBackend):
     def group_id(self, tid: int) -> str:
         return trial_group(self._search.search_id, tid)
 
+    def _size(self, tid: int) -> TrialSize:
+        """Trial ``tid``'s tasks and profile: decided by the loop from its parameters when
+        the search is sized that way, else the search's one fixed size."""
+        if self._search.sizing is not None:
+            return self._search.sizing.get(tid)
+        return TrialSize(self._tasks, profile=self._profile)
+
     def open(self, search: SearchContext, post: Post) -> None:
         super().open(search, post)
         self._payload = self._runner.ship(shipped_name(search.search_id, "payload"),
@@ -161,7 +169,7 @@ class JobsBackend(ThreadedBackend):
                 "reports are dropped and no trial is pruned).", *self._channel.address, why,
                 CHANNEL_HOST_CONF)
             self._channel = None
-            if self._tasks > 1:
+            if self._tasks > 1 or self._search.sizing is not None:
                 logger.warning(
                     "without that connection, a trial's ranks meet through Spark's own "
                     "BarrierTaskContext, and a failed rank ends its trial only once every rank "
@@ -195,12 +203,13 @@ class JobsBackend(ThreadedBackend):
 
     def _on_returned(self, state: TrialState, message: wire.Returned) -> None:
         """The trial's clock stops once every rank has left the objective."""
-        if self._tasks > 1:  # each rank's message comes on its own connection's thread
+        tasks = self._size(message.tid).tasks
+        if tasks > 1:  # each rank's message comes on its own connection's thread
             key = (message.tid, message.attempt)
             with self._gathers_lock:
                 ranks = self._returned.setdefault(key, set())
                 ranks.add(message.rank)
-                if len(ranks) < self._tasks:
+                if len(ranks) < tasks:
                     return
                 del self._returned[key]
         self.returned(state, message.attempt)
@@ -209,14 +218,15 @@ class JobsBackend(ThreadedBackend):
         """Coordinate an all-gather of a trial's ranks: once every rank's part is in, each
         rank gets all of them (on the channel threads of the ranks' connections)."""
         key = (message.tid, message.attempt, message.round)
+        tasks = self._size(message.tid).tasks
         with self._gathers_lock:
             parts = self._gathers.setdefault(key, {})
             parts[message.rank] = (peer, message.value)
-            if len(parts) < self._tasks:
+            if len(parts) < tasks:
                 return
             del self._gathers[key]
-        values = tuple(parts[rank][1] for rank in range(self._tasks))
-        for rank in range(self._tasks):
+        values = tuple(parts[rank][1] for rank in range(tasks))
+        for rank in range(tasks):
             try:
                 parts[rank][0].send(wire.Gathered(*key, values))
             except Exception as exc:  # that rank's worker is gone; its trial ends anyway
@@ -233,16 +243,17 @@ class JobsBackend(ThreadedBackend):
             channel, on_start = (self._channel.address, self._channel.authkey), None
         else:  # the runner says when Spark starts the task
             channel, on_start = None, lambda: self.running(state, attempt)
+        size = self._size(state.tid)
         task = TrialTask(self._search.search_id, self._payload, self._search.retry_on,
-                         state.tid, attempt, spec, env, channel, self._tasks)
+                         state.tid, attempt, spec, env, channel, size.tasks)
         description = f"hyperspark search {self._search.search_id}: trial {state.tid}"
         try:
-            if self._tasks == 1:
+            if size.tasks == 1:
                 outcomes = [self._runner.run_task(self.group_id(state.tid), description, task,
-                                                  self._profile, on_start)]
+                                                  size.profile, on_start)]
             else:
                 outcomes = self._runner.run_gang(self.group_id(state.tid), description, task,
-                                                 self._tasks, self._profile, on_start)
+                                                 size.tasks, size.profile, on_start)
         except SparkJobFailed as exc:
             failed_rank = self._rank_failures.pop((state.tid, attempt), None)
             if failed_rank is not None and not state.cancelled.is_set() \
@@ -250,7 +261,7 @@ class JobsBackend(ThreadedBackend):
                 return failed_rank  # the job was cancelled because that rank failed
             raise AttemptLost("cancelled" if state.cancelled.is_set() else str(exc)) from exc
         finally:
-            if self._tasks > 1:
+            if size.tasks > 1:
                 self._forget_gathers(state.tid, attempt)
         self._rank_failures.pop((state.tid, attempt), None)
         return trial_outcome(outcomes)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import logging
-from typing import Any, Callable, Dict, Optional, Protocol, runtime_checkable
+from typing import Any, Callable, Dict, Optional, Protocol, Tuple, runtime_checkable
 
 from hyperspark import config
 from hyperspark.backends.base import Backend
@@ -170,7 +170,9 @@ class KindSource:
         self.spark: Any = None
         self._runner: Any = None
         self.resource_profile = resource_profile
-        if resource_profile is not None and not backend_kind.honours_resource_profile:
+        if callable(resource_profile) and not hasattr(resource_profile, "taskResources"):
+            pass  # a size per trial: check_tasks_per_trial refuses it off the jobs backend
+        elif resource_profile is not None and not backend_kind.honours_resource_profile:
             logger.warning("SparkTrials(resource_profile=...) is ignored with backend=%r: it "
                            "applies to the tasks hyperspark runs trials in (jobs, actors); "
                            "here the objective starts its own Spark jobs", self.name)
@@ -187,6 +189,10 @@ class KindSource:
         self._runner = pooled(runner_for(self.spark), self.scheduler_pool)
         if self.resource_profile is not None:
             why_not = config.stage_level_scheduling_unsupported(self._runner.master())
+            if why_not and callable(self.resource_profile):
+                raise InvalidArgument(f"resource_profile as a callable cannot apply here: "
+                                      f"{why_not}. Give trials a size with tasks_per_trial "
+                                      f"instead, or run on a cluster master")
             if why_not:
                 logger.warning("SparkTrials(resource_profile=...) is ignored: %s. Trials run "
                                "as plain tasks (spark.task.cpus each, no custom resources).",
@@ -213,12 +219,34 @@ class KindSource:
         return self.kind.make(self.runner, parallelism, self.resource_profile, tasks_per_trial)
 
 
-def check_tasks_per_trial(source: Any, tasks_per_trial: int) -> None:
+def capacity_of(source: Any) -> Tuple[Optional[int], int]:
+    """(the CPUs the cluster gives tasks, ``spark.task.cpus``) for trials sized by their
+    parameters; None where it cannot be known: no session, or dynamic allocation (executors
+    come and go), where Spark's own check for barrier stages refuses what never fits."""
+    runner = getattr(source, "runner", None)
+    if runner is None:
+        return None, 1
+    cpus = int(runner.conf("spark.task.cpus", "1") or 1)
+    if str(runner.conf("spark.dynamicAllocation.enabled", "false")).lower() == "true":
+        return None, cpus
+    return runner.task_slots(None) * cpus, cpus
+
+
+def check_tasks_per_trial(source: Any, tasks_per_trial: Any, resource_profile: Any = None
+                          ) -> None:
     """Refuse ``tasks_per_trial`` > 1 where a trial cannot span several tasks, naming the
-    backend that can."""
-    if tasks_per_trial == 1:
-        return
+    backend that can; and trials sized by a callable anywhere but the jobs backend."""
     backend_kind = getattr(source, "kind", None)
+    sized = [name for name, value in (("tasks_per_trial", tasks_per_trial),
+                                      ("resource_profile", resource_profile))
+             if callable(value) and not hasattr(value, "taskResources")]
+    if sized and not (isinstance(source, KindSource) and backend_kind.runs_gangs):
+        raise InvalidArgument(
+            f"{sized[0]} as a callable (a size per trial) needs backend='jobs', which starts "
+            f"a Spark job per trial; backend={source.name!r} cannot size its trials one by "
+            f"one. Give a fixed {sized[0]}, or backend='jobs'")
+    if sized or tasks_per_trial == 1:
+        return
     if isinstance(source, KindSource) and backend_kind.runs_gangs:
         return
     what = (f"backend={source.name!r} runs a trial as {backend_kind.one_trial_is}"

@@ -56,6 +56,8 @@ def search_data(records: Sequence[TrialRecord], params: Dict[str, List[Any]],
         "error": [(r.error or "")[:300] if r.status.value not in ("ok", "pruned") else ""
                   for r in records],
     }
+    if any(r.size for r in records):  # sized by its parameters: tasks, CPUs, GPUs per task
+        trials["size"] = [_size_text(r.size) for r in records]
     if any(r.suggested_by for r in records):  # hyperspark.auto says which algorithm made each
         trials["suggested_by"] = [r.suggested_by or "" for r in records]
     trials["slot"] = slots(trials["booked"], trials["start"], trials["end"])
@@ -236,3 +238,13 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (int, float, np.integer, np.floating)):
         return _number(value) if isinstance(value, (float, np.floating)) else int(value)
     return str(value)
+
+
+def _size_text(size: Optional[Dict[str, Any]]) -> str:
+    """A trial's size as the page shows it: ``4 tasks x 2 CPUs, 1 GPU``."""
+    if not size:
+        return ""
+    text = (f"{size['tasks']} task{'s' if size['tasks'] != 1 else ''} x {size['cpus']} "
+            f"CPU{'s' if size['cpus'] != 1 else ''}")
+    gpus = size.get("gpus") or 0
+    return text + (f", {gpus:g} GPU{'s' if gpus != 1 else ''}" if gpus else "")

@@ -107,5 +107,7 @@ def outcome_of(doc: Dict[str, Any]) -> Tuple[Dict[str, float], Dict[str, str], s
     metrics.update({name: value for name, value in (
         ("trial_booked", trial.booked), ("trial_start", trial.start), ("trial_end", trial.end),
         ("attempts", trial.attempts), ("waited_s", trial.waited)) if value is not None})
+    if trial.size:  # sized by its parameters: what it held
+        metrics.update({f"trial_{key}": float(value) for key, value in trial.size.items()})
     tags["reports"] = str(len(trial.reports))
     return metrics, tags, status

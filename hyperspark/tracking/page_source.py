@@ -53,6 +53,9 @@ def page_data(run_id: str, tracking_uri: Optional[str] = None,
         records.append(TrialRecord(
             tid=int(tags["trial_id"]), status=status, loss=loss,
             losses=named.get("losses", {}), constraints=named.get("constraints", {}),
+            size=({"tasks": int(metrics["trial_tasks"]), "cpus": int(metrics["trial_cpus"]),
+                   "gpus": metrics.get("trial_gpus", 0.0)}
+                  if "trial_tasks" in metrics else None),
             attempts=int(metrics.get("attempts", 0)), waited=metrics.get("waited_s", 0.0),
             booked=metrics.get("trial_booked"), start=metrics.get("trial_start"),
             end=metrics.get("trial_end"), error=tags.get("error") or tags.get("cancel_reason"),

@@ -30,6 +30,8 @@ window.hypersparkDraw = function (data) {
     var lines = [["trial", T.tid[row]], ["status", T.status[row]], ["loss", fmt(T.loss[row])],
                  ["attempts", T.attempts[row]], ["duration (s)", fmt(duration)],
                  ["waited (s)", fmt(T.waited[row])]];
+    if (T.size && T.size[row])  // sized by its parameters: what the trial held
+      lines.splice(3, 0, ["size", escapeHtml(T.size[row])]);
     if (T.suggested_by && T.suggested_by[row])  // hyperspark.auto: which algorithm made it
       lines.splice(3, 0, ["suggested by", escapeHtml(T.suggested_by[row])]);
     var html = "<table>";
