@@ -2,8 +2,8 @@
 import sys
 
 from benchmarks import (checkpoint, connect, continuation, distributed, driver, gp_speed,
-                        multiobjective, overhead, page, pool, pruning, reproducible, search, suggest,
-                        throughput, tracking)
+                        multiobjective, overhead, page, pool, pruning, reproducible, search, sharing,
+                        suggest, throughput, tracking)
 from hyperspark import cli
 
 COMMANDS = {"checkpoint": checkpoint.main, "connect": connect.main,
@@ -11,7 +11,7 @@ COMMANDS = {"checkpoint": checkpoint.main, "connect": connect.main,
             "distributed": distributed.main, "driver": driver.main, "gp_speed": gp_speed.main,
             "multiobjective": multiobjective.main,
             "overhead": overhead.main, "page": page.main, "pool": pool.main, "pruning": pruning.main, "reproducible": reproducible.main,
-            "search": search.main, "suggest": suggest.main, "tracking": tracking.main,
+            "search": search.main, "sharing": sharing.main, "suggest": suggest.main, "tracking": tracking.main,
             "throughput": throughput.main, "sweep": cli.bench}
 
 

@@ -94,8 +94,9 @@ ReportRow = Tuple[int, float, float, Dict[str, float]]
 class TrialRecord:
     """One trial as hyperspark's readers see it: read it with ``TrialRecord.from_doc(doc)``.
 
-    Times are epoch seconds (None when it did not happen): ``booked`` when the loop handed the
-    trial to its backend, ``start`` / ``end`` when its (last) attempt's objective ran,
+    Times are epoch seconds (None when it did not happen): ``queued`` when the algorithm's
+    point entered the loop's queue (this search's suggestions), ``booked`` when the loop handed
+    the trial to its backend, ``start`` / ``end`` when its (last) attempt's objective ran,
     ``recorded`` when the loop recorded its end. ``waited`` is the time it spent waiting for a
     worker (summed over attempts).
 
@@ -111,6 +112,7 @@ class TrialRecord:
     """hyperopt's ``misc["vals"]``: each label's value (a one-item list) when it is active."""
     attempts: int = 0
     waited: float = 0.0
+    queued: Optional[float] = None
     booked: Optional[float] = None
     start: Optional[float] = None
     end: Optional[float] = None
@@ -169,7 +171,8 @@ class TrialRecord:
         return cls(
             tid=doc["tid"], status=status, loss=loss, vals=doc["misc"].get("vals", {}),
             attempts=info.get("attempts", 0), waited=info.get("waited", 0.0),
-            booked=info.get("booked"), start=info.get("start"), end=info.get("end"),
+            queued=info.get("queued"), booked=info.get("booked"), start=info.get("start"),
+            end=info.get("end"),
             recorded=info.get("recorded"), error=error,
             error_type=misc_error[0] if misc_error else None,
             failure_kind=info.get("error_kind"), traceback=info.get("traceback", ""),
@@ -187,7 +190,8 @@ class TrialRecord:
         """Write hyperspark's facts of this record into ``doc["misc"]`` (hyperopt's state and
         result are the loop's to write)."""
         info: Dict[str, Any] = {"attempts": self.attempts, "waited": self.waited}
-        optional = {"booked": self.booked, "start": self.start, "end": self.end,
+        optional = {"queued": self.queued, "booked": self.booked, "start": self.start,
+                    "end": self.end,
                     "recorded": self.recorded, "error_kind": self.failure_kind,
                     "cancel_reason": self.cancel_reason, "pruned_at": self.pruned_at}
         info.update({key: value for key, value in optional.items() if value is not None})
@@ -211,6 +215,12 @@ class TrialRecord:
 # ------------------------------------------------------------------- writers (the loop thread)
 def _info(doc: Dict[str, Any]) -> Dict[str, Any]:
     return doc["misc"].setdefault(_KEY, {})
+
+
+def note_queued(doc: Dict[str, Any], at: float) -> None:
+    """The algorithm's point entered the loop's queue at ``at``: with trials sized by their
+    parameters, it may wait there until it fits."""
+    _info(doc)["queued"] = at
 
 
 def note_booked(doc: Dict[str, Any], at: float) -> None:

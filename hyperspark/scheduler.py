@@ -230,7 +230,9 @@ class Scheduler:
 
     def _insert(self, docs: List[Dict[str, Any]]) -> None:
         """Add the algorithm's new docs to the trials object and to the start queue."""
+        now = time.time()
         for stored in internals.add_docs(self._trials, docs):
+            record.note_queued(stored, now)
             self._queue.append(stored)
             self._suggested.add(stored["tid"])
         self._to_create = max(0, self._to_create - len(docs))

@@ -29,6 +29,7 @@ def objective(params):
     time.sleep(0.6)
     resources = context.resources()
     return {"loss": params["x"], "status": "ok", "cpus": context.cpus(),
+            "wants_gpu": bool(params.get("gpu")),
             "gpus": list(resources["gpu"].addresses) if "gpu" in resources else [],
             "executor": executor_jvm_pid(), "start": start, "end": time.time()}
 
@@ -82,6 +83,15 @@ def main() -> None:
         trials.fmin(objective, {"x": hp.uniform("x", 0, 1)}, algo=rand.suggest, max_evals=8,
                     show_progressbar=False)
         summary[backend] = {"parallelism": trials.actual_parallelism,
+                            "results": [d["result"] for d in trials.trials]}
+    if mode == "gpu":  # sized by its parameters: a GPU only for the trials that ask for one
+        trials = hyperspark.SparkTrials(parallelism=2, spark_session=spark,
+                                        resource_profile=lambda p: profile if p["gpu"] else None,
+                                        mlflow_tracking=False)
+        trials.fmin(objective, {"x": hp.uniform("x", 0, 1),
+                                "gpu": hp.choice("gpu", [False, True])},
+                    algo=rand.suggest, max_evals=10, show_progressbar=False)
+        summary["sized"] = {"parallelism": trials.actual_parallelism,
                             "results": [d["result"] for d in trials.trials]}
     print(json.dumps(summary))
     spark.stop()

@@ -47,6 +47,12 @@ def test_whole_executor_profile_two_cpus_and_never_two_trials_on_one_executor():
 @pytest.mark.slow
 def test_fake_gpus_are_never_shared_by_concurrent_trials():
     summary = drive("gpu")  # one executor with GPUs "0" and "1"; each trial asks for one
+    sized = summary.pop("sized")["results"]  # resource_profile a callable: GPU trials only
+    assert {r["wants_gpu"] for r in sized} == {True, False}
+    for r in sized:
+        assert len(r["gpus"]) == (1 if r["wants_gpu"] else 0), r
+    gpu_pairs = overlapping([r for r in sized if r["wants_gpu"]])
+    assert all(a["gpus"] != b["gpus"] for a, b in gpu_pairs)
     for backend, seen in summary.items():
         results = seen["results"]
         assert all(len(r["gpus"]) == 1 and r["gpus"][0] in ("0", "1") for r in results)
