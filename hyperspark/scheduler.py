@@ -36,7 +36,7 @@ from hyperspark.search import Listener, Progress, Settings
 from hyperspark.sizing import SizeError
 from hyperspark.suggestions import (JustInTime, Slots, Suggester, SuggestionPolicy,
                                     SuggestionsFailed, SuggestionsReady)
-from hyperspark.trial_end import TrialEnds
+from hyperspark.trial_end import TrialEnds, ranks_losses
 
 logger = logging.getLogger("hyperspark")
 
@@ -85,8 +85,6 @@ class Scheduler:
         self._suggested: set = set()  # tids the algorithm proposed in this run (vs. inserted by
         # the user beforehand): withdrawn from the trials object if never started
         self._running: Dict[int, _Running] = {}
-        self._held: Dict[int, int] = {}  # tid -> the CPUs a running trial sized by its
-        # parameters holds (empty for one fixed size)
         self._history: List[Dict[str, Any]] = []  # done docs, in the order they finished:
         # what early_stop_fn sees (as in hyperopt's serial loop, the last one is the newest)
         self._stop_reason: Optional[str] = None
@@ -104,7 +102,7 @@ class Scheduler:
         self._pruning = PruningBook(settings.pruner, internals.all_docs(trials))
         self._ends = TrialEnds(trials, self.progress, self._history, self._pruning,
                                search.restore_traceback, search.objective_site,
-                               algorithm_ranks_losses=_ranks_losses(algo))
+                               algorithm_ranks_losses=ranks_losses(algo))
         rstate = settings.rstate if settings.rstate is not None else np.random.default_rng()
         self._suggester = Suggester(algo, domain, trials, rstate,
                                     policy if policy is not None else JustInTime(),
@@ -200,12 +198,12 @@ class Scheduler:
             size, unsized = None, None
             if sizing is not None:  # sized by its parameters: it starts once it fits, in order
                 try:
-                    size = sizing.size_of(doc["tid"], base.spec_from_misc(doc["misc"]))
+                    size = sizing.admit(doc["tid"], base.spec_from_misc(doc["misc"]),
+                                        alone=not self._running)
                 except SizeError as exc:
                     unsized = exc
-                else:
-                    if self._running and not sizing.fits(size, sum(self._held.values())):
-                        break  # it waits; nothing queued behind it overtakes it
+                if size is None and unsized is None:
+                    break  # it waits; nothing queued behind it overtakes it
             self._queue.popleft()
             now = coarse_utcnow()
             doc["state"] = base.JOB_STATE_RUNNING
@@ -214,7 +212,6 @@ class Scheduler:
             self._running[doc["tid"]] = _Running(doc, waiting_since=time.monotonic())
             if size is not None:
                 record.note_size(doc, size.as_record())
-                self._held[doc["tid"]] = size.total_cpus
             self._count_running()
             self._notify("trial_started", doc, self.progress)
             if unsized is not None:  # the search goes on without it
@@ -258,7 +255,8 @@ class Scheduler:
                 self._insert(docs)
             return
         running = self._running.pop(event.tid, None)
-        self._held.pop(event.tid, None)
+        if self._search.sizing is not None:
+            self._search.sizing.release(event.tid)
         if running is None:
             return  # already given up on (cancel grace over); a late report changes nothing
         self._count_running()
@@ -409,10 +407,3 @@ class Scheduler:
                 logger.warning("listener %s failed in %s", type(listener).__name__, hook,
                                exc_info=True)
 
-
-def _ranks_losses(algo: Any) -> bool:
-    """Whether ``algo`` (or the function a ``functools.partial`` wraps) ranks several losses
-    and constraints (its ``several_losses`` attribute: hyperspark.tpe's and auto's)."""
-    while hasattr(algo, "func"):
-        algo = algo.func
-    return bool(getattr(algo, "several_losses", False))

@@ -15,8 +15,10 @@ Spark-free: a resource profile is read by its attributes (``taskResources``), ne
 ...                 capacity=8)
 >>> sizing.size_of(0, {"big": True})
 TrialSize(tasks=4, cpus=1, gpus=0.0)
->>> sizing.fits(TrialSize(4), held=6)
-False
+>>> sizing.admit(1, {"big": True}, alone=False), sizing.admit(2, {"big": True}, alone=False)
+(TrialSize(tasks=4, cpus=1, gpus=0.0), TrialSize(tasks=4, cpus=1, gpus=0.0))
+>>> sizing.admit(3, {"big": False}, alone=False) is None  # 8 of 8 CPUs held: it waits
+True
 """
 from __future__ import annotations
 
@@ -128,6 +130,7 @@ class Sizing:
         self.capacity = capacity
         self.default_cpus = default_cpus
         self._sizes: Dict[int, TrialSize] = {}
+        self._held: Dict[int, int] = {}  # tid -> the CPUs a started trial holds
         self._lock = threading.Lock()
 
     def size_of(self, tid: int, spec: Dict[str, Any]) -> TrialSize:
@@ -171,6 +174,22 @@ class Sizing:
     def fits(self, size: TrialSize, held: int) -> bool:
         """Whether a trial of ``size`` fits beside running trials holding ``held`` CPUs."""
         return self.capacity is None or held + size.total_cpus <= self.capacity
+
+    def admit(self, tid: int, spec: Dict[str, Any], alone: bool) -> Optional[TrialSize]:
+        """Trial ``tid``'s size if it may start now (it fits beside the trials holding CPUs,
+        or none runs: ``alone``), and then it holds them until ``release``; None while it
+        must wait. Raises ``SizeError``."""
+        size = self.size_of(tid, spec)
+        with self._lock:
+            if not alone and not self.fits(size, sum(self._held.values())):
+                return None
+            self._held[tid] = size.total_cpus
+        return size
+
+    def release(self, tid: int) -> None:
+        """Trial ``tid`` ended: its CPUs are free."""
+        with self._lock:
+            self._held.pop(tid, None)
 
     def _profile_is_callable(self) -> bool:
         return callable(self.resource_profile) and not _is_profile(self.resource_profile)

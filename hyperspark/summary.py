@@ -25,6 +25,7 @@ def summary(trials: Any, search_id: str, settings: Settings, algo: Callable) -> 
             "trial_timeout": settings.trial_timeout,
             "loss_threshold": settings.loss_threshold, "max_retries": trials.max_retries,
             "tasks_per_trial": named(trials.tasks_per_trial),
-            "resource_profile": named(trials.resource_profile),
+            "resource_profile": (None if trials.resource_profile is None
+                                 else str(named(trials.resource_profile))),
             "scheduler_pool": trials.scheduler_pool,
             "pruner": repr(pruner) if pruner is not None else None}

@@ -173,3 +173,9 @@ class TrialEnds:
                    short_type(event.error_type), event.message)
 
 
+def ranks_losses(algo: Any) -> bool:
+    """Whether ``algo`` (or the function a ``functools.partial`` wraps) ranks several losses
+    and constraints (its ``several_losses`` attribute: hyperspark.tpe's and auto's)."""
+    while hasattr(algo, "func"):
+        algo = algo.func
+    return bool(getattr(algo, "several_losses", False))
