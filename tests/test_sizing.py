@@ -170,3 +170,37 @@ def test_real_barrier_jobs_of_two_sizes_recorded_everywhere(spark, mlflow_store,
     by_tid = {d["tid"]: TrialRecord.from_doc(d).size["tasks"] for d in trials.trials}
     for tid, text in zip(tids, data["trials"]["size"]):
         assert text.startswith(f"{by_tid[tid]} task")
+
+
+def test_a_sized_search_resumes_with_its_callable_given_again_and_a_pickle_asks_for_it(
+        spark, tmp_path):
+    import pickle
+
+    def two_when_big(params):
+        return 2 if params["big"] else 1
+
+    checkpoint = str(tmp_path / "sized.ckpt")
+    first = SparkTrials(spark_session=spark, parallelism=2, tasks_per_trial=two_when_big,
+                        mlflow_tracking=False)
+    hyperspark.fmin(world_size, SPACE, algo=rand.suggest, max_evals=4, trials=first,
+                    rstate=np.random.default_rng(5), show_progressbar=False,
+                    trials_save_file=checkpoint)
+    again = SparkTrials(spark_session=spark, parallelism=2, tasks_per_trial=two_when_big,
+                        mlflow_tracking=False)
+    hyperspark.fmin(world_size, SPACE, algo=rand.suggest, max_evals=8, trials=again,
+                    rstate=np.random.default_rng(5), show_progressbar=False,
+                    trials_save_file=checkpoint)
+    docs = sorted(again.trials, key=lambda d: d["tid"])
+    assert [d["tid"] for d in docs] == list(range(8))  # 4 kept, 4 new
+    for doc in docs:  # every trial, kept or new, ran at the size its parameters asked
+        assert doc["result"]["ranks"] == TrialRecord.from_doc(doc).size["tasks"]
+
+    loaded = pickle.loads(pickle.dumps(again))  # code does not travel: asked for by name
+    with pytest.raises(InvalidArgument, match="unpickled without its tasks_per_trial "
+                                              r"\(callable:.*two_when_big\)"):
+        hyperspark.fmin(world_size, SPACE, algo=rand.suggest, max_evals=9, trials=loaded,
+                        show_progressbar=False)
+    loaded.tasks_per_trial = two_when_big
+    hyperspark.fmin(world_size, SPACE, algo=rand.suggest, max_evals=9, trials=loaded,
+                    show_progressbar=False)
+    assert len(loaded.trials) == 9
