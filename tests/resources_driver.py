@@ -88,9 +88,11 @@ def main() -> None:
         trials = hyperspark.SparkTrials(parallelism=2, spark_session=spark,
                                         resource_profile=lambda p: profile if p["gpu"] else None,
                                         mlflow_tracking=False)
-        trials.fmin(objective, {"x": hp.uniform("x", 0, 1),
-                                "gpu": hp.choice("gpu", [False, True])},
-                    algo=rand.suggest, max_evals=10, show_progressbar=False)
+        space = {"x": hp.uniform("x", 0, 1), "gpu": hp.choice("gpu", [False, True])}
+        # both kinds for certain (the rest drawn at random): the test compares them
+        trials.insert_points(space, [{"x": 0.1, "gpu": 0}, {"x": 0.2, "gpu": 1},
+                                     {"x": 0.3, "gpu": 1}])
+        trials.fmin(objective, space, algo=rand.suggest, max_evals=10, show_progressbar=False)
         summary["sized"] = {"parallelism": trials.actual_parallelism,
                             "results": [d["result"] for d in trials.trials]}
     print(json.dumps(summary))
