@@ -287,10 +287,10 @@ def suggested_by(doc: Dict[str, Any]) -> Optional[str]:
     return doc["misc"].get(_KEY, {}).get("suggested_by")
 
 
-def note_suggested_by(misc: Dict[str, Any], algorithm: str) -> None:
-    """The algorithm that made a new trial's point (written into its ``misc`` by the
+def note_suggested_by(doc: Dict[str, Any], algorithm: str) -> None:
+    """The algorithm that made a new trial's point (written into its document by the
     algorithm, before the trial is inserted)."""
-    misc.setdefault(_KEY, {})["suggested_by"] = algorithm
+    doc["misc"].setdefault(_KEY, {})["suggested_by"] = algorithm
 
 
 def is_continued(doc: Dict[str, Any]) -> bool:

@@ -98,7 +98,7 @@ def suggest(new_ids: Sequence[int], domain: Any, trials: Any, seed: int,
     chosen = gp.suggest if algorithm == "gp" else tpe.suggest
     made = chosen(new_ids, domain, trials, seed, n_startup_jobs=n_startup_jobs)
     for doc in made:
-        note_suggested_by(doc["misc"], algorithm)
+        note_suggested_by(doc, algorithm)
     return made
 
 

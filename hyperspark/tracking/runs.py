@@ -132,12 +132,12 @@ class MlflowTracker(Listener):
         params = {"max_evals": settings.max_evals, "parallelism": self._requested_parallelism,
                   "actual_parallelism": settings.parallelism, "timeout": settings.timeout,
                   "algo": self._algo_name, "max_queue_len": settings.max_queue_len,
-                  "tasks_per_trial": settings.tasks_per_trial}
+                  "tasks_per_trial": settings.tasks_per_trial,
+                  **({"scheduler_pool": settings.scheduler_pool} if settings.scheduler_pool
+                     else {})}
         params = {(key + suffix if key in existing.params else key): str(value)
                   for key, value in params.items()
                   if existing.params.get(key) != str(value) or not self._resume}
-        if settings.scheduler_pool is not None:
-            params["scheduler_pool"] = settings.scheduler_pool
         if settings.reproducible:  # the mode is on: say so, with what it needs to repeat
             params.update(reproducible_lag=str(settings.reproducible["lag"]),
                           reproducible_seed=str(settings.reproducible["seed"]))
