@@ -162,6 +162,66 @@ def test_the_marginal_likelihoods_gradient_is_exact():
     assert np.allclose(gradient, numeric, rtol=1e-4, atol=1e-6)
 
 
+def test_the_gradient_of_log_ei_is_exact_in_every_active_number():
+    """The climb follows log EI's analytic gradient: in two numbers, beside a category."""
+    from hyperspark.gp.ascent import log_ei_with_gradient
+
+    rng = np.random.default_rng(1)
+    x = rng.random((20, 3))
+    x[:, 2] = rng.integers(0, 3, 20)
+    model = GaussianProcess.fit(x, np.sin(4 * x[:, 0]) + x[:, 1] + 0.3 * x[:, 2],
+                                np.array([False, False, True]))
+    points = np.column_stack([rng.random((4, 2)), [0, 1, 2, 1]])
+    numbers = np.array([0, 1])
+    _, gradient = log_ei_with_gradient(model, model.best, points, numbers)
+    step = 1e-6
+    for column in numbers:
+        e = np.zeros(3)
+        e[column] = step
+        up = log_ei_with_gradient(model, model.best, points + e, numbers)[0]
+        down = log_ei_with_gradient(model, model.best, points - e, numbers)[0]
+        assert np.allclose(gradient[:, column], (up - down) / (2 * step), rtol=1e-4, atol=1e-6)
+
+
+def test_the_climb_never_ends_below_its_start_and_moves_only_what_it_may():
+    from hyperspark.gp.ascent import ascend, log_ei_with_gradient
+
+    rng = np.random.default_rng(2)
+    x = rng.random((25, 3))
+    model = GaussianProcess.fit(x, ((x - 0.6) ** 2).sum(axis=1), np.zeros(3, dtype=bool))
+    starts = rng.random((5, 3))
+    movable = np.ones_like(starts, dtype=bool)
+    movable[:, 2] = False  # held, as a category or an inactive number would be
+    found, values = ascend(model, model.best, starts, movable)
+    before, _ = log_ei_with_gradient(model, model.best, starts, np.arange(3))
+    assert np.all(values >= before) and values.max() > before.max()
+    assert np.array_equal(found[:, 2], starts[:, 2])
+    assert found.min() >= 0.0 and found.max() <= 1.0
+
+
+@pytest.mark.parametrize("losses", [[3.0], [2.0, 2.0, 2.0], [1.0, 5.0],
+                                    [0.1, 0.2, 0.15, 0.3, 5.0, 40.0, 1e6],
+                                    [-3.3, -3.2, -0.1, 0.0, -0.05, -1.0]])
+def test_the_warp_keeps_the_order_of_the_losses(losses):
+    from hyperspark.gp.warping import warped
+
+    out = warped(np.array(losses))
+    assert out.shape == (len(losses),) and np.all(np.isfinite(out))
+    assert np.array_equal(np.argsort(out, kind="stable"), np.argsort(losses, kind="stable"))
+
+
+def test_the_warp_evens_out_a_long_tail():
+    """A few very bad losses no longer put the good ones five spreads from the mean."""
+    from hyperspark.gp.warping import warped
+
+    losses = np.concatenate([np.linspace(0.0, 1.0, 30), [50.0, 400.0]])
+    plain = (losses - losses.mean()) / losses.std()
+    out = warped(losses)
+    out = (out - out.mean()) / out.std()
+    assert out.max() < 0.8 * plain.max()  # the worst is nearer the rest
+    assert out[:30].std() > 10 * plain[:30].std()  # the good ones are told apart
+
+
 def test_the_posterior_interpolates_what_it_saw():
     x = np.linspace(0, 1, 9)[:, None]
     model = GaussianProcess.fit(x, np.cos(5 * x[:, 0]), np.array([False]))

@@ -36,10 +36,11 @@ import numpy as np
 from hyperopt import base
 
 from hyperspark import hyperopt_internals as internals
-from hyperspark.gp.acquisition import log_expected_improvement, maximise
 from hyperspark.gp.encoding import Encoder
+from hyperspark.gp.maximiser import maximise
 from hyperspark.gp.model import GaussianProcess, Kernel, fit_kernel, standardizer
 from hyperspark.gp.threads import one_blas_thread
+from hyperspark.gp.warping import warped
 from hyperspark.space import Space, UnsupportedSpace
 from hyperspark.tpe.history import History, PerSearch, trial_docs
 
@@ -204,7 +205,7 @@ class _Model:
         fitted = fitted[_capped(history.losses[fitted], FIT_POINTS)]
         self.kernel = self._kernel(tuple(tids[fitted].tolist()), history.values[fitted],
                                    history.losses[fitted])
-        self.gp = GaussianProcess.fit(self.inputs, self.losses, encoder.categorical,
+        self.gp = GaussianProcess.fit(self.inputs, warped(self.losses), encoder.categorical,
                                       self.kernel)
         failed = [history.values[i] for i in np.nonzero(~finite)[0]] + list(history.failed)
         self.failed = np.vstack(failed) if failed else None
@@ -216,6 +217,7 @@ class _Model:
         if cached is None:
             if not len(losses):
                 return Kernel.default(len(self.state.encoder.labels))
+            losses = warped(losses)
             mean, scale = standardizer(losses)
             cached = fit_kernel(self.state.encoder.encode(rows), (losses - mean) / scale,
                                 self.state.encoder.categorical)
@@ -225,14 +227,8 @@ class _Model:
         return cached
 
     def propose(self, pending: List[np.ndarray], rng: np.random.Generator) -> np.ndarray:
-        gp = self._with_pending(pending)
-        best = self.gp.best
-
-        def score(inputs: np.ndarray) -> np.ndarray:
-            mean, variance = gp.predict(inputs)
-            return log_expected_improvement(mean, variance, best)
-
-        return maximise(score, self.state.encoder, self.rows, self.losses, rng, self.failed)
+        return maximise(self._with_pending(pending), self.state.encoder, self.rows,
+                        self.losses, rng, self.failed)
 
     def _with_pending(self, pending: List[np.ndarray]) -> GaussianProcess:
         if not pending or self.liar == "ignore":

@@ -10,34 +10,14 @@ logarithm does not: for ``z < -1``, ``h(z) = φ(z) (1 + z √(π/2) erfcx(-z/√
 
     log h(z) = log φ(z) + log1p(z √(π/2) erfcx(-z/√2)).
 
-The maximiser (``maximise``) scores candidates drawn evenly over the space and around the
-best points seen, then refines the best few by smaller and smaller steps. Points of failed
-trials are never proposed again.
+``maximiser.py`` searches the space for its highest value.
 """
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
 
 import numpy as np
 from scipy import special
-
-from hyperspark.gp.encoding import Encoder
-
-RANDOM_CANDIDATES = (512, 256)
-"""Candidates drawn evenly over the space: the first while the model holds fewer than
-``MATURE`` observations, the second after (the candidates around the best points, scored
-more finely, carry a model that has found its regions; each candidate costs O(points))."""
-MATURE = 150
-LOCAL_CANDIDATES = 64
-"""Candidates drawn around each of the best observed points."""
-INCUMBENTS = 5
-REFINE_STEPS = (0.05, 0.02, 0.008)
-"""The spreads (box units) of the refinement rounds."""
-REFINED = 3
-"""How many of the best candidates each refinement round moves."""
-DUPLICATE = 1e-7
-"""A candidate this close (squared distance, box units) to a failed point is refused."""
 
 
 def log_h(z: np.ndarray) -> np.ndarray:
@@ -63,37 +43,3 @@ def log_h(z: np.ndarray) -> np.ndarray:
 def log_expected_improvement(mean: np.ndarray, variance: np.ndarray, best: float) -> np.ndarray:
     sigma = np.sqrt(variance)
     return np.log(sigma) + log_h((best - mean) / sigma)
-
-
-def maximise(score: Callable[[np.ndarray], np.ndarray], encoder: Encoder,
-             observed: np.ndarray, losses: np.ndarray, rng: np.random.Generator,
-             failed: Optional[np.ndarray] = None) -> np.ndarray:
-    """The row (model coordinates) with the highest ``score`` found (``score`` takes GP
-    inputs). ``observed``: rows of finished trials, ``losses`` theirs; ``failed``: rows never
-    to propose again."""
-    candidates = [encoder.sample(rng, RANDOM_CANDIDATES[len(losses) >= MATURE])]
-    order = np.argsort(losses, kind="stable")[:INCUMBENTS]
-    for index in order:
-        candidates.append(encoder.neighbours(observed[index], rng, LOCAL_CANDIDATES, 0.1))
-    rows = np.vstack(candidates)
-    values = _scored(score, encoder, rows, failed)
-    for spread in REFINE_STEPS:
-        best = np.argsort(-values, kind="stable")[:REFINED]
-        moved = np.vstack([encoder.neighbours(rows[i], rng, LOCAL_CANDIDATES // 2, spread)
-                           for i in best])
-        rows = np.vstack([rows[best], moved])
-        values = np.concatenate([values[best], _scored(score, encoder, moved, failed)])
-    return rows[int(np.argmax(values))]
-
-
-def _scored(score: Callable[[np.ndarray], np.ndarray], encoder: Encoder, rows: np.ndarray,
-            failed: Optional[np.ndarray]) -> np.ndarray:
-    rows[:] = encoder.decode(encoder.encode(rows), rows)  # on the grid hyperopt stores
-    inputs = encoder.encode(rows)
-    values = score(inputs)
-    values[~np.isfinite(values)] = -np.inf
-    if failed is not None and len(failed):
-        gone = encoder.encode(failed)
-        distance = ((inputs[:, None, :] - gone[None, :, :]) ** 2).sum(-1).min(axis=1)
-        values[distance < DUPLICATE] = -np.inf
-    return values

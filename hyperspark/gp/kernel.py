@@ -53,6 +53,13 @@ def matern52_of(r: np.ndarray, signal: float) -> np.ndarray:
     return out
 
 
+def matern52_slope(r: np.ndarray, signal: float) -> np.ndarray:
+    """``-5/3 σ² (1 + √5 r) e^(-√5 r)``: the kernel's derivative in an input ``x_j`` is this
+    times ``(x_j - y_j) / ℓ_j²`` (no 1/r: exact at r = 0)."""
+    s = SQRT5 * r
+    return -(5.0 / 3.0) * signal * (1.0 + s) * np.exp(-s)
+
+
 def distances(a: np.ndarray, b: np.ndarray, lengthscales: np.ndarray,
               categorical: np.ndarray) -> np.ndarray:
     """``r`` between every row of ``a`` and of ``b`` without the (len(a), len(b), d) tensor:
