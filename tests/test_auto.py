@@ -19,7 +19,9 @@ CATEGORIES = {f"c{i}": hp.choice(f"c{i}", ["a", "b", "c"]) for i in range(5)}
     (NUMBERS, 0, "gp"), (NUMBERS, auto.GP_UNTIL - 1, "gp"), (NUMBERS, auto.GP_UNTIL, "tpe"),
     (CATEGORIES, 10, "gp"), ({**CATEGORIES, "x": hp.uniform("x", 0, 1)}, 10, "gp"),
     ({"k": hp.choice("k", [{"a": hp.uniform("a", 0, 1)}, {"b": hp.normal("b", 0, 1)}])}, 10,
-     "gp"),
+     "tpe"),
+    ({"x": hp.uniform("x", 0, 1), "k": hp.choice("k", [{"a": hp.uniform("a", 0, 1)}, "none"])},
+     10, "tpe"),
 ])
 def test_the_rule_reads_the_space_and_the_number_of_trials(space, made, expected):
     algorithm, reason = auto.decide(Space.from_expr(space), made)

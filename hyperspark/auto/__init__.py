@@ -9,7 +9,10 @@ The rule (``decide``) reads the space and the number of trials the search has ma
 else: no clock, no randomness beyond the seed, so the same documents give the same choice.
 
 - **gp** while the search has made fewer than ``GP_UNTIL`` trials, on a space the GP models
-  (numbers, categories and conditional branches alike: one GP spans the branches);
+  whose parameters are all active together (numbers and categories alike);
+- **tpe** on a conditional space (a parameter active only in a branch of an ``hp.choice``):
+  one GP can span the branches, but TPE, which models each parameter given its branch, found
+  better models there (the SVR whose kernel is a choice, in the tuning grid);
 - **tpe** for a search with several losses or with constraints (it ranks trials by
   non-dominated rank, feasible ones first; the GP models one loss);
 - **tpe** once the history is long (a GP refit costs the cube of the points it keeps; TPE's
@@ -34,7 +37,7 @@ from hyperspark.record import note_suggested_by
 from hyperspark.space import Space, UnsupportedSpace
 from hyperspark.tpe.history import PerSearch
 
-__all__ = ["suggest", "decide", "GP_UNTIL"]
+__all__ = ["suggest", "decide", "conditional", "GP_UNTIL"]
 
 GP_UNTIL = 1000
 """From this many trials on, TPE: beyond it the GP keeps only its best and newest 300."""
@@ -54,9 +57,23 @@ def decide(space: Optional[Space], trials_made: int,
         return "tpe", "several losses or constraints (hyperspark.tpe ranks them)"
     if space is None:
         return "tpe", "a space the GP cannot model"
+    if conditional(space):
+        return "tpe", "a conditional space (hyperspark.tpe models each branch)"
     if trials_made >= GP_UNTIL:
         return "tpe", f"a long history ({trials_made} trials, from {GP_UNTIL} on)"
     return "gp", f"a space the GP models, {trials_made} trials so far"
+
+
+def conditional(space: Space) -> bool:
+    """Whether some parameter of ``space`` is active only in a branch of an ``hp.choice``.
+
+    >>> from hyperopt import hp
+    >>> conditional(Space.from_expr({"x": hp.uniform("x", 0, 1)}))
+    False
+    >>> conditional(Space.from_expr(hp.choice("k", [{"a": hp.uniform("a", 0, 1)}, {}])))
+    True
+    """
+    return any(() not in group.conditions for group in space.groups)
 
 
 def _read_space(domain: Any) -> Optional[Space]:
