@@ -4,8 +4,9 @@
 
     best = hyperspark.fmin(objective, space, algo=hyperspark.gp.suggest, max_evals=100)
 
-A Gaussian process (Matérn-5/2, a length scale per parameter) models the loss over the
-space; each suggestion maximises the log of the expected improvement. The model is written
+A Gaussian process (Matérn-5/2, a length scale per parameter) models the warped loss over
+the space; each suggestion maximises the log of the expected improvement, climbing its exact
+gradient at the end. The model is written
 out in ``hyperspark/gp/README.md``; docs/search-quality.md has the measurements.
 
 - **Every hyperopt space.** Numbers (log ones in log coordinates, ``q`` ones on their grid,
