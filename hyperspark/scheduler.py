@@ -34,20 +34,13 @@ from hyperspark.pruners import grace_of
 from hyperspark.pruning import PruningBook
 from hyperspark.search import Listener, Progress, Settings
 from hyperspark.sizing import SizeError
+from hyperspark.stop_rules import (STOP_ERROR, STOP_EXHAUSTED,  # noqa: F401 (STOP_* re-exported)
+                                   STOP_INTERRUPTED, STOP_TIMEOUT, StopRules)
 from hyperspark.suggestions import (JustInTime, Slots, Suggester, SuggestionPolicy,
                                     SuggestionsFailed, SuggestionsReady)
 from hyperspark.trial_end import TrialEnds, ranks_losses
 
 logger = logging.getLogger("hyperspark")
-
-# Why a search ended before max_evals (the value of SparkTrials.fmin_cancelled_reason).
-STOP_TIMEOUT = "fmin run timeout"
-STOP_LOSS_THRESHOLD = "loss_threshold reached"
-STOP_EARLY = "early_stop_fn asked to stop"
-STOP_INTERRUPTED = "interrupted (KeyboardInterrupt)"
-STOP_EXHAUSTED = "the algorithm has no more points to suggest"
-STOP_ERROR = "error in the driver"
-
 
 WAIT_NOTICE_S = 10.0
 """A trial that waited this long for a slot before its objective started is logged (INFO)."""
@@ -89,7 +82,7 @@ class Scheduler:
         # what early_stop_fn sees (as in hyperopt's serial loop, the last one is the newest)
         self._stop_reason: Optional[str] = None
         self._error: Optional[BaseException] = None
-        self._early_stop_args: list = []
+        self._rules = StopRules(settings)
         self.progress = Progress()
 
         trials.refresh()
@@ -321,23 +314,15 @@ class Scheduler:
             logger.exception("could not tell trial %s it is pruned", event.tid)
 
     def _check_result_stop_rules(self, doc: Dict[str, Any]) -> None:
-        threshold = self._settings.loss_threshold
-        best = self.progress.best_loss
-        if threshold is not None and best is not None and best < threshold:
-            self._stop(STOP_LOSS_THRESHOLD)
+        if self._stop_reason is not None:
             return
-        stop_fn = self._settings.early_stop_fn
-        if stop_fn is None or self._stop_reason is not None:
-            return
-        try:
-            stop, self._early_stop_args = stop_fn(
-                internals.finished_view(self._history, self._trials), *self._early_stop_args)
-        except Exception as exc:
-            self._error = exc
-            self._stop(STOP_ERROR)
-            return
-        if stop:
-            self._stop(STOP_EARLY)
+        reason = self._rules.after_result(
+            self.progress.best_loss,
+            lambda: internals.finished_view(self._history, self._trials))
+        if reason == STOP_ERROR:
+            self._error = self._rules.error
+        if reason is not None:
+            self._stop(reason)
 
     # ---------------------------------------------------------------- deadlines and stopping
     def _enforce_deadlines(self) -> None:

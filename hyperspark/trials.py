@@ -26,7 +26,8 @@ from hyperspark.frame import trials_frame
 from hyperspark.points import insert_points
 from hyperspark.progress import ProgressReporter
 from hyperspark.pruners import check_pruner
-from hyperspark.scheduler import STOP_INTERRUPTED, Scheduler
+from hyperspark.scheduler import Scheduler
+from hyperspark.stop_rules import STOP_INTERRUPTED
 from hyperspark.search import Listener, Settings
 from hyperspark.serialization import dumps_objective
 from hyperspark.space import check_space

@@ -24,6 +24,7 @@ from hyperspark.tracking.child_runs import (MAX_PARAM, MAX_TAG, OBJECTIVES_TAG, 
 from hyperspark.tracking.front import log_front
 from hyperspark.tracking.in_flight import concurrency_for
 from hyperspark.tracking.mlflow_internals import active_experiment_id
+from hyperspark.tracking.resumed import adopt_children
 from hyperspark.tracking.settings import TrackingSettings
 from hyperspark.tracking.spares import SpareRuns
 from hyperspark.tracking.store import (absolute_tracking_uri, prefer_write_ahead_log,
@@ -45,8 +46,6 @@ SPACE_ARTIFACT = "space.json"
 CONTINUED_FROM_TAG = "hyperspark.continued_from"
 """On the parent run of a search continued with ``SparkTrials.from_mlflow``: the parent run
 whose trials it started from."""
-"""The tag naming the search on its parent and child runs: the id of the log lines and the
-page's title (``fmin_uuid`` has it too, for hyperopt's queries)."""
 
 
 def algorithm_name(algo: Any) -> str:
@@ -218,47 +217,13 @@ class MlflowTracker(Listener):
         self._experiment_id = run.info.experiment_id
         self.fmin_uuid = resume.get("fmin_uuid") or self.fmin_uuid
         self._best_loss = resume.get("best_loss")
-        self._adopt_children(resume.get("tids", ()))
+        adopted = adopt_children(self._client, self._experiment_id, self.parent_run_id,
+                                 resume.get("finished", {}), resume.get("tids", ()))
+        self._resumed_runs, self._unfinished = adopted.runs, adopted.unfinished
+        self._runless = adopted.runless
         self._client.update_run(self.parent_run_id, status="RUNNING")
         logger.info("MLflow: resuming parent run %s", self.parent_run_id)
         return True
-
-    def _adopt_children(self, tids: Any) -> None:
-        """Map the resumed parent's child runs to trials. A trial in the checkpoint keeps its
-        run (it runs again in it); a run for a trial the checkpoint never saw (started just
-        before the driver died) is deleted, since that trial does not exist for the search."""
-        self._resumed_runs = {}
-        finished = self._resume.get("finished", {})
-        orphans = []
-        token = None
-        while True:
-            page = self._client.search_runs(
-                [self._experiment_id], f"tags.mlflow.parentRunId = '{self.parent_run_id}'",
-                max_results=1000, page_token=token, order_by=["attributes.start_time ASC"])
-            for run in page:
-                tid = int(run.data.tags.get("trial_id", -1))
-                if tid in finished and tid not in self._resumed_runs:
-                    self._resumed_runs[tid] = run.info.run_id
-                    if run.info.status == "RUNNING" or "trial_status" not in run.data.tags:
-                        # its end was not logged before the crash (the worker may have ended
-                        # the run FINISHED already, but the result is hyperspark's to write)
-                        self._unfinished.append((finished[tid], run.info.run_id))
-                elif tid in tids and tid not in self._resumed_runs:
-                    self._resumed_runs[tid] = run.info.run_id
-                else:
-                    orphans.append(run.info.run_id)
-            token = page.token
-            if not token:
-                break
-        # A finished trial's name may not have reached its spare run before the crash: that
-        # run is an orphan now, and the trial gets a new run with its whole record.
-        self._runless = [doc for tid, doc in sorted(finished.items())
-                         if tid not in self._resumed_runs]
-        for run_id in orphans:
-            self._client.delete_run(run_id)
-        if orphans:
-            logger.info("MLflow: deleted %d child run(s) of trials the checkpoint did not "
-                        "record", len(orphans))
 
     def resume_info(self) -> Optional[Dict[str, Any]]:
         """What a resumed search needs to continue these runs (stored in the checkpoint)."""

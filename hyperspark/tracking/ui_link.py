@@ -14,6 +14,8 @@ import urllib.parse
 from typing import Any, Optional
 
 SEARCH_ID_TAG = "hyperspark.search_id"
+"""The tag naming the search on its parent and child runs: the id of the log lines and the
+page's title (``fmin_uuid`` has it too, for hyperopt's queries)."""
 
 
 def search_filter(search_id: str) -> str:
