@@ -34,8 +34,8 @@ from hyperspark.pruners import grace_of
 from hyperspark.pruning import PruningBook
 from hyperspark.search import Listener, Progress, Settings
 from hyperspark.sizing import SizeError
-from hyperspark.stop_rules import (STOP_ERROR, STOP_EXHAUSTED,  # noqa: F401 (STOP_* re-exported)
-                                   STOP_INTERRUPTED, STOP_TIMEOUT, StopRules)
+from hyperspark.stop_rules import (STOP_ERROR, STOP_EXHAUSTED, STOP_INTERRUPTED, STOP_TIMEOUT,
+                                   StopRules)
 from hyperspark.suggestions import (JustInTime, Slots, Suggester, SuggestionPolicy,
                                     SuggestionsFailed, SuggestionsReady)
 from hyperspark.trial_end import TrialEnds, ranks_losses

@@ -14,7 +14,7 @@ the same documents and seed give the same point. A point of a failed trial score
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -98,7 +98,7 @@ def _climbed(gp: GaussianProcess, best_loss: float, encoder: Encoder,
     return encoder.decode(inputs, starts)
 
 
-def _scored(score, encoder: Encoder, rows: np.ndarray,
+def _scored(score: Callable[[np.ndarray], np.ndarray], encoder: Encoder, rows: np.ndarray,
             failed: Optional[np.ndarray]) -> np.ndarray:
     rows[:] = encoder.decode(encoder.encode(rows), rows)  # on the grid hyperopt stores
     inputs = encoder.encode(rows)
