@@ -227,7 +227,9 @@ def kill_and_resume(tmp_path, backend, max_evals=16, kill_after=5, within_s=240)
 
 
 def test_driver_sigkilled_and_restarted_resumes_without_spark(tmp_path):
-    kill_and_resume(tmp_path, "local")
+    # no Spark to start: 16 trials of 0.25 s at parallelism 2 took 2 s, and once (ci-fresh)
+    # the first checkpoint the test saw already held all 16; 40 leave time to kill mid-search
+    kill_and_resume(tmp_path, "local", max_evals=40)
 
 
 @pytest.mark.slow
