@@ -97,6 +97,19 @@ def test_failed_points_leave_the_model_and_are_not_suggested_again():
     assert point(docs[0])["c"] == 3
 
 
+def test_a_known_point_is_not_suggested_again_with_only_an_irrelevant_parameter_changed():
+    space = {"n": hp.quniform("n", 1, 20, 1), "junk": hp.quniform("junk", 0, 50, 1)}
+    trials, domain = history(space, [0.0] * 40)
+    for doc in trials._dynamic_trials:  # n = 1..20 but 6, 8 and 15, twice; junk at random
+        n = [1, 2, 3, 4, 5, 7, 9, 10, 11, 12, 13, 14, 16, 17, 18, 19, 20][doc["tid"] % 17]
+        doc["misc"]["vals"]["n"] = [float(n)]
+        doc["result"]["loss"] = (n - 7.0) ** 2  # junk has no effect
+    trials.refresh()
+    docs = gp.suggest([40, 41], domain, trials, seed=0)
+    suggested = {point(doc)["n"] for doc in docs}
+    assert suggested <= {6.0, 8.0, 15.0} and len(suggested) == 2  # new, and not one twice
+
+
 @pytest.mark.parametrize("losses", [[0.3], [0.5] * 12, [1.0, 1.0, 2.0, 2.0] * 4,
                                     [math.inf, 1.0, math.inf, 0.5] * 3])
 def test_robust_to_one_point_constants_duplicates_and_infinite_losses(losses):

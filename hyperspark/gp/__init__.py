@@ -38,7 +38,7 @@ from hyperopt import base
 
 from hyperspark import hyperopt_internals as internals
 from hyperspark.gp.encoding import Encoder
-from hyperspark.gp.maximiser import maximise
+from hyperspark.gp.maximiser import Refusals, maximise
 from hyperspark.gp.model import GaussianProcess, Kernel, fit_kernel, standardizer
 from hyperspark.gp.threads import one_blas_thread
 from hyperspark.gp.warping import warped
@@ -209,7 +209,7 @@ class _Model:
         self.gp = GaussianProcess.fit(self.inputs, warped(self.losses), encoder.categorical,
                                       self.kernel)
         failed = [history.values[i] for i in np.nonzero(~finite)[0]] + list(history.failed)
-        self.failed = np.vstack(failed) if failed else None
+        self.failed = encoder.encode(np.vstack(failed)) if failed else None
 
     def _kernel(self, key: Tuple[int, ...], rows: np.ndarray, losses: np.ndarray) -> Kernel:
         """The kernel fitted to the observations ``key`` names (the refit point's, in tid
@@ -228,8 +228,11 @@ class _Model:
         return cached
 
     def propose(self, pending: List[np.ndarray], rng: np.random.Generator) -> np.ndarray:
-        return maximise(self._with_pending(pending), self.state.encoder, self.rows,
-                        self.losses, rng, self.failed)
+        encoder = self.state.encoder
+        known = encoder.encode(np.vstack([self.state.history.values] + pending))
+        refusals = Refusals(known, self.failed, self.kernel.lengthscales)
+        return maximise(self._with_pending(pending), encoder, self.rows, self.losses, rng,
+                        refusals)
 
     def _with_pending(self, pending: List[np.ndarray]) -> GaussianProcess:
         if not pending or self.liar == "ignore":

@@ -10,10 +10,17 @@
    grid (``q`` kinds) and scored again.
 
 Every random draw comes from the suggestion's own generator, and the climb is deterministic:
-the same documents and seed give the same point. A point of a failed trial scores ``-∞``.
+the same documents and seed give the same point.
+
+Two kinds of point score ``-∞`` (``Refusals``): a failed trial's point, and a point the
+search already has, finished or running. "Already has" counts only the parameters the
+model finds relevant (a length scale under ``IRRELEVANT``): without that rule a search whose
+incumbent sits on a grid (integers, categories) and whose model is sure of it spends its
+trials on that incumbent again, changing only a parameter that has no effect.
 """
 from __future__ import annotations
 
+import copy
 from typing import Callable, Optional
 
 import numpy as np
@@ -37,15 +44,69 @@ REFINED = 3
 """How many of the best candidates each refinement round moves."""
 CLIMBS = 5
 """How many starts the gradient ascent climbs from."""
-DUPLICATE = 1e-7
-"""A candidate this close (squared distance, box units) to a failed point is refused."""
+GRID = 1e-6
+"""Points are compared on a grid this fine (box units): closer than that, they are one."""
+IRRELEVANT = 10.0
+"""A parameter whose fitted length scale is at least this (box units) is taken to have no
+effect on the loss: across its whole box the kernel's correlation stays above 0.99."""
+
+
+class Refusals:
+    """The points a suggestion may not make: those of failed trials (on every parameter),
+    and those of trials finished or running, compared on the relevant parameters only.
+    Points are compared by a hash of their grid cells (``GRID``), so checking a candidate
+    costs the same at 20 or at 20,000 trials.
+
+    >>> known = np.array([[0.5, 0.2]])  # the second parameter is irrelevant (long scale)
+    >>> refusals = Refusals(known, None, np.array([0.3, 15.0]))
+    >>> refusals.of(np.array([[0.5, 0.9], [0.6, 0.2]])).tolist()
+    [True, False]
+    """
+
+    def __init__(self, known: np.ndarray, failed: Optional[np.ndarray],
+                 lengthscales: np.ndarray) -> None:
+        columns = len(lengthscales)
+        self._weights = np.random.default_rng(0).integers(1, 2 ** 61, size=columns,
+                                                          dtype=np.uint64) | np.uint64(1)
+        everything = np.ones(columns, dtype=bool)
+        self.failed = _cells(failed, everything, self._weights) if failed is not None \
+            and len(failed) else None
+        relevant = lengthscales < IRRELEVANT
+        self.relevant = relevant if relevant.any() and len(known) else None
+        self.known = _cells(known, relevant, self._weights) if self.relevant is not None \
+            else None
+
+    def failures_only(self) -> "Refusals":
+        """These refusals without the known points' (a search that has seen every point)."""
+        only = copy.copy(self)
+        only.known = None
+        return only
+
+    def of(self, inputs: np.ndarray) -> np.ndarray:
+        """A mask of the refused ``inputs`` (GP inputs)."""
+        refused = np.zeros(len(inputs), dtype=bool)
+        if self.failed is not None:
+            everything = np.ones(inputs.shape[1], dtype=bool)
+            refused |= np.isin(_cells(inputs, everything, self._weights), self.failed)
+        if self.known is not None:
+            refused |= np.isin(_cells(inputs, self.relevant, self._weights), self.known)
+        return refused
+
+
+def _cells(inputs: np.ndarray, columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """One 64-bit hash per row of its grid cell in ``columns``: a random linear combination
+    (wrapping) of the cell indices. Equal cells hash equal; two different cells collide with
+    a chance near 2⁻⁶⁴, and a collision only refuses a candidate."""
+    cells = np.round(inputs[:, columns] / GRID).astype(np.int64).view(np.uint64)
+    with np.errstate(over="ignore"):
+        return (cells * weights[columns]).sum(axis=1, dtype=np.uint64)
 
 
 def maximise(gp: GaussianProcess, encoder: Encoder, observed: np.ndarray, losses: np.ndarray,
-             rng: np.random.Generator, failed: Optional[np.ndarray] = None) -> np.ndarray:
+             rng: np.random.Generator, refusals: Optional[Refusals] = None) -> np.ndarray:
     """The row (model coordinates) with the highest log EI found under ``gp``.
-    ``observed``: rows of finished trials, ``losses`` theirs; ``failed``: rows never to
-    propose again."""
+    ``observed``: rows of finished trials, ``losses`` theirs; ``refusals``: the points never
+    to propose."""
     best_loss = gp.best
 
     def score(inputs: np.ndarray) -> np.ndarray:
@@ -57,19 +118,22 @@ def maximise(gp: GaussianProcess, encoder: Encoder, observed: np.ndarray, losses
     for index in incumbents:
         candidates.append(encoder.neighbours(observed[index], rng, LOCAL_CANDIDATES, 0.1))
     spread = np.vstack(candidates)
-    spread_values = _scored(score, encoder, spread, failed)
+    spread_values = _scored(score, encoder, spread, refusals)
     rows, values = spread, spread_values
     for step in REFINE_STEPS:
         best = np.argsort(-values, kind="stable")[:REFINED]
         moved = np.vstack([encoder.neighbours(rows[i], rng, LOCAL_CANDIDATES // 2, step)
                            for i in best])
         rows = np.vstack([rows[best], moved])
-        values = np.concatenate([values[best], _scored(score, encoder, moved, failed)])
+        values = np.concatenate([values[best], _scored(score, encoder, moved, refusals)])
     top = int(np.argmax(values))
     starts = np.vstack([rows[top:top + 1], observed[incumbents[:1]],
                         spread[_roulette(spread_values, CLIMBS - 2, rng)]])
     climbed = _climbed(gp, best_loss, encoder, starts)
-    climbed_values = _scored(score, encoder, climbed, failed)
+    climbed_values = _scored(score, encoder, climbed, refusals)
+    if max(climbed_values.max(), values[top]) == -np.inf and refusals is not None \
+            and refusals.known is not None:  # every point is known: the best known one
+        return maximise(gp, encoder, observed, losses, rng, refusals.failures_only())
     if climbed_values.max() > values[top]:
         return climbed[int(np.argmax(climbed_values))]
     return rows[top]
@@ -99,13 +163,11 @@ def _climbed(gp: GaussianProcess, best_loss: float, encoder: Encoder,
 
 
 def _scored(score: Callable[[np.ndarray], np.ndarray], encoder: Encoder, rows: np.ndarray,
-            failed: Optional[np.ndarray]) -> np.ndarray:
+            refusals: Optional[Refusals]) -> np.ndarray:
     rows[:] = encoder.decode(encoder.encode(rows), rows)  # on the grid hyperopt stores
     inputs = encoder.encode(rows)
     values = score(inputs)
     values[~np.isfinite(values)] = -np.inf
-    if failed is not None and len(failed):
-        gone = encoder.encode(failed)
-        distance = ((inputs[:, None, :] - gone[None, :, :]) ** 2).sum(-1).min(axis=1)
-        values[distance < DUPLICATE] = -np.inf
+    if refusals is not None:
+        values[refusals.of(inputs)] = -np.inf
     return values
