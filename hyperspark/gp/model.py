@@ -2,8 +2,8 @@
 (the marginal likelihood times the priors, scipy's L-BFGS-B with exact gradients), and its
 posterior at new points.
 
-The losses are standardized (mean 0, spread 1) before the fit, so one set of priors serves
-every problem. The parameters live in log space, ``θ = (log ℓ_1..ℓ_d, log σ², log σ_n²)``:
+The losses are standardized before the fit (spread 1, and 0 at their upper quartile:
+``standardizer``), so one set of priors serves every problem. The parameters live in log space, ``θ = (log ℓ_1..ℓ_d, log σ², log σ_n²)``:
 
 - the negative log marginal likelihood of standardized losses ``y`` with
   ``K = k(X, X) + (σ_n² + jitter) I`` and ``α = K⁻¹ y`` is
@@ -149,11 +149,29 @@ class GaussianProcess:
         return float(np.min(self.y_standard))
 
 
+PRIOR_MEAN_QUANTILE = 0.75
+"""The GP's constant prior mean sits at this quantile of the losses, not at their mean."""
+
+
 def standardizer(y: np.ndarray) -> Tuple[float, float]:
-    """Mean and spread of ``y``; a spread of 1 for constant (or single) losses."""
-    mean = float(np.mean(y)) if len(y) else 0.0
+    """The centre and spread of ``y``: the ``PRIOR_MEAN_QUANTILE`` quantile and the standard
+    deviation (1 for constant or single losses).
+
+    The centre is where the model's prediction returns far from every observation. A search's
+    trials are not a random sample of the space: they crowd its good regions, so their mean is
+    lower than the loss of the space not yet seen, and a model centred there is drawn to the
+    box's far corners. Measured (16 seeds, 200 trials, P=1, log10 regret, mean against upper
+    quartile): Hartmann-6 -2.96 -> -3.43, Rosenbrock-4 -0.33 -> -0.83, Ackley-10 0.40 -> 0.31,
+    Styblinski-Tang-8 1.58 -> 1.56, Branin -5.70 -> -5.46, six categoricals -9.11 -> -8.08 (all
+    seeds still at the optimum's combination). At the 0.9 quantile six seeds of 16 of the
+    categoricals stayed on a wrong combination.
+
+    >>> standardizer(np.array([0.0, 1.0, 2.0, 3.0, 4.0]))[0]
+    3.0
+    """
+    centre = float(np.quantile(y, PRIOR_MEAN_QUANTILE)) if len(y) else 0.0
     scale = float(np.std(y)) if len(y) > 1 else 0.0
-    return mean, scale if scale > 1e-12 else 1.0
+    return centre, scale if scale > 1e-12 else 1.0
 
 
 def _cholesky(k: np.ndarray, noise: float) -> np.ndarray:
