@@ -68,13 +68,13 @@ class Refusals:
         columns = len(lengthscales)
         self._weights = np.random.default_rng(0).integers(1, 2 ** 61, size=columns,
                                                           dtype=np.uint64) | np.uint64(1)
-        everything = np.ones(columns, dtype=bool)
-        self.failed = _cells(failed, everything, self._weights) if failed is not None \
-            and len(failed) else None
+        self._everything = np.ones(columns, dtype=bool)
+        self.failed = np.sort(_cells(failed, self._everything, self._weights)) \
+            if failed is not None and len(failed) else None
         relevant = lengthscales < IRRELEVANT
         self.relevant = relevant if relevant.any() and len(known) else None
-        self.known = _cells(known, relevant, self._weights) if self.relevant is not None \
-            else None
+        self.known = np.sort(_cells(known, relevant, self._weights)) \
+            if self.relevant is not None else None
 
     def failures_only(self) -> "Refusals":
         """These refusals without the known points' (a search that has seen every point)."""
@@ -86,10 +86,9 @@ class Refusals:
         """A mask of the refused ``inputs`` (GP inputs)."""
         refused = np.zeros(len(inputs), dtype=bool)
         if self.failed is not None:
-            everything = np.ones(inputs.shape[1], dtype=bool)
-            refused |= np.isin(_cells(inputs, everything, self._weights), self.failed)
+            refused |= _member(_cells(inputs, self._everything, self._weights), self.failed)
         if self.known is not None:
-            refused |= np.isin(_cells(inputs, self.relevant, self._weights), self.known)
+            refused |= _member(_cells(inputs, self.relevant, self._weights), self.known)
         return refused
 
 
@@ -100,6 +99,13 @@ def _cells(inputs: np.ndarray, columns: np.ndarray, weights: np.ndarray) -> np.n
     cells = np.round(inputs[:, columns] / GRID).astype(np.int64).view(np.uint64)
     with np.errstate(over="ignore"):
         return (cells * weights[columns]).sum(axis=1, dtype=np.uint64)
+
+
+def _member(hashes: np.ndarray, sorted_hashes: np.ndarray) -> np.ndarray:
+    """Which ``hashes`` are in ``sorted_hashes`` (sorted): a binary search each
+    (numpy's ``isin`` took 10 ms for 900 among 20,000)."""
+    at = np.minimum(np.searchsorted(sorted_hashes, hashes), len(sorted_hashes) - 1)
+    return sorted_hashes[at] == hashes
 
 
 def maximise(gp: GaussianProcess, encoder: Encoder, observed: np.ndarray, losses: np.ndarray,
