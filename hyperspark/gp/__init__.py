@@ -39,8 +39,8 @@ from hyperopt import base
 from hyperspark import hyperopt_internals as internals
 from hyperspark.gp.encoding import Encoder
 from hyperspark.gp.maximiser import maximise
-from hyperspark.gp.refusals import Refusals
 from hyperspark.gp.model import GaussianProcess, Kernel, fit_kernel, standardizer
+from hyperspark.gp.refusals import Refusals
 from hyperspark.gp.threads import one_blas_thread
 from hyperspark.gp.warping import warped
 from hyperspark.space import Space, UnsupportedSpace

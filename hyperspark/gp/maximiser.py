@@ -40,6 +40,8 @@ REFINED = 3
 """How many of the best candidates each refinement round moves."""
 CLIMBS = 5
 """How many starts the gradient ascent climbs from."""
+
+
 def maximise(gp: GaussianProcess, encoder: Encoder, observed: np.ndarray, losses: np.ndarray,
              rng: np.random.Generator, refusals: Optional[Refusals] = None) -> np.ndarray:
     """The row (model coordinates) with the highest log EI found under ``gp``.
