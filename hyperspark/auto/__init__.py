@@ -23,8 +23,9 @@ Spaces of mostly categories stay with the GP: an earlier rule gave them to TPE, 
 benchmark measured the opposite (six categoricals with an interaction, 200 trials, 3 seeds:
 log10 regret -8.1 for the GP against -0.5 for TPE at P=1; docs/search-quality.md).
 
-Each trial records which algorithm made it (``misc["hyperspark"]["suggested_by"]``): its
-MLflow child run is tagged ``hyperspark.suggested_by``, and the page shows it.
+Each trial records which algorithm made it (``record.note_suggested_by``; read back with
+``record.suggested_by``): its MLflow child run is tagged ``hyperspark.suggested_by``, and the
+page shows it.
 """
 from __future__ import annotations
 
