@@ -211,6 +211,7 @@ class _Model:
                                       self.kernel)
         failed = [history.values[i] for i in np.nonzero(~finite)[0]] + list(history.failed)
         self.failed = encoder.encode(np.vstack(failed)) if failed else None
+        self.known = encoder.encode(history.values)  # every finished point, encoded once a call
 
     def _kernel(self, key: Tuple[int, ...], rows: np.ndarray, losses: np.ndarray) -> Kernel:
         """The kernel fitted to the observations ``key`` names (the refit point's, in tid
@@ -230,7 +231,8 @@ class _Model:
 
     def propose(self, pending: List[np.ndarray], rng: np.random.Generator) -> np.ndarray:
         encoder = self.state.encoder
-        known = encoder.encode(np.vstack([self.state.history.values] + pending))
+        known = np.vstack([self.known, encoder.encode(np.vstack(pending))]) if pending \
+            else self.known
         refusals = Refusals(known, self.failed, self.kernel.lengthscales)
         return maximise(self._with_pending(pending), encoder, self.rows, self.losses, rng,
                         refusals)

@@ -3,7 +3,8 @@
 posterior at new points.
 
 The losses are standardized before the fit (spread 1, and 0 at their upper quartile:
-``standardizer``), so one set of priors serves every problem. The parameters live in log space, ``θ = (log ℓ_1..ℓ_d, log σ², log σ_n²)``:
+``standardizer``), so one set of priors serves every problem. The parameters live in log
+space, ``θ = (log ℓ_1..ℓ_d, log σ², log σ_n²)``:
 
 - the negative log marginal likelihood of standardized losses ``y`` with
   ``K = k(X, X) + (σ_n² + jitter) I`` and ``α = K⁻¹ y`` is
